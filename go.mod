@@ -1,0 +1,3 @@
+module paystatus
+
+go 1.26
