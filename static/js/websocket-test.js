@@ -374,7 +374,7 @@
 
   function safeJson(value) {
     try {
-      return JSON.stringify(value, null, 1);
+      return JSON.stringify(value);
     } catch (e) {
       return String(value);
     }
