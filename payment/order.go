@@ -1,0 +1,139 @@
+package payment
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Order is a payment order. Seq counts every accepted change to it, so a
+// client can tell which of two updates is newer.
+type Order struct {
+	ID          string `gorm:"primaryKey;size:64"`
+	Amount      int64  `gorm:"not null"`
+	Currency    string `gorm:"size:3;not null"`
+	Description string `gorm:"size:500"`
+	Metadata    string `gorm:"type:text"`
+	Status      Status `gorm:"size:16;not null;index"`
+	Seq         int64  `gorm:"not null"`
+	PaymentID   string `gorm:"size:128"`
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Event is one row of the append-only log of accepted changes. DedupKey
+// holds "<source>:<delivery id>" for gateway deliveries, so a retried
+// delivery hits the unique index instead of changing the order twice.
+type Event struct {
+	ID             int64   `gorm:"primaryKey;autoIncrement"`
+	OrderID        string  `gorm:"size:64;not null;uniqueIndex:idx_payment_events_order_seq"`
+	Seq            int64   `gorm:"not null;uniqueIndex:idx_payment_events_order_seq"`
+	Type           string  `gorm:"size:32;not null"`
+	Status         Status  `gorm:"size:16"`
+	PreviousStatus Status  `gorm:"size:16"`
+	Source         string  `gorm:"size:32;not null"`
+	DedupKey       *string `gorm:"size:255;uniqueIndex"`
+	PaymentID      string  `gorm:"size:128"`
+	Data           string  `gorm:"type:text"`
+	CreatedAt      time.Time
+}
+
+// TableName keeps the table name explicit for operators reading the database.
+func (Event) TableName() string { return "payment_events" }
+
+// Snapshot is an order's current payment status as clients see it.
+type Snapshot struct {
+	OrderID   string    `json:"orderId"`
+	Status    Status    `json:"status"`
+	Seq       int64     `json:"seq"`
+	Amount    int64     `json:"amount"`
+	Currency  string    `json:"currency"`
+	PaymentID string    `json:"paymentId"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Snapshot returns the client-facing view of the order.
+func (o *Order) Snapshot() Snapshot {
+	return Snapshot{
+		OrderID:   o.ID,
+		Status:    o.Status,
+		Seq:       o.Seq,
+		Amount:    o.Amount,
+		Currency:  o.Currency,
+		PaymentID: o.PaymentID,
+		UpdatedAt: o.UpdatedAt.UTC(),
+	}
+}
+
+// StatusChange is a committed status transition, ready to broadcast.
+type StatusChange struct {
+	Snapshot
+	PreviousStatus Status `json:"previousStatus"`
+	Source         string `json:"source"`
+	// ReceivedAt is when the request that caused the change arrived; it
+	// feeds the callback-to-broadcast latency metric.
+	ReceivedAt time.Time `json:"-"`
+}
+
+// OrderChange is a committed non-status change to an order.
+type OrderChange struct {
+	OrderID   string          `json:"orderId"`
+	Seq       int64           `json:"seq"`
+	Type      string          `json:"type"`
+	Data      json.RawMessage `json:"data"`
+	UpdatedAt time.Time       `json:"updatedAt"`
+}
+
+// Limits on order fields, checked before anything is stored.
+const (
+	MaxOrderIDLength     = 64
+	MaxDescriptionLength = 500
+	MaxMetadataBytes     = 8 << 10
+	MaxAmount            = int64(1) << 50
+)
+
+var (
+	orderIDPattern  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
+)
+
+// ValidOrderID reports whether id has the shape of an order id, so that
+// junk never reaches a query or a room name.
+func ValidOrderID(id string) bool { return orderIDPattern.MatchString(id) }
+
+// NewOrder is the input for creating an order.
+type NewOrder struct {
+	Amount      int64
+	Currency    string
+	Description string
+}
+
+// normalize checks and completes the input; currency defaults to INR.
+func (n *NewOrder) normalize() error {
+	if n.Amount <= 0 || n.Amount > MaxAmount {
+		return fmt.Errorf("%w: amount must be a positive integer in minor units", ErrInvalidOrder)
+	}
+	n.Currency = strings.ToUpper(strings.TrimSpace(n.Currency))
+	if n.Currency == "" {
+		n.Currency = "INR"
+	}
+	if !currencyPattern.MatchString(n.Currency) {
+		return fmt.Errorf("%w: currency must be a three-letter ISO 4217 code", ErrInvalidOrder)
+	}
+	if len(n.Description) > MaxDescriptionLength {
+		return fmt.Errorf("%w: description longer than %d bytes", ErrInvalidOrder, MaxDescriptionLength)
+	}
+	return nil
+}
+
+func newOrderID() string {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return "ord_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}

@@ -1,0 +1,164 @@
+package payment
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Notifier is told about every committed change, after the commit. The
+// realtime layer implements it; payment knows nothing of how it delivers.
+type Notifier interface {
+	PaymentStatusChanged(StatusChange)
+	OrderChanged(OrderChange)
+}
+
+// ChangePublisher tells other nodes that an order changed, so their
+// long-polls wake. Nil when the node runs alone.
+type ChangePublisher interface {
+	PublishChange(ctx context.Context, orderID string, seq int64)
+}
+
+// Service is the payment logic the HTTP handlers call.
+type Service struct {
+	store     *Store
+	tokens    *Tokens
+	waiters   *Waiters
+	notifier  Notifier
+	publisher ChangePublisher
+}
+
+// ServiceDeps are the Service's collaborators; Store and Tokens are required.
+type ServiceDeps struct {
+	Store     *Store
+	Tokens    *Tokens
+	Waiters   *Waiters
+	Notifier  Notifier
+	Publisher ChangePublisher
+}
+
+// NewService wires a Service.
+func NewService(deps ServiceDeps) (*Service, error) {
+	if deps.Store == nil || deps.Tokens == nil {
+		return nil, errors.New("payment service needs a store and tokens")
+	}
+	if deps.Waiters == nil {
+		deps.Waiters = NewWaiters()
+	}
+	return &Service{store: deps.Store, tokens: deps.Tokens, waiters: deps.Waiters, notifier: deps.Notifier, publisher: deps.Publisher}, nil
+}
+
+// SetNotifier sets the notifier; the realtime layer is built after the service.
+func (s *Service) SetNotifier(n Notifier) { s.notifier = n }
+
+// SetPublisher sets the cross-node change publisher.
+func (s *Service) SetPublisher(p ChangePublisher) { s.publisher = p }
+
+// Waiters exposes the long-poll registry, so a cross-node relay can wake it.
+func (s *Service) Waiters() *Waiters { return s.waiters }
+
+// Store exposes the store for health checks and tests.
+func (s *Service) Store() *Store { return s.store }
+
+// CreatedOrder is a new order with its access token.
+type CreatedOrder struct {
+	Order
+	Token string
+}
+
+// CreateOrder stores a new order and issues its token.
+func (s *Service) CreateOrder(ctx context.Context, in NewOrder) (CreatedOrder, error) {
+	o, err := s.store.CreateOrder(ctx, in)
+	if err != nil {
+		return CreatedOrder{}, err
+	}
+	return CreatedOrder{Order: o, Token: s.tokens.Issue(o.ID)}, nil
+}
+
+// Authorize checks an order token.
+func (s *Service) Authorize(orderID, token string) error {
+	return s.tokens.Verify(orderID, token)
+}
+
+// Snapshot returns the order's current status.
+func (s *Service) Snapshot(ctx context.Context, orderID string) (Snapshot, error) {
+	o, err := s.store.Order(ctx, orderID)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	return o.Snapshot(), nil
+}
+
+// WaitForChange returns the order's status once its seq is past since, or
+// the current status when maxWait runs out. This is the long-poll.
+func (s *Service) WaitForChange(ctx context.Context, orderID string, since int64, maxWait time.Duration) (Snapshot, error) {
+	changed, cancel := s.waiters.Subscribe(orderID)
+	defer cancel()
+	snap, err := s.Snapshot(ctx, orderID)
+	if err != nil || snap.Seq > since || maxWait <= 0 {
+		return snap, err
+	}
+	ctx, stop := context.WithTimeout(ctx, maxWait)
+	defer stop()
+	for wait(ctx, changed) {
+		snap, err = s.Snapshot(ctx, orderID)
+		if err != nil || snap.Seq > since {
+			return snap, err
+		}
+	}
+	// Timed out or the client went away: answer with what is true now.
+	return s.Snapshot(context.WithoutCancel(ctx), orderID)
+}
+
+// Transition applies a status change and, once committed, announces it.
+// Duplicate and stale deliveries come back as ErrDuplicateEvent and
+// ErrStaleEvent, with nothing announced.
+func (s *Service) Transition(ctx context.Context, tr Transition) (StatusChange, error) {
+	received := time.Now()
+	change, err := s.store.ApplyTransition(ctx, tr)
+	if err != nil {
+		return StatusChange{}, err
+	}
+	change.ReceivedAt = received
+	if s.notifier != nil {
+		s.notifier.PaymentStatusChanged(change)
+	}
+	s.announce(ctx, change.OrderID, change.Seq)
+	return change, nil
+}
+
+// UpdateOrder stores a general change and announces it as an order update.
+func (s *Service) UpdateOrder(ctx context.Context, orderID string, patch OrderPatch) (OrderChange, error) {
+	if patch.Description == nil && patch.Metadata == nil {
+		return OrderChange{}, fmt.Errorf("%w: nothing to change", ErrInvalidOrder)
+	}
+	data := map[string]any{}
+	if patch.Description != nil {
+		data["description"] = *patch.Description
+	}
+	if patch.Metadata != nil {
+		data["metadata"] = json.RawMessage(patch.Metadata)
+	}
+	encoded, err := json.Marshal(data)
+	if err != nil {
+		return OrderChange{}, fmt.Errorf("%w: %v", ErrInvalidOrder, err)
+	}
+	change, err := s.store.UpdateOrder(ctx, orderID, patch, encoded)
+	if err != nil {
+		return OrderChange{}, err
+	}
+	if s.notifier != nil {
+		s.notifier.OrderChanged(change)
+	}
+	s.announce(ctx, orderID, change.Seq)
+	return change, nil
+}
+
+func (s *Service) announce(ctx context.Context, orderID string, seq int64) {
+	s.waiters.Notify(orderID)
+	if s.publisher != nil {
+		s.publisher.PublishChange(context.WithoutCancel(ctx), orderID, seq)
+	}
+}

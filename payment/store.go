@@ -1,0 +1,317 @@
+package payment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Store persists orders and their event log.
+type Store struct {
+	db       *gorm.DB
+	postgres bool
+}
+
+// OpenStore opens the database named by url: a postgres:// or postgresql://
+// URL selects Postgres, anything else is a SQLite file path (created, with
+// its folder, if missing). Migrations run before it returns.
+func OpenStore(ctx context.Context, url string) (*Store, error) {
+	var dialector gorm.Dialector
+	isPostgres := strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
+	if isPostgres {
+		dialector = postgres.Open(url)
+	} else {
+		path := strings.TrimPrefix(url, "sqlite://")
+		if path == "" {
+			return nil, errors.New("empty database path")
+		}
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("create database folder: %w", err)
+			}
+		}
+		// Immediate transactions take the write lock at BEGIN, so concurrent
+		// writers queue on busy_timeout instead of failing mid-transaction.
+		dialector = sqlite.Open("file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_synchronous=NORMAL")
+	}
+	db, err := gorm.Open(dialector, &gorm.Config{Logger: logger.Discard, TranslateError: true})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	s := &Store{db: db, postgres: isPostgres}
+	if err := s.migrate(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// migrate creates or updates the schema. On Postgres an advisory lock makes
+// nodes that start together take turns.
+func (s *Store) migrate(ctx context.Context) error {
+	db := s.db.WithContext(ctx)
+	if !s.postgres {
+		if err := db.AutoMigrate(&Order{}, &Event{}); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		return nil
+	}
+	h := fnv.New64a()
+	h.Write([]byte("paystatus-migrate"))
+	key := int64(h.Sum64() >> 1)
+	return db.Connection(func(conn *gorm.DB) error {
+		if err := conn.Exec("SELECT pg_advisory_lock(?)", key).Error; err != nil {
+			return fmt.Errorf("migration lock: %w", err)
+		}
+		defer conn.Exec("SELECT pg_advisory_unlock(?)", key)
+		if err := conn.AutoMigrate(&Order{}, &Event{}); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		return nil
+	})
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Dialect names the database in use, for logs.
+func (s *Store) Dialect() string { return s.db.Dialector.Name() }
+
+// CreateOrder stores a new pending order.
+func (s *Store) CreateOrder(ctx context.Context, in NewOrder) (Order, error) {
+	if err := in.normalize(); err != nil {
+		return Order{}, err
+	}
+	now := time.Now().UTC()
+	o := Order{
+		ID:          newOrderID(),
+		Amount:      in.Amount,
+		Currency:    in.Currency,
+		Description: in.Description,
+		Status:      StatusPending,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+	}
+	if err := s.db.WithContext(ctx).Create(&o).Error; err != nil {
+		return Order{}, fmt.Errorf("create order: %w", err)
+	}
+	return o, nil
+}
+
+// Order loads an order by id.
+func (s *Store) Order(ctx context.Context, id string) (Order, error) {
+	if !ValidOrderID(id) {
+		return Order{}, ErrOrderNotFound
+	}
+	var o Order
+	err := s.db.WithContext(ctx).Where("id = ?", id).Take(&o).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Order{}, ErrOrderNotFound
+	}
+	if err != nil {
+		return Order{}, fmt.Errorf("load order: %w", err)
+	}
+	return o, nil
+}
+
+// Events returns an order's event log in sequence order.
+func (s *Store) Events(ctx context.Context, orderID string) ([]Event, error) {
+	var events []Event
+	err := s.db.WithContext(ctx).Where("order_id = ?", orderID).Order("seq").Find(&events).Error
+	if err != nil {
+		return nil, fmt.Errorf("load events: %w", err)
+	}
+	return events, nil
+}
+
+// Transition is a requested status change.
+type Transition struct {
+	OrderID   string
+	To        Status
+	PaymentID string
+	Source    string
+	// DeliveryID identifies a gateway delivery; a repeat of one already
+	// stored is reported as ErrDuplicateEvent. Empty means no deduplication.
+	DeliveryID string
+	// Amount and Currency, when set, must match the order's.
+	Amount   *int64
+	Currency string
+	// Lenient reports a move backwards (a late delivery) as ErrStaleEvent
+	// instead of ErrInvalidTransition; gateways set it.
+	Lenient bool
+}
+
+// maxConflictRetries bounds how often a transition is retried after losing
+// a race on the order's seq.
+const maxConflictRetries = 20
+
+// ApplyTransition moves an order to a new status. The order row and its
+// event are written in one transaction; a guarded update on seq makes
+// concurrent changes serialise, so exactly one wins each transition.
+func (s *Store) ApplyTransition(ctx context.Context, tr Transition) (StatusChange, error) {
+	if !ValidOrderID(tr.OrderID) {
+		return StatusChange{}, ErrOrderNotFound
+	}
+	var dedup *string
+	if tr.DeliveryID != "" {
+		key := tr.Source + ":" + tr.DeliveryID
+		dedup = &key
+	}
+	for attempt := 0; ; attempt++ {
+		change, err := s.tryTransition(ctx, tr, dedup)
+		if errors.Is(err, ErrConflict) && attempt < maxConflictRetries {
+			continue
+		}
+		if errors.Is(err, gorm.ErrDuplicatedKey) {
+			// Another delivery of the same event committed first.
+			return StatusChange{}, ErrDuplicateEvent
+		}
+		return change, err
+	}
+}
+
+func (s *Store) tryTransition(ctx context.Context, tr Transition, dedup *string) (StatusChange, error) {
+	var change StatusChange
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if dedup != nil {
+			var n int64
+			if err := tx.Model(&Event{}).Where("dedup_key = ?", *dedup).Count(&n).Error; err != nil {
+				return fmt.Errorf("check delivery: %w", err)
+			}
+			if n > 0 {
+				return ErrDuplicateEvent
+			}
+		}
+		var o Order
+		err := tx.Where("id = ?", tr.OrderID).Take(&o).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return ErrOrderNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("load order: %w", err)
+		}
+		if tr.Amount != nil && *tr.Amount != o.Amount {
+			return fmt.Errorf("%w: amount %d, order has %d", ErrAmountMismatch, *tr.Amount, o.Amount)
+		}
+		if tr.Currency != "" && !strings.EqualFold(tr.Currency, o.Currency) {
+			return fmt.Errorf("%w: currency %s, order has %s", ErrAmountMismatch, tr.Currency, o.Currency)
+		}
+		if !CanTransition(o.Status, tr.To) {
+			if tr.Lenient && o.Status.Supersedes(tr.To) {
+				return fmt.Errorf("%w: order is %s, event says %s", ErrStaleEvent, o.Status, tr.To)
+			}
+			return fmt.Errorf("%w: %s to %s", ErrInvalidTransition, o.Status, tr.To)
+		}
+		now := time.Now().UTC()
+		paymentID := o.PaymentID
+		if tr.PaymentID != "" {
+			paymentID = tr.PaymentID
+		}
+		res := tx.Model(&Order{}).
+			Where("id = ? AND seq = ?", o.ID, o.Seq).
+			Updates(map[string]any{"status": tr.To, "seq": o.Seq + 1, "payment_id": paymentID, "updated_at": now})
+		if res.Error != nil {
+			return fmt.Errorf("update order: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ErrConflict
+		}
+		previous := o.Status
+		o.Status, o.Seq, o.PaymentID, o.UpdatedAt = tr.To, o.Seq+1, paymentID, now
+		ev := Event{
+			OrderID: o.ID, Seq: o.Seq, Type: "status", Status: tr.To, PreviousStatus: previous,
+			Source: tr.Source, DedupKey: dedup, PaymentID: paymentID, CreatedAt: now,
+		}
+		if err := tx.Create(&ev).Error; err != nil {
+			if errors.Is(err, gorm.ErrDuplicatedKey) {
+				return err
+			}
+			return fmt.Errorf("append event: %w", err)
+		}
+		change = StatusChange{Snapshot: o.Snapshot(), PreviousStatus: previous, Source: tr.Source}
+		return nil
+	})
+	return change, err
+}
+
+// OrderPatch is a general change to an order; nil fields stay as they are.
+type OrderPatch struct {
+	Description *string
+	Metadata    []byte // JSON object, or nil
+}
+
+// UpdateOrder applies a patch, bumps seq and logs an order-update event.
+func (s *Store) UpdateOrder(ctx context.Context, orderID string, patch OrderPatch, data []byte) (OrderChange, error) {
+	if !ValidOrderID(orderID) {
+		return OrderChange{}, ErrOrderNotFound
+	}
+	if patch.Description != nil && len(*patch.Description) > MaxDescriptionLength {
+		return OrderChange{}, fmt.Errorf("%w: description longer than %d bytes", ErrInvalidOrder, MaxDescriptionLength)
+	}
+	if len(patch.Metadata) > MaxMetadataBytes {
+		return OrderChange{}, fmt.Errorf("%w: metadata larger than %d bytes", ErrInvalidOrder, MaxMetadataBytes)
+	}
+	for attempt := 0; ; attempt++ {
+		var change OrderChange
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var o Order
+			err := tx.Where("id = ?", orderID).Take(&o).Error
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return ErrOrderNotFound
+			}
+			if err != nil {
+				return fmt.Errorf("load order: %w", err)
+			}
+			now := time.Now().UTC()
+			updates := map[string]any{"seq": o.Seq + 1, "updated_at": now}
+			if patch.Description != nil {
+				updates["description"] = *patch.Description
+			}
+			if patch.Metadata != nil {
+				updates["metadata"] = string(patch.Metadata)
+			}
+			res := tx.Model(&Order{}).Where("id = ? AND seq = ?", o.ID, o.Seq).Updates(updates)
+			if res.Error != nil {
+				return fmt.Errorf("update order: %w", res.Error)
+			}
+			if res.RowsAffected == 0 {
+				return ErrConflict
+			}
+			ev := Event{OrderID: o.ID, Seq: o.Seq + 1, Type: "order-update", Source: "api", Data: string(data), CreatedAt: now}
+			if err := tx.Create(&ev).Error; err != nil {
+				return fmt.Errorf("append event: %w", err)
+			}
+			change = OrderChange{OrderID: o.ID, Seq: o.Seq + 1, Type: "updated", Data: data, UpdatedAt: now}
+			return nil
+		})
+		if errors.Is(err, ErrConflict) && attempt < maxConflictRetries {
+			continue
+		}
+		return change, err
+	}
+}

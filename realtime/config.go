@@ -1,0 +1,99 @@
+package realtime
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// RoomAuth says what a socket must show to join an order's room.
+type RoomAuth string
+
+const (
+	// RoomAuthToken requires the order's access token (the default).
+	RoomAuthToken RoomAuth = "token"
+	// RoomAuthOrder admits joins to any existing order without a token, for
+	// pages written for the original server during a migration.
+	RoomAuthOrder RoomAuth = "order"
+)
+
+// Config configures the Socket.IO server. The zero value of each field means
+// its default, filled in by New.
+type Config struct {
+	// CORSOrigins lists the origins allowed to connect; empty allows any.
+	CORSOrigins []string
+	// RoomAuth is token (default) or order.
+	RoomAuth RoomAuth
+	// PingInterval and PingTimeout drive Engine.IO heartbeats (25 s, 20 s).
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+	// ConnectTimeout is how long a client may take to join a namespace (45 s).
+	ConnectTimeout time.Duration
+	// MaxPayload bounds one message in bytes (64 KiB).
+	MaxPayload int64
+	// AckTimeout is how long a terminal update waits for the client's
+	// acknowledgement before it is sent again (5 s).
+	AckTimeout time.Duration
+	// AckRetries is how many times an unacknowledged terminal update is sent
+	// again (3).
+	AckRetries int
+	// RecoveryWindow is how long a dropped connection's state is kept for
+	// Socket.IO connection state recovery (2 min). Negative disables it.
+	RecoveryWindow time.Duration
+	// EventsPerSecond limits inbound events per socket (20, burst twice that);
+	// beyond it events are dropped with a log line.
+	EventsPerSecond int
+	// Logger receives structured logs (slog.Default()).
+	Logger *slog.Logger
+	// Observer is told about connections, joins and broadcasts (no-op).
+	Observer Observer
+	// ClientDir is the folder holding socket.io.js and socket.io.min.js
+	// (node_modules/socket.io-client/dist). Empty serves no client file.
+	ClientDir string
+}
+
+var errConfig = errors.New("invalid realtime configuration")
+
+func (c *Config) withDefaults() (Config, error) {
+	out := *c
+	if out.RoomAuth == "" {
+		out.RoomAuth = RoomAuthToken
+	}
+	if out.RoomAuth != RoomAuthToken && out.RoomAuth != RoomAuthOrder {
+		return out, fmt.Errorf("%w: room auth %q is neither token nor order", errConfig, out.RoomAuth)
+	}
+	setDuration(&out.PingInterval, 25*time.Second)
+	setDuration(&out.PingTimeout, 20*time.Second)
+	setDuration(&out.ConnectTimeout, 45*time.Second)
+	setDuration(&out.AckTimeout, 5*time.Second)
+	setDuration(&out.RecoveryWindow, 2*time.Minute)
+	if out.MaxPayload == 0 {
+		out.MaxPayload = 64 << 10
+	}
+	if out.AckRetries == 0 {
+		out.AckRetries = 3
+	}
+	if out.EventsPerSecond == 0 {
+		out.EventsPerSecond = 20
+	}
+	if out.MaxPayload < 0 || out.AckRetries < 0 || out.EventsPerSecond < 0 {
+		return out, fmt.Errorf("%w: negative limit", errConfig)
+	}
+	if out.PingInterval < 0 || out.PingTimeout < 0 || out.ConnectTimeout < 0 || out.AckTimeout < 0 {
+		return out, fmt.Errorf("%w: negative duration", errConfig)
+	}
+	if out.Logger == nil {
+		out.Logger = slog.Default()
+	}
+	if out.Observer == nil {
+		out.Observer = noopObserver{}
+	}
+	return out, nil
+}
+
+func setDuration(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}

@@ -1,0 +1,31 @@
+package realtime
+
+import "time"
+
+// Observer is told what the realtime server does, for metrics. Methods are
+// called from many goroutines and must not block.
+type Observer interface {
+	SocketConnected(transport string, protocol int)
+	SocketDisconnected(transport string, protocol int)
+	Joined()
+	JoinRefused(reason string)
+	Left()
+	RoomsChanged(delta int)
+	Broadcast(event string)
+	// Delivered reports the time from the triggering request's arrival to
+	// the broadcast being handed to the sockets.
+	Delivered(event string, sinceReceived time.Duration)
+	EventDropped(reason string)
+}
+
+type noopObserver struct{}
+
+func (noopObserver) SocketConnected(string, int)     {}
+func (noopObserver) SocketDisconnected(string, int)  {}
+func (noopObserver) Joined()                         {}
+func (noopObserver) JoinRefused(string)              {}
+func (noopObserver) Left()                           {}
+func (noopObserver) RoomsChanged(int)                {}
+func (noopObserver) Broadcast(string)                {}
+func (noopObserver) Delivered(string, time.Duration) {}
+func (noopObserver) EventDropped(string)             {}

@@ -1,0 +1,139 @@
+package realtime
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"paystatus/payment"
+)
+
+// Event names of the wire contract; existing pages depend on them.
+const (
+	EventJoinOrder     = "join-order"
+	EventLeaveOrder    = "leave-order"
+	EventPing          = "ping"
+	EventJoinedOrder   = "joined-order"
+	EventPaymentStatus = "payment-status-update"
+	EventOrderUpdate   = "order-update"
+	EventConnTest      = "connection-test"
+	EventPong          = "pong"
+)
+
+// maxPingKeys bounds how much of a ping payload is echoed back.
+const maxPingKeys = 32
+
+var (
+	errMalformedJoin = errors.New("malformed payload: expected an order id string or {orderId, token}")
+	errBadOrderID    = errors.New("invalid order id")
+)
+
+// roomRequest is a parsed join-order or leave-order payload.
+type roomRequest struct {
+	OrderID string
+	Token   string
+}
+
+// parseRoomRequest accepts {orderId, token} or, as pages written for the
+// original send, a bare order id string.
+func parseRoomRequest(payload any) (roomRequest, error) {
+	switch p := payload.(type) {
+	case string:
+		return checkOrderID(roomRequest{OrderID: p})
+	case map[string]any:
+		id, ok := p["orderId"].(string)
+		if !ok {
+			return roomRequest{}, errMalformedJoin
+		}
+		req := roomRequest{OrderID: id}
+		if tok, present := p["token"]; present && tok != nil {
+			t, ok := tok.(string)
+			if !ok {
+				return roomRequest{}, fmt.Errorf("%w: token must be a string", errMalformedJoin)
+			}
+			req.Token = t
+		}
+		return checkOrderID(req)
+	}
+	return roomRequest{}, errMalformedJoin
+}
+
+func checkOrderID(r roomRequest) (roomRequest, error) {
+	if !payment.ValidOrderID(r.OrderID) {
+		return roomRequest{}, errBadOrderID
+	}
+	if len(r.Token) > 256 {
+		return roomRequest{}, fmt.Errorf("%w: token too long", errMalformedJoin)
+	}
+	return r, nil
+}
+
+// orderIDOf returns the orderId a payload names, for echoing in refusals.
+// Oversized or non-string values are not echoed.
+func orderIDOf(payload any) any {
+	var id any
+	switch p := payload.(type) {
+	case string:
+		id = p
+	case map[string]any:
+		id = p["orderId"]
+	}
+	if s, ok := id.(string); ok && len(s) <= payment.MaxOrderIDLength {
+		return s
+	}
+	return nil
+}
+
+func snapshotPayload(s payment.Snapshot) map[string]any {
+	return map[string]any{
+		"orderId":   s.OrderID,
+		"status":    string(s.Status),
+		"seq":       s.Seq,
+		"amount":    s.Amount,
+		"currency":  s.Currency,
+		"paymentId": s.PaymentID,
+		"updatedAt": formatTime(s.UpdatedAt),
+	}
+}
+
+func statusChangePayload(c payment.StatusChange) map[string]any {
+	p := snapshotPayload(c.Snapshot)
+	p["previousStatus"] = string(c.PreviousStatus)
+	p["source"] = c.Source
+	return p
+}
+
+func orderChangePayload(c payment.OrderChange) map[string]any {
+	var data any
+	if len(c.Data) > 0 {
+		data = c.Data
+	}
+	return map[string]any{
+		"orderId":   c.OrderID,
+		"seq":       c.Seq,
+		"type":      c.Type,
+		"data":      data,
+		"updatedAt": formatTime(c.UpdatedAt),
+	}
+}
+
+func pongPayload(ping any, now time.Time) map[string]any {
+	out := map[string]any{"timestamp": now.UnixMilli()}
+	switch p := ping.(type) {
+	case nil:
+	case map[string]any:
+		n := 0
+		for k, v := range p {
+			if n == maxPingKeys {
+				break
+			}
+			out[k] = v
+			n++
+		}
+	default:
+		out["data"] = p
+	}
+	return out
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

@@ -1,0 +1,251 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Environment names.
+const (
+	EnvDevelopment = "development"
+	EnvProduction  = "production"
+)
+
+// Config is the whole server configuration. Each field's zero value means
+// its default, filled in by New; FromEnv reads the documented environment
+// variables into it.
+type Config struct {
+	// Addr is the listen address; empty means ":" + Port.
+	Addr string
+	// Port is used when Addr is empty (3000).
+	Port int
+	// DatabaseURL is a postgres:// URL or a SQLite file path (data/paystatus.db).
+	DatabaseURL string
+	// Env is development (default) or production.
+	Env string
+	// AdminToken guards the admin endpoints; empty disables them.
+	AdminToken string
+	// OrderTokenSecret signs order tokens. Generated in development when
+	// empty; required in production.
+	OrderTokenSecret string
+	// CORSOrigins lists allowed browser origins; empty allows any.
+	CORSOrigins []string
+	// LogLevel is debug, info (default), warn or error.
+	LogLevel string
+	// RoomAuth is token (default) or order (legacy pages, no token).
+	RoomAuth string
+	// RolloutPercent is the share of sessions that get push (100).
+	// Use -1 to mean 0 explicitly, since zero means the default.
+	RolloutPercent int
+	// Gateway secrets; empty ones are generated in development and disable
+	// their endpoint in production.
+	UPISecret      string
+	RazorpaySecret string
+	StripeSecret   string
+	// StripeTolerance is the accepted age of a Stripe signature (300 s).
+	StripeTolerance time.Duration
+	// LongPollMax caps ?wait= on the status endpoint (30 s).
+	LongPollMax time.Duration
+	// AckTimeout and AckRetries govern resends of terminal updates (5 s, 3).
+	AckTimeout time.Duration
+	AckRetries int
+	// BodyLimit bounds request bodies in bytes (64 KiB).
+	BodyLimit int64
+	// StaticDir holds the pages (static); ClientDir holds the socket.io
+	// browser client (node_modules/socket.io-client/dist).
+	StaticDir string
+	ClientDir string
+	// TLSCertFile and TLSKeyFile, both set, serve HTTPS and WSS.
+	TLSCertFile string
+	TLSKeyFile  string
+	// RedisURL enables fan-out across nodes; RedisAdapter is pubsub
+	// (default) or streams.
+	RedisURL     string
+	RedisAdapter string
+	// ShutdownTimeout bounds graceful shutdown (15 s).
+	ShutdownTimeout time.Duration
+}
+
+// ErrConfig marks invalid configuration.
+var ErrConfig = errors.New("invalid configuration")
+
+// FromEnv reads the configuration from environment variables.
+func FromEnv(getenv func(string) string) (Config, error) {
+	c := Config{
+		DatabaseURL:      getenv("DATABASE_URL"),
+		Env:              getenv("APP_ENV"),
+		AdminToken:       getenv("ADMIN_TOKEN"),
+		OrderTokenSecret: getenv("ORDER_TOKEN_SECRET"),
+		LogLevel:         getenv("LOG_LEVEL"),
+		RoomAuth:         getenv("ROOM_AUTH"),
+		UPISecret:        getenv("UPI_CALLBACK_SECRET"),
+		RazorpaySecret:   getenv("RAZORPAY_WEBHOOK_SECRET"),
+		StripeSecret:     getenv("STRIPE_WEBHOOK_SECRET"),
+		StaticDir:        getenv("STATIC_DIR"),
+		ClientDir:        getenv("SOCKET_IO_CLIENT_DIR"),
+		TLSCertFile:      getenv("TLS_CERT_FILE"),
+		TLSKeyFile:       getenv("TLS_KEY_FILE"),
+		RedisURL:         getenv("REDIS_URL"),
+		RedisAdapter:     getenv("REDIS_ADAPTER"),
+	}
+	for _, o := range strings.Split(getenv("CORS_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.CORSOrigins = append(c.CORSOrigins, o)
+		}
+	}
+	var err error
+	if c.Port, err = intEnv(getenv, "PORT"); err != nil {
+		return c, err
+	}
+	if c.RolloutPercent, err = intEnv(getenv, "REALTIME_ROLLOUT_PERCENT"); err != nil {
+		return c, err
+	}
+	if getenv("REALTIME_ROLLOUT_PERCENT") == "0" {
+		c.RolloutPercent = -1
+	}
+	if c.AckRetries, err = intEnv(getenv, "ACK_RETRIES"); err != nil {
+		return c, err
+	}
+	if c.StripeTolerance, err = secondsEnv(getenv, "STRIPE_TOLERANCE_SECONDS"); err != nil {
+		return c, err
+	}
+	if c.AckTimeout, err = secondsEnv(getenv, "ACK_TIMEOUT_SECONDS"); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func intEnv(getenv func(string) string, name string) (int, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s=%q is not a whole number", ErrConfig, name, v)
+	}
+	return n, nil
+}
+
+func secondsEnv(getenv func(string) string, name string) (time.Duration, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 {
+		return 0, fmt.Errorf("%w: %s=%q is not a positive number of seconds", ErrConfig, name, v)
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}
+
+// Generated lists the secrets that withDefaults generated, for a warning.
+type Generated []string
+
+// withDefaults validates the configuration and fills in defaults.
+func (c Config) withDefaults() (Config, Generated, error) {
+	var gen Generated
+	if c.Env == "" {
+		c.Env = EnvDevelopment
+	}
+	if c.Env != EnvDevelopment && c.Env != EnvProduction {
+		return c, nil, fmt.Errorf("%w: APP_ENV must be development or production, not %q", ErrConfig, c.Env)
+	}
+	if c.Port == 0 {
+		c.Port = 3000
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		return c, nil, fmt.Errorf("%w: PORT %d out of range", ErrConfig, c.Port)
+	}
+	if c.Addr == "" {
+		c.Addr = fmt.Sprintf(":%d", c.Port)
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "data/paystatus.db"
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "":
+		c.LogLevel = "info"
+	case "debug", "info", "warn", "error":
+		c.LogLevel = strings.ToLower(c.LogLevel)
+	default:
+		return c, nil, fmt.Errorf("%w: LOG_LEVEL must be debug, info, warn or error, not %q", ErrConfig, c.LogLevel)
+	}
+	if c.RoomAuth == "" {
+		c.RoomAuth = "token"
+	}
+	if c.RoomAuth != "token" && c.RoomAuth != "order" {
+		return c, nil, fmt.Errorf("%w: ROOM_AUTH must be token or order, not %q", ErrConfig, c.RoomAuth)
+	}
+	switch {
+	case c.RolloutPercent == 0:
+		c.RolloutPercent = 100
+	case c.RolloutPercent == -1:
+		c.RolloutPercent = 0
+	case c.RolloutPercent < 0 || c.RolloutPercent > 100:
+		return c, nil, fmt.Errorf("%w: REALTIME_ROLLOUT_PERCENT must be 0 to 100, not %d", ErrConfig, c.RolloutPercent)
+	}
+	if c.StripeTolerance == 0 {
+		c.StripeTolerance = 300 * time.Second
+	}
+	if c.LongPollMax == 0 {
+		c.LongPollMax = 30 * time.Second
+	}
+	if c.BodyLimit == 0 {
+		c.BodyLimit = 64 << 10
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 15 * time.Second
+	}
+	if c.StaticDir == "" {
+		c.StaticDir = "static"
+	}
+	if c.ClientDir == "" {
+		c.ClientDir = "node_modules/socket.io-client/dist"
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return c, nil, fmt.Errorf("%w: TLS_CERT_FILE and TLS_KEY_FILE must be set together", ErrConfig)
+	}
+	switch c.RedisAdapter {
+	case "":
+		c.RedisAdapter = "pubsub"
+	case "pubsub", "streams":
+	default:
+		return c, nil, fmt.Errorf("%w: REDIS_ADAPTER must be pubsub or streams, not %q", ErrConfig, c.RedisAdapter)
+	}
+	if c.OrderTokenSecret == "" {
+		if c.Env == EnvProduction {
+			return c, nil, fmt.Errorf("%w: ORDER_TOKEN_SECRET is required when APP_ENV=production", ErrConfig)
+		}
+		c.OrderTokenSecret = randomSecret()
+		gen = append(gen, "ORDER_TOKEN_SECRET")
+	}
+	if c.Env == EnvDevelopment {
+		for _, s := range []struct {
+			name string
+			v    *string
+		}{{"UPI_CALLBACK_SECRET", &c.UPISecret}, {"RAZORPAY_WEBHOOK_SECRET", &c.RazorpaySecret}, {"STRIPE_WEBHOOK_SECRET", &c.StripeSecret}} {
+			if *s.v == "" {
+				*s.v = randomSecret()
+				gen = append(gen, s.name)
+			}
+		}
+	}
+	return c, gen, nil
+}
+
+// Production reports whether the server runs in production mode.
+func (c Config) Production() bool { return c.Env == EnvProduction }
+
+func randomSecret() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}

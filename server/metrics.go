@@ -1,0 +1,99 @@
+package server
+
+import (
+	"strconv"
+	"time"
+
+	"paystatus/payment"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics holds the Prometheus collectors; it also implements
+// realtime.Observer. Each Server has its own registry, so tests can run
+// several servers in one process.
+type metrics struct {
+	registry        *prometheus.Registry
+	sockets         *prometheus.GaugeVec
+	joins           prometheus.Counter
+	joinsRefused    *prometheus.CounterVec
+	leaves          prometheus.Counter
+	rooms           prometheus.Gauge
+	broadcasts      *prometheus.CounterVec
+	eventsDropped   *prometheus.CounterVec
+	gatewayRequests *prometheus.CounterVec
+	transitions     *prometheus.CounterVec
+	deliveryLatency prometheus.Histogram
+	longPolls       prometheus.Gauge
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		sockets: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "paystatus_sockets_connected", Help: "Connected Socket.IO sockets on this node.",
+		}, []string{"transport", "eio"}),
+		joins: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "paystatus_room_joins_total", Help: "Accepted join-order requests.",
+		}),
+		joinsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paystatus_room_joins_refused_total", Help: "Refused join-order requests, by reason.",
+		}, []string{"reason"}),
+		leaves: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "paystatus_room_leaves_total", Help: "leave-order requests that left a room.",
+		}),
+		rooms: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "paystatus_rooms", Help: "Order rooms with at least one socket on this node.",
+		}),
+		broadcasts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paystatus_broadcasts_total", Help: "Broadcasts to order rooms, by event.",
+		}, []string{"event"}),
+		eventsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paystatus_socket_events_dropped_total", Help: "Inbound socket events ignored, by reason.",
+		}, []string{"reason"}),
+		gatewayRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paystatus_gateway_requests_total", Help: "Gateway callbacks, by endpoint and outcome.",
+		}, []string{"endpoint", "outcome"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paystatus_status_transitions_total", Help: "Committed status transitions.",
+		}, []string{"from", "to"}),
+		deliveryLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "paystatus_callback_to_broadcast_seconds",
+			Help:    "Time from a status change request's arrival to its broadcast.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		longPolls: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "paystatus_long_polls_waiting", Help: "Long-poll requests currently held.",
+		}),
+	}
+	m.registry.MustRegister(m.sockets, m.joins, m.joinsRefused, m.leaves, m.rooms, m.broadcasts,
+		m.eventsDropped, m.gatewayRequests, m.transitions, m.deliveryLatency, m.longPolls,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) SocketConnected(transport string, eio int) {
+	m.sockets.WithLabelValues(transport, strconv.Itoa(eio)).Inc()
+}
+func (m *metrics) SocketDisconnected(transport string, eio int) {
+	m.sockets.WithLabelValues(transport, strconv.Itoa(eio)).Dec()
+}
+func (m *metrics) Joined()                   { m.joins.Inc() }
+func (m *metrics) JoinRefused(reason string) { m.joinsRefused.WithLabelValues(reason).Inc() }
+func (m *metrics) Left()                     { m.leaves.Inc() }
+func (m *metrics) RoomsChanged(delta int)    { m.rooms.Add(float64(delta)) }
+func (m *metrics) Broadcast(event string)    { m.broadcasts.WithLabelValues(event).Inc() }
+func (m *metrics) Delivered(_ string, d time.Duration) {
+	m.deliveryLatency.Observe(d.Seconds())
+}
+func (m *metrics) EventDropped(reason string) { m.eventsDropped.WithLabelValues(reason).Inc() }
+
+func (m *metrics) gateway(endpoint, outcome string) {
+	m.gatewayRequests.WithLabelValues(endpoint, outcome).Inc()
+}
+func (m *metrics) transition(from, to payment.Status) {
+	m.transitions.WithLabelValues(string(from), string(to)).Inc()
+}
+func (m *metrics) longPollStarted() { m.longPolls.Inc() }
+func (m *metrics) longPollEnded()   { m.longPolls.Dec() }
