@@ -1,0 +1,511 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// run executes the selected scenarios against one server and collects the
+// figures. Scenario order: orders are created, then the connect storm opens
+// and joins N clients (scenario 4), the idle memory reading is taken with
+// them connected (1), the end-to-end callbacks go to those same clients (2);
+// then they close and a fresh N join one shared room for the fan-out (3).
+func run(ctx context.Context, cfg config) *Result {
+	res := &Result{
+		Server:  cfg.name,
+		Started: time.Now().UTC(),
+		Params: map[string]string{
+			"url":             cfg.url,
+			"clients":         fmt.Sprint(cfg.clients),
+			"dialConcurrency": fmt.Sprint(cfg.dialConc),
+			"rate":            fmt.Sprint(cfg.rate),
+			"duration":        cfg.duration.String(),
+			"fanoutClients":   fmt.Sprint(cfg.fanClients),
+			"fanoutRate":      fmt.Sprint(cfg.fanRate),
+			"fanoutDuration":  cfg.fanDuration.String(),
+			"scenarios":       cfg.scenarios,
+		},
+	}
+	want := map[string]bool{}
+	for _, s := range strings.Split(cfg.scenarios, ",") {
+		want[strings.TrimSpace(s)] = true
+	}
+	a := newAPI(cfg.url, cfg.upiSecret, cfg.adminToken)
+	url, err := wsURL(cfg.url)
+	if err != nil {
+		res.problem("bad url: %v", err)
+		return res
+	}
+	if err := a.waitHealthy(ctx, 30*time.Second); err != nil {
+		res.problem("%v", err)
+		return res
+	}
+
+	if want["idle"] || want["e2e"] {
+		if !idleAndE2E(ctx, cfg, a, url, res, want["e2e"]) {
+			return res
+		}
+	}
+	if want["fanout"] && ctx.Err() == nil {
+		fanout(ctx, cfg, a, url, res)
+	}
+	if cfg.pid > 0 {
+		if _, err := procRSS(cfg.pid); err != nil {
+			res.problem("server process %d is gone after the run: %v", cfg.pid, err)
+		}
+	}
+	if err := a.healthy(ctx); err != nil {
+		res.problem("server unhealthy after the run: %v", err)
+	}
+	return res
+}
+
+// connectAll opens and joins clients with at most conc handshakes in flight.
+// It returns the per-client connect+join durations and the number that
+// failed; failed clients are left nil in the slice.
+func connectAll(ctx context.Context, set *clientSet, clients []*client, conc int) (durs []int64, failed int, firstErr error) {
+	durs = make([]int64, 0, len(clients))
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, conc)
+	)
+	for i, c := range clients {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int, c *client) {
+			cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			start := time.Now()
+			err := c.connect(cctx)
+			d := time.Since(start)
+			cancel()
+			<-sem
+			mu.Lock()
+			if err != nil {
+				failed++
+				if firstErr == nil {
+					firstErr = fmt.Errorf("client %d: %w", i, err)
+				}
+				clients[i] = nil
+			} else {
+				durs = append(durs, int64(d))
+			}
+			mu.Unlock()
+			if err != nil {
+				wg.Done()
+				return
+			}
+			set.wg.Add(1)
+			wg.Done()
+			c.loop()
+		}(i, c)
+	}
+	wg.Wait()
+	return durs, failed, firstErr
+}
+
+func rssMiB(cfg config) (float64, bool) {
+	if cfg.pid <= 0 {
+		return 0, false
+	}
+	b, err := procRSS(cfg.pid)
+	if err != nil {
+		return 0, false
+	}
+	return float64(b) / (1 << 20), true
+}
+
+func cpuNow(cfg config) time.Duration {
+	if cfg.pid <= 0 {
+		return 0
+	}
+	d, _ := procCPU(cfg.pid)
+	return d
+}
+
+func idleAndE2E(ctx context.Context, cfg config, a *api, url string, res *Result, doE2E bool) bool {
+	n := cfg.clients
+	logf(cfg, "creating %d orders", n)
+	t0 := time.Now()
+	orders, err := a.createOrders(ctx, n, 16, cfg.amount)
+	if err != nil {
+		res.problem("creating orders: %v", err)
+		return false
+	}
+	res.add("setup", "orders created/s", "1/s", float64(n)/time.Since(t0).Seconds(), true)
+
+	time.Sleep(cfg.settle)
+	rssBefore, haveRSS := rssMiB(cfg)
+	grBefore, haveGR := a.goroutines(ctx)
+
+	set := &clientSet{
+		wsURL: url,
+		sched: make([]atomic.Int64, n),
+		lat:   make([]atomic.Int64, n),
+	}
+	clients := make([]*client, n)
+	for i := range clients {
+		clients[i] = &client{idx: i, orderID: orders[i].ID, token: orders[i].Token, run: set}
+	}
+
+	// Scenario 4: connect storm.
+	logf(cfg, "connect storm: %d clients, %d handshakes in flight", n, cfg.dialConc)
+	stormStart := time.Now()
+	durs, failed, ferr := connectAll(ctx, set, clients, cfg.dialConc)
+	storm := time.Since(stormStart)
+	stormOK := failed == 0
+	if !stormOK {
+		res.problem("connect storm: %d of %d clients failed to connect and join; first: %v", failed, n, ferr)
+	}
+	sortInt64(durs)
+	res.add("storm", "connect+join all clients", "s", storm.Seconds(), stormOK)
+	res.add("storm", "connect+join rate", "clients/s", float64(len(durs))/storm.Seconds(), stormOK)
+	res.add("storm", "per-client connect+join p50", "ms", ms(percentile(durs, 50)), stormOK)
+	res.add("storm", "per-client connect+join p99", "ms", ms(percentile(durs, 99)), stormOK)
+
+	// Scenario 1: idle memory per connection.
+	time.Sleep(cfg.settle)
+	if haveRSS {
+		rssAfter, _ := rssMiB(cfg)
+		joined := float64(len(durs))
+		res.add("idle", "server RSS before clients", "MiB", rssBefore, stormOK)
+		res.add("idle", "server RSS with clients", "MiB", rssAfter, stormOK)
+		if joined > 0 {
+			res.add("idle", "RSS per connection", "KiB", (rssAfter-rssBefore)*1024/joined, stormOK)
+		}
+	} else {
+		res.addMissing("idle", "RSS per connection", "KiB")
+	}
+	if grAfter, ok := a.goroutines(ctx); ok && haveGR && len(durs) > 0 {
+		res.add("idle", "goroutines per connection", "", float64(grAfter-grBefore)/float64(len(durs)), stormOK)
+	} else {
+		res.addMissing("idle", "goroutines per connection", "")
+	}
+	if set.unexpected.Load() > 0 {
+		res.problem("idle: %d clients were disconnected while idle; last error: %s", set.unexpected.Load(), set.lastErr())
+	}
+
+	if doE2E && ctx.Err() == nil {
+		e2e(ctx, cfg, a, res, set, clients, orders)
+	}
+
+	logf(cfg, "closing %d clients", n)
+	set.closeAll(clients, 30*time.Second)
+	time.Sleep(time.Second)
+	return true
+}
+
+// e2e is scenario 2: one SUCCESS callback per order at a fixed rate, and the
+// time from each callback's scheduled send time to its client's receipt.
+func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, clients []*client, orders []order) {
+	total := int(float64(cfg.rate) * cfg.duration.Seconds())
+	if total > len(clients) {
+		total = len(clients)
+	}
+	if total <= 0 {
+		return
+	}
+	interval := time.Second / time.Duration(cfg.rate)
+	type prepared struct {
+		body []byte
+		sig  string
+	}
+	runID := time.Now().UnixNano()
+	targets := make([]int, 0, total)
+	for i := 0; i < len(clients) && len(targets) < total; i++ {
+		if clients[i] != nil {
+			targets = append(targets, i)
+		}
+	}
+	total = len(targets)
+	reqs := make([]prepared, total)
+	for k, i := range targets {
+		body, sig := a.signedCallback(orders[i].ID, fmt.Sprintf("bench-%d-%d", runID, i), "SUCCESS", orders[i].Amount)
+		reqs[k] = prepared{body, sig}
+	}
+
+	logf(cfg, "end-to-end: %d callbacks at %d/s", total, cfg.rate)
+	var (
+		httpLat  = make([]int64, total)
+		httpErrs atomic.Int64
+		badReply atomic.Int64
+		firstErr atomic.Value
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, 512)
+	)
+	cpu0 := cpuNow(cfg)
+	start := time.Now().Add(100 * time.Millisecond)
+	for k := range targets {
+		if ctx.Err() != nil {
+			break
+		}
+		at := start.Add(time.Duration(k) * interval)
+		if d := time.Until(at); d > 0 {
+			time.Sleep(d)
+		}
+		i := targets[k]
+		set.sched[i].Store(at.UnixNano())
+		wg.Add(1)
+		go func(k int, at time.Time) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r, err := a.postCallback(ctx, reqs[k].body, reqs[k].sig)
+			httpLat[k] = int64(time.Since(at))
+			if err != nil {
+				httpErrs.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
+				return
+			}
+			if !r.OK || r.Status != "completed" {
+				badReply.Add(1)
+				firstErr.CompareAndSwap(nil, fmt.Sprintf("callback reply ok=%v status=%q", r.OK, r.Status))
+			}
+		}(k, at)
+	}
+	lastSched := start.Add(time.Duration(total-1) * interval)
+	sendDone := make(chan struct{})
+	go func() { wg.Wait(); close(sendDone) }()
+
+	// Wait for every terminal update, or give up after the drain period.
+	deadline := lastSched.Add(cfg.drain)
+	for set.terminal.Load() < int64(total) && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case <-sendDone:
+	case <-time.After(time.Until(deadline) + 30*time.Second):
+	}
+	// Keep listening a little for re-sends and stray duplicates.
+	time.Sleep(cfg.linger)
+	cpuUsed := cpuNow(cfg) - cpu0 // includes the idle linger
+
+	lats := make([]int64, 0, total)
+	for _, i := range targets {
+		if v := set.lat[i].Load(); v > 0 {
+			lats = append(lats, v)
+		}
+	}
+	sortInt64(lats)
+	sortInt64(httpLat)
+	lost := int64(total - len(lats))
+	dups := set.dups.Load()
+	raw := set.rawDups.Load()
+	extra := set.updates.Load() - int64(total) // updates we never caused
+	valid := lost == 0 && dups == 0 && httpErrs.Load() == 0 && badReply.Load() == 0 && set.unexpected.Load() == 0 && extra <= 0 && set.wrongOrder.Load() == 0
+
+	res.add("e2e", "callbacks sent", "", float64(total), valid)
+	res.add("e2e", "callback rate achieved", "1/s", float64(total)/lastSched.Sub(start).Seconds(), valid)
+	res.add("e2e", "callback HTTP p50", "ms", ms(percentile(httpLat, 50)), valid)
+	res.add("e2e", "callback HTTP p99", "ms", ms(percentile(httpLat, 99)), valid)
+	res.add("e2e", "receipt latency p50", "ms", ms(percentile(lats, 50)), valid)
+	res.add("e2e", "receipt latency p99", "ms", ms(percentile(lats, 99)), valid)
+	if len(lats) > 0 {
+		res.add("e2e", "receipt latency max", "ms", ms(lats[len(lats)-1]), valid)
+	}
+	res.add("e2e", "lost updates", "", float64(lost), valid)
+	res.add("e2e", "duplicate updates", "", float64(dups), valid)
+	res.add("e2e", "raw repeats (incl. retries)", "", float64(raw), valid)
+	res.add("e2e", "acks sent", "", float64(set.acksSent.Load()), valid)
+	if cfg.pid > 0 {
+		res.add("e2e", "server CPU time", "s", cpuUsed.Seconds(), valid)
+	}
+
+	if lost > 0 {
+		res.problem("e2e: %d of %d updates never arrived", lost, total)
+	}
+	if dups > 0 {
+		res.problem("e2e: %d duplicate updates (a seq repeated after it was acked or came without an ack id)", dups)
+	}
+	if httpErrs.Load() > 0 || badReply.Load() > 0 {
+		res.problem("e2e: %d callback errors, %d unexpected replies; first: %v", httpErrs.Load(), badReply.Load(), firstErr.Load())
+	}
+	if extra > 0 {
+		res.problem("e2e: %d updates arrived that no callback caused", extra)
+	}
+	if n := set.wrongOrder.Load(); n > 0 {
+		res.problem("e2e: %d updates arrived on a socket that did not join that order", n)
+	}
+	if n := set.unexpected.Load(); n > 0 {
+		res.problem("e2e: %d clients were disconnected; last error: %s", n, set.lastErr())
+	}
+	if n := set.badFrames.Load(); n > 0 {
+		res.problem("e2e: %d frames could not be parsed; last error: %s", n, set.lastErr())
+	}
+}
+
+// fanout is scenario 3: one room holding every socket, a steady trickle of
+// admin broadcasts into it.
+func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
+	m := cfg.fanClients
+	broadcasts := int(math.Round(cfg.fanRate * cfg.fanDuration.Seconds()))
+	if m <= 0 || broadcasts <= 0 {
+		return
+	}
+	o, err := a.createOrder(ctx, cfg.amount, "bench fan-out room")
+	if err != nil {
+		res.problem("fan-out: creating the order: %v", err)
+		return
+	}
+	set := &clientSet{wsURL: url, fanCap: broadcasts}
+	clients := make([]*client, m)
+	for i := range clients {
+		clients[i] = &client{idx: i, orderID: o.ID, token: o.Token, run: set}
+	}
+	logf(cfg, "fan-out: joining %d clients to one room", m)
+	durs, failed, ferr := connectAll(ctx, set, clients, cfg.dialConc)
+	if failed > 0 {
+		res.problem("fan-out: %d of %d clients failed to join; first: %v", failed, m, ferr)
+	}
+	joined := len(durs)
+	time.Sleep(cfg.settle)
+
+	logf(cfg, "fan-out: %d broadcasts at %g/s to %d sockets", broadcasts, cfg.fanRate, joined)
+	interval := time.Duration(float64(time.Second) / cfg.fanRate)
+	sched := make([]int64, 0, broadcasts)
+	postErrs := 0
+	var firstErr error
+	cpu0 := cpuNow(cfg)
+	start := time.Now().Add(100 * time.Millisecond)
+	// Broadcasts go out one after another: each trigger waits for the
+	// previous reply, so the server's timestamps are increasing and rank
+	// order identifies the broadcast.
+	for k := 0; k < broadcasts && ctx.Err() == nil; k++ {
+		at := start.Add(time.Duration(k) * interval)
+		if d := time.Until(at); d > 0 {
+			time.Sleep(d)
+		}
+		r, err := a.testConnection(ctx, o.ID)
+		if err != nil {
+			postErrs++
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		sched = append(sched, at.UnixNano())
+		if r.RoomSize != joined {
+			res.problem("fan-out: server reported room size %d, %d sockets joined", r.RoomSize, joined)
+		}
+	}
+	sent := len(sched)
+	expected := int64(sent * joined)
+	deadline := time.Now().Add(cfg.drain)
+	for set.fanRecvs.Load() < expected && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(cfg.linger)
+	cpuUsed := cpuNow(cfg) - cpu0
+	set.closeAll(clients, 30*time.Second)
+
+	// Map server timestamps to broadcasts.
+	tsSet := map[int64]struct{}{}
+	for _, c := range clients {
+		if c == nil {
+			continue
+		}
+		for _, r := range c.fan {
+			tsSet[r.ts] = struct{}{}
+		}
+	}
+	distinct := make([]int64, 0, len(tsSet))
+	for ts := range tsSet {
+		distinct = append(distinct, ts)
+	}
+	sortInt64(distinct)
+	index := map[int64]int{}
+	if len(distinct) == sent {
+		for k, ts := range distinct {
+			index[ts] = k
+		}
+	} else {
+		// Some broadcast reached nobody: fall back to the latest broadcast
+		// scheduled at or before the server's timestamp.
+		res.problem("fan-out: %d distinct broadcasts seen, %d sent", len(distinct), sent)
+		for _, ts := range distinct {
+			k := sort.Search(len(sched), func(j int) bool { return sched[j] > (ts+1)*int64(time.Millisecond) }) - 1
+			if k < 0 {
+				k = 0
+			}
+			index[ts] = k
+		}
+	}
+
+	lats := make([]int64, 0, expected)
+	perBcastMax := make([]int64, sent)
+	var delivered, dups int64
+	var lastRecv int64
+	got := make([]uint8, sent)
+	for _, c := range clients {
+		if c == nil {
+			continue
+		}
+		clear(got)
+		for _, r := range c.fan {
+			k, ok := index[r.ts]
+			if !ok || k >= sent {
+				continue
+			}
+			if got[k] > 0 {
+				dups++
+				continue
+			}
+			got[k]++
+			delivered++
+			d := r.recv - sched[k]
+			lats = append(lats, d)
+			if d > perBcastMax[k] {
+				perBcastMax[k] = d
+			}
+			if r.recv > lastRecv {
+				lastRecv = r.recv
+			}
+		}
+	}
+	sortInt64(lats)
+	sortInt64(perBcastMax)
+	lost := expected - delivered
+	valid := lost == 0 && dups == 0 && postErrs == 0 && set.unexpected.Load() == 0 && failed == 0
+
+	res.add("fanout", "sockets in room", "", float64(joined), valid)
+	res.add("fanout", "broadcasts", "", float64(sent), valid)
+	res.add("fanout", "deliveries", "", float64(delivered), valid)
+	if lastRecv > 0 && sent > 0 {
+		res.add("fanout", "deliveries/s (whole run)", "1/s", float64(delivered)/(float64(lastRecv-sched[0])/1e9), valid)
+	}
+	if sent > 0 && perBcastMax[sent/2] > 0 {
+		res.add("fanout", "deliveries/s (one burst, p50)", "1/s", float64(joined)/(float64(perBcastMax[sent/2])/1e9), valid)
+		res.add("fanout", "time to reach all sockets p50", "ms", ms(perBcastMax[sent/2]), valid)
+	}
+	res.add("fanout", "receipt latency p50", "ms", ms(percentile(lats, 50)), valid)
+	res.add("fanout", "receipt latency p99", "ms", ms(percentile(lats, 99)), valid)
+	if len(lats) > 0 {
+		res.add("fanout", "receipt latency max", "ms", ms(lats[len(lats)-1]), valid)
+	}
+	res.add("fanout", "lost deliveries", "", float64(lost), valid)
+	res.add("fanout", "duplicate deliveries", "", float64(dups), valid)
+	if cfg.pid > 0 {
+		res.add("fanout", "server CPU time", "s", cpuUsed.Seconds(), valid)
+	}
+	if lost > 0 {
+		res.problem("fan-out: %d of %d deliveries never arrived", lost, expected)
+	}
+	if dups > 0 {
+		res.problem("fan-out: %d duplicate deliveries", dups)
+	}
+	if postErrs > 0 {
+		res.problem("fan-out: %d test-connection calls failed; first: %v", postErrs, firstErr)
+	}
+	if n := set.unexpected.Load(); n > 0 {
+		res.problem("fan-out: %d clients were disconnected; last error: %s", n, set.lastErr())
+	}
+}

@@ -1,0 +1,152 @@
+// Command loadgen drives a payment status server the way many browser tabs
+// would (Socket.IO over websocket) while sending it signed UPI callbacks and
+// admin broadcasts, and measures memory, latency, loss and duplication.
+//
+//	loadgen -name Go -url http://127.0.0.1:8080 -pid 1234 -out go.json
+//	loadgen -report go.json node.json
+//
+// See bench/README.md for the scenarios and how bench/run.sh uses it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	name       string
+	url        string
+	pid        int
+	out        string
+	upiSecret  string
+	adminToken string
+
+	clients     int
+	dialConc    int
+	settle      time.Duration
+	rate        int
+	duration    time.Duration
+	fanClients  int
+	fanRate     float64
+	fanDuration time.Duration
+	drain       time.Duration
+	linger      time.Duration
+	amount      int64
+	scenarios   string
+}
+
+func main() {
+	var (
+		cfg    config
+		smoke  bool
+		report bool
+	)
+	flag.StringVar(&cfg.name, "name", "server", "label for this server in results (e.g. Go, Node)")
+	flag.StringVar(&cfg.url, "url", "http://127.0.0.1:8080", "base URL of the server under test")
+	flag.IntVar(&cfg.pid, "pid", 0, "server process id, for RSS and CPU readings (0: skip them)")
+	flag.StringVar(&cfg.out, "out", "", "write results as JSON to this file")
+	flag.StringVar(&cfg.upiSecret, "upi-secret", os.Getenv("UPI_CALLBACK_SECRET"), "HMAC secret for UPI callbacks (default $UPI_CALLBACK_SECRET)")
+	flag.StringVar(&cfg.adminToken, "admin-token", os.Getenv("ADMIN_TOKEN"), "bearer token for test-connection (default $ADMIN_TOKEN)")
+	flag.IntVar(&cfg.clients, "clients", 10000, "connected, joined clients for the idle, storm and end-to-end scenarios")
+	flag.IntVar(&cfg.dialConc, "dial-concurrency", 256, "handshakes in flight during a connect storm")
+	flag.DurationVar(&cfg.settle, "settle", 3*time.Second, "pause before memory readings")
+	flag.IntVar(&cfg.rate, "rate", 1000, "UPI callbacks per second in the end-to-end scenario")
+	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of the end-to-end scenario (callbacks = rate x duration, at most one per client)")
+	flag.IntVar(&cfg.fanClients, "fanout-clients", 0, "sockets in the single fan-out room (0: same as -clients)")
+	flag.Float64Var(&cfg.fanRate, "fanout-rate", 2, "broadcasts per second in the fan-out scenario")
+	flag.DurationVar(&cfg.fanDuration, "fanout-duration", 10*time.Second, "length of the fan-out scenario")
+	flag.DurationVar(&cfg.drain, "drain", 10*time.Second, "how long to wait for outstanding receipts after the last send")
+	flag.DurationVar(&cfg.linger, "linger", 2*time.Second, "how long to keep listening for re-sends once everything arrived")
+	flag.Int64Var(&cfg.amount, "amount", 49900, "order amount in minor units")
+	flag.StringVar(&cfg.scenarios, "scenarios", "idle,e2e,fanout", "comma-separated subset of idle (includes the connect storm), e2e, fanout")
+	flag.BoolVar(&smoke, "smoke", false, "small, quick run: 300 clients, a few seconds per scenario")
+	flag.BoolVar(&report, "report", false, "print a comparison table of two result files given as arguments")
+	flag.Parse()
+
+	if report {
+		if flag.NArg() != 2 {
+			fmt.Fprintln(os.Stderr, "usage: loadgen -report A.json B.json")
+			os.Exit(2)
+		}
+		a, err := readResult(flag.Arg(0))
+		check(err)
+		b, err := readResult(flag.Arg(1))
+		check(err)
+		printTable(os.Stdout, a, b)
+		if len(a.Problems)+len(b.Problems) > 0 {
+			os.Exit(1)
+		}
+		return
+	}
+
+	if smoke {
+		setIfDefault := func(name, value string) {
+			set := false
+			flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+			if !set {
+				check(flag.Set(name, value))
+			}
+		}
+		setIfDefault("clients", "300")
+		setIfDefault("rate", "100")
+		setIfDefault("duration", "3s")
+		setIfDefault("fanout-duration", "3s")
+		setIfDefault("settle", "1s")
+		setIfDefault("drain", "5s")
+		setIfDefault("linger", "1s")
+	}
+	if cfg.fanClients == 0 {
+		cfg.fanClients = cfg.clients
+	}
+	if cfg.upiSecret == "" || cfg.adminToken == "" {
+		fmt.Fprintln(os.Stderr, "loadgen: UPI callback secret and admin token are required (-upi-secret, -admin-token or the env)")
+		os.Exit(2)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	res := run(ctx, cfg)
+	if cfg.out != "" {
+		check(writeResult(cfg.out, res))
+	}
+	for _, m := range res.Metrics {
+		v := "n/a"
+		if m.Value != nil {
+			v = formatValue(*m.Value)
+		}
+		if !m.Valid {
+			v += " (invalid)"
+		}
+		fmt.Fprintf(os.Stderr, "loadgen[%s]: %-8s %-34s %s %s\n", cfg.name, m.Scenario, m.Figure, v, m.Unit)
+	}
+	if len(res.Problems) > 0 {
+		fmt.Fprintf(os.Stderr, "loadgen[%s]: %d problem(s)\n", cfg.name, len(res.Problems))
+		os.Exit(1)
+	}
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(2)
+	}
+}
+
+func logf(cfg config, format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "loadgen[%s] %s %s\n", cfg.name, time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+}
+
+func init() {
+	// Keep the generator's own footprint predictable; it is pinned to one
+	// core by run.sh anyway.
+	if os.Getenv("GOMAXPROCS") == "" && runtime.NumCPU() > 2 {
+		runtime.GOMAXPROCS(2)
+	}
+}
