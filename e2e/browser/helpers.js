@@ -3,6 +3,7 @@
 // playwright-core (never a downloaded browser), API calls and screenshots.
 
 const fs = require('node:fs');
+const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { chromium } = require('playwright-core');
@@ -29,9 +30,7 @@ function loadServerHelper() {
   if (process.env.PAYSTATUS_E2E_SERVER_HELPER) {
     return require(path.resolve(process.env.PAYSTATUS_E2E_SERVER_HELPER));
   }
-  const shared = path.join(__dirname, '..', 'lib', 'server.js');
-  if (fs.existsSync(shared)) return require(shared);
-  return require('./server-fallback.js');
+  return require(path.join(__dirname, '..', 'lib', 'server.js'));
 }
 
 async function startServer(options = {}) {
@@ -139,6 +138,34 @@ async function paymentStatus(page) {
   return page.getAttribute('#payment-status', 'data-status');
 }
 
+/**
+ * Serves static/ from another origin (http://localhost:<port>, while the API is
+ * at 127.0.0.1) to check the pages against a cross-origin API.
+ */
+async function startStaticServer() {
+  const staticDir = path.join(repoRoot, 'static');
+  const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
+  const srv = http.createServer((req, res) => {
+    const urlPath = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    const file = path.join(staticDir, urlPath);
+    if (!file.startsWith(staticDir + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': types[path.extname(file)] || 'application/octet-stream' });
+    fs.createReadStream(file).pipe(res);
+  });
+  await new Promise((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = srv.address();
+  return {
+    origin: `http://localhost:${port}`,
+    close: () => new Promise((resolve) => srv.close(resolve)),
+  };
+}
+
 function serverOutput(server) {
   if (typeof server.output === 'function') return server.output();
   if (Array.isArray(server.logs)) return server.logs.join('');
@@ -197,5 +224,6 @@ module.exports = {
   paymentStatus,
   withServerAndPage,
   waitHealthy,
+  startStaticServer,
   ADMIN_TOKEN,
 };

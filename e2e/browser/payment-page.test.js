@@ -12,6 +12,7 @@ const {
   indicatorState,
   paymentStatus,
   waitHealthy,
+  startStaticServer,
 } = require('./helpers');
 
 // Records every value the connection indicator takes, from the first paint.
@@ -186,6 +187,30 @@ test('the rollout decides between push and polling, and ?realtime=on overrides i
     await completeOrder(server, forced.id, 'pay_forced');
     await page.waitForSelector('#payment-status[data-status="completed"]', { timeout: 2000 });
   }, { server: { env: { REALTIME_ROLLOUT_PERCENT: '0' } } });
+});
+
+test('works when the page is served from another origin than the API (?api=)', async () => {
+  const pages = await startStaticServer();
+  try {
+    await withServerAndPage('payment-cross-origin', async ({ server, page }) => {
+      const order = await createOrder(server);
+      const requests = [];
+      page.on('request', (req) => requests.push(req.url()));
+
+      const query = new URLSearchParams({ orderId: order.id, token: order.token, api: server.url });
+      await page.goto(`${pages.origin}/payment.html?${query}`);
+      await page.waitForSelector('#connection-indicator[data-state="live"]', { timeout: 15000 });
+      assert.ok(requests.includes(`${server.url}/socket.io/socket.io.js`),
+        'the socket.io client comes from the API origin');
+      assert.match(await page.textContent('#amount'), /499\.00/);
+
+      await completeOrder(server, order.id, 'pay_cors');
+      await page.waitForSelector('#payment-status[data-status="completed"]', { timeout: 2000 });
+      assert.equal((await page.textContent('#payment-id')).trim(), 'pay_cors');
+    }, { server: { env: { CORS_ORIGINS: pages.origin } } });
+  } finally {
+    await pages.close();
+  }
 });
 
 test('a broken link shows a clear error', async () => {

@@ -230,6 +230,7 @@
         self._log('WebSocket connected: ' + socket.id);
         if (wasProbe) self._stopPolling();
         self._watchTransport(socket);
+        self._connectedAt = Date.now();
         self._setState('connected');
         self._join(socket);
       });
@@ -241,11 +242,7 @@
         if (reason === 'io client disconnect') return; // we closed it
         if (self.state === 'polling') return;
         self._setState('reconnecting');
-        if (reason === 'io server disconnect') {
-          // The server ended the session on purpose: socket.io does not
-          // reconnect by itself in that case.
-          socket.connect();
-        }
+        if (reason === 'io server disconnect') self._reconnectAfterKick(socket);
       });
 
       socket.on('connect_error', function (err) {
@@ -298,6 +295,26 @@
       });
     }
 
+    // The server ended the session on purpose (e.g. while shutting down), and
+    // socket.io does not reconnect by itself then. Reconnect with the same
+    // back-off, and give up on push if the server keeps doing it.
+    _reconnectAfterKick(socket) {
+      var self = this;
+      if (this._connectedAt && Date.now() - this._connectedAt > 60000) this._kicks = 0;
+      this._kicks = (this._kicks || 0) + 1;
+      if (this._kicks > this.maxReconnectAttempts) {
+        this._startPolling('server keeps closing the connection');
+        return;
+      }
+      var delay = Math.min(this.reconnectDelay * Math.pow(2, this._kicks - 1), this.reconnectDelayMax);
+      delay *= 1 + this.randomizationFactor * (Math.random() * 2 - 1);
+      clearTimeout(this._kickTimer);
+      this._kickTimer = setTimeout(function () {
+        self._kickTimer = null;
+        if (!self.finished && socket === self.socket && !socket.connected) socket.connect();
+      }, Math.max(0, Math.round(delay)));
+    }
+
     _join(socket) {
       var self = this;
       var payload = { orderId: this.orderId, token: this.token };
@@ -340,6 +357,8 @@
     }
 
     _dropSocket() {
+      clearTimeout(this._kickTimer);
+      this._kickTimer = null;
       var socket = this.socket;
       this.socket = null;
       this.socketId = null;
