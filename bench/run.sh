@@ -173,6 +173,7 @@ failed=0
 bench_one() {
 	local name=$1 label=$2 port=$3
 	shift 3
+	log "load average before the $label run: $(cat /proc/loadavg)"
 	start_server "$name" "$port" "$@"
 	log "running the generator against $label"
 	"${pin_gen[@]}" bin/loadgen -name "$label" -url "http://127.0.0.1:$port" -pid "$server_pid" \

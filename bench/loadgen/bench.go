@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -31,6 +32,9 @@ func run(ctx context.Context, cfg config) *Result {
 			"fanoutDuration":  cfg.fanDuration.String(),
 			"scenarios":       cfg.scenarios,
 		},
+	}
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		res.Params["loadavgAtStart"] = strings.TrimSpace(string(la))
 	}
 	want := map[string]bool{}
 	for _, s := range strings.Split(cfg.scenarios, ",") {
@@ -124,6 +128,13 @@ func rssMiB(cfg config) (float64, bool) {
 	return float64(b) / (1 << 20), true
 }
 
+// selfCPU is the generator's own CPU time so far: when it approaches the
+// wall time of a scenario, the generator, not the server, was the limit.
+func selfCPU() time.Duration {
+	d, _ := procCPU(os.Getpid())
+	return d
+}
+
 func cpuNow(cfg config) time.Duration {
 	if cfg.pid <= 0 {
 		return 0
@@ -160,8 +171,10 @@ func idleAndE2E(ctx context.Context, cfg config, a *api, url string, res *Result
 	// Scenario 4: connect storm.
 	logf(cfg, "connect storm: %d clients, %d handshakes in flight", n, cfg.dialConc)
 	stormStart := time.Now()
+	stormCPU, stormSelf := cpuNow(cfg), selfCPU()
 	durs, failed, ferr := connectAll(ctx, set, clients, cfg.dialConc)
 	storm := time.Since(stormStart)
+	stormCPU, stormSelf = cpuNow(cfg)-stormCPU, selfCPU()-stormSelf
 	stormOK := failed == 0
 	if !stormOK {
 		res.problem("connect storm: %d of %d clients failed to connect and join; first: %v", failed, n, ferr)
@@ -171,6 +184,10 @@ func idleAndE2E(ctx context.Context, cfg config, a *api, url string, res *Result
 	res.add("storm", "connect+join rate", "clients/s", float64(len(durs))/storm.Seconds(), stormOK)
 	res.add("storm", "per-client connect+join p50", "ms", ms(percentile(durs, 50)), stormOK)
 	res.add("storm", "per-client connect+join p99", "ms", ms(percentile(durs, 99)), stormOK)
+	if cfg.pid > 0 {
+		res.add("storm", "server CPU time", "s", stormCPU.Seconds(), stormOK)
+	}
+	res.add("storm", "generator CPU time", "s", stormSelf.Seconds(), stormOK)
 
 	// Scenario 1: idle memory per connection.
 	time.Sleep(cfg.settle)
@@ -242,7 +259,7 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 		wg       sync.WaitGroup
 		sem      = make(chan struct{}, 512)
 	)
-	cpu0 := cpuNow(cfg)
+	cpu0, self0 := cpuNow(cfg), selfCPU()
 	start := time.Now().Add(100 * time.Millisecond)
 	for k := range targets {
 		if ctx.Err() != nil {
@@ -266,7 +283,7 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 				firstErr.CompareAndSwap(nil, err.Error())
 				return
 			}
-			if !r.OK || r.Status != "completed" {
+			if !(r.OK || r.Received) || r.Status != "completed" {
 				badReply.Add(1)
 				firstErr.CompareAndSwap(nil, fmt.Sprintf("callback reply ok=%v status=%q", r.OK, r.Status))
 			}
@@ -288,6 +305,8 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 	// Keep listening a little for re-sends and stray duplicates.
 	time.Sleep(cfg.linger)
 	cpuUsed := cpuNow(cfg) - cpu0 // includes the idle linger
+	selfUsed := selfCPU() - self0
+	wall := time.Since(start)
 
 	lats := make([]int64, 0, total)
 	for _, i := range targets {
@@ -319,6 +338,8 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 	if cfg.pid > 0 {
 		res.add("e2e", "server CPU time", "s", cpuUsed.Seconds(), valid)
 	}
+	res.add("e2e", "generator CPU time", "s", selfUsed.Seconds(), valid)
+	res.add("e2e", "scenario wall time", "s", wall.Seconds(), valid)
 
 	if lost > 0 {
 		res.problem("e2e: %d of %d updates never arrived", lost, total)
@@ -374,7 +395,7 @@ func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
 	sched := make([]int64, 0, broadcasts)
 	postErrs := 0
 	var firstErr error
-	cpu0 := cpuNow(cfg)
+	cpu0, self0 := cpuNow(cfg), selfCPU()
 	start := time.Now().Add(100 * time.Millisecond)
 	// Broadcasts go out one after another: each trigger waits for the
 	// previous reply, so the server's timestamps are increasing and rank
@@ -405,6 +426,8 @@ func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
 	}
 	time.Sleep(cfg.linger)
 	cpuUsed := cpuNow(cfg) - cpu0
+	selfUsed := selfCPU() - self0
+	wall := time.Since(start)
 	set.closeAll(clients, 30*time.Second)
 
 	// Map server timestamps to broadcasts.
@@ -496,6 +519,8 @@ func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
 	if cfg.pid > 0 {
 		res.add("fanout", "server CPU time", "s", cpuUsed.Seconds(), valid)
 	}
+	res.add("fanout", "generator CPU time", "s", selfUsed.Seconds(), valid)
+	res.add("fanout", "scenario wall time", "s", wall.Seconds(), valid)
 	if lost > 0 {
 		res.problem("fan-out: %d of %d deliveries never arrived", lost, expected)
 	}

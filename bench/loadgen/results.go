@@ -8,7 +8,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -118,10 +117,14 @@ func printTable(w io.Writer, a, b *Result) {
 		}
 	}
 
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
+	for _, res := range []*Result{a, b} {
+		if la := res.Params["loadavgAtStart"]; la != "" {
+			fmt.Fprintf(w, "%s run: load average at start %s\n", res.Server, la)
+		}
+	}
 	nameA, nameB := a.Server, b.Server
-	fmt.Fprintf(tw, "scenario\tfigure\t%s\t%s\tratio %s/%s\t\n", nameA, nameB, nameA, nameB)
-	fmt.Fprintf(tw, "--------\t------\t----\t----\t----------\t\n")
+	header := []string{"scenario", "figure", nameA, nameB, "ratio " + nameA + "/" + nameB}
+	lines := [][]string{header}
 	invalid := false
 	for _, r := range rows {
 		m := r[0]
@@ -136,9 +139,23 @@ func printTable(w io.Writer, a, b *Result) {
 		if strings.HasSuffix(ca, "*") || strings.HasSuffix(cb, "*") {
 			invalid = true
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", m.Scenario, fig, ca, cb, ratio(r[0], r[1]))
+		lines = append(lines, []string{m.Scenario, fig, ca, cb, ratio(r[0], r[1])})
 	}
-	tw.Flush()
+	width := make([]int, len(header))
+	for _, l := range lines {
+		for i, c := range l {
+			width[i] = max(width[i], len(c))
+		}
+	}
+	for n, l := range lines {
+		// Text columns left-aligned, figures right-aligned.
+		fmt.Fprintf(w, "%-*s  %-*s  %*s  %*s  %*s\n",
+			width[0], l[0], width[1], l[1], width[2], l[2], width[3], l[3], width[4], l[4])
+		if n == 0 {
+			total := width[0] + width[1] + width[2] + width[3] + width[4] + 8
+			fmt.Fprintln(w, strings.Repeat("-", total))
+		}
+	}
 	if invalid {
 		fmt.Fprintln(w, "* scenario lost or duplicated messages or had errors: figure does not count")
 	}

@@ -173,10 +173,13 @@ func (a *api) signedCallback(orderID, txnID, status string, amount json.RawMessa
 	return body, hex.EncodeToString(m.Sum(nil))
 }
 
+// callbackReply accepts both servers' answers: the reference says
+// {ok:true, status, seq}, the Go server {received:true, orderId, status, seq}.
 type callbackReply struct {
-	OK     bool   `json:"ok"`
-	Status string `json:"status"`
-	Seq    int64  `json:"seq"`
+	OK       bool   `json:"ok"`
+	Received bool   `json:"received"`
+	Status   string `json:"status"`
+	Seq      int64  `json:"seq"`
 }
 
 func (a *api) postCallback(ctx context.Context, body []byte, sig string) (callbackReply, error) {
