@@ -61,7 +61,10 @@ func OpenStore(ctx context.Context, url string) (*Store, error) {
 func (s *Store) migrate(ctx context.Context) error {
 	db := s.db.WithContext(ctx)
 	if !s.postgres {
-		if err := db.AutoMigrate(&Order{}, &Event{}); err != nil {
+		// The immediate transaction holds SQLite's write lock, so processes
+		// opening one file together do not both try CREATE TABLE.
+		err := db.Transaction(func(tx *gorm.DB) error { return tx.AutoMigrate(&Order{}, &Event{}) })
+		if err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
 		return nil

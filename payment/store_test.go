@@ -1,0 +1,464 @@
+package payment
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Store tests run on the database named by TEST_DATABASE_URL (a postgres://
+// URL) or, by default, on a fresh SQLite file, like the server package.
+
+// testStoreURL returns the database URL for one test. On Postgres each call
+// gets its own schema, so migrations start from nothing and tests cannot see
+// each other's rows.
+func testStoreURL(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("TEST_DATABASE_URL")
+	if base == "" {
+		return filepath.Join(t.TempDir(), "store.db")
+	}
+	schema := "t_" + randomHex(t, 8)
+	admin, err := OpenStore(context.Background(), base)
+	if err != nil {
+		t.Fatalf("open %s: %v", redact(base), err)
+	}
+	defer admin.Close()
+	if err := admin.db.Exec("CREATE SCHEMA " + schema).Error; err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		cleanup, err := OpenStore(context.Background(), base)
+		if err != nil {
+			t.Logf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer cleanup.Close()
+		if err := cleanup.db.Exec("DROP SCHEMA " + schema + " CASCADE").Error; err != nil {
+			t.Logf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("parse TEST_DATABASE_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema) // pgx passes unknown parameters to the server
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func isPostgresURL(u string) bool {
+	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
+}
+
+func redact(u string) string {
+	if p, err := url.Parse(u); err == nil {
+		return p.Redacted()
+	}
+	return "(unparsable URL)"
+}
+
+func randomHex(t *testing.T, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// openTestStore opens a store on url and closes it when the test ends.
+func openTestStore(t *testing.T, url string) *Store {
+	t.Helper()
+	s, err := OpenStore(context.Background(), url)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// newTestOrder stores a pending order with sensible defaults.
+func newTestOrder(t *testing.T, s *Store) Order {
+	t.Helper()
+	o, err := s.CreateOrder(context.Background(), NewOrder{Amount: 49900, Currency: "inr", Description: "store test"})
+	if err != nil {
+		t.Fatalf("create order: %v", err)
+	}
+	return o
+}
+
+func statusEvents(t *testing.T, s *Store, orderID string) []Event {
+	t.Helper()
+	events, err := s.Events(context.Background(), orderID)
+	if err != nil {
+		t.Fatalf("events: %v", err)
+	}
+	return events
+}
+
+// race runs fn n times at once, starting together, and returns the errors.
+func race(n int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	var start, done sync.WaitGroup
+	start.Add(1)
+	for i := range n {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			start.Wait()
+			errs[i] = fn(i)
+		}()
+	}
+	start.Done()
+	done.Wait()
+	return errs
+}
+
+func TestOpenStoreRejectsBadURLs(t *testing.T) {
+	for _, tc := range []struct{ name, url string }{
+		{"empty SQLite path", ""},
+		{"empty sqlite:// path", "sqlite://"},
+		{"unreachable Postgres", "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"},
+		{"malformed Postgres URL", "postgres://%zz"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := OpenStore(context.Background(), tc.url)
+			if err == nil {
+				_ = s.Close()
+				t.Fatalf("OpenStore(%q) succeeded", tc.url)
+			}
+		})
+	}
+}
+
+// Nodes that start together all migrate the same database; each must come
+// up, and the schema must be whole afterwards.
+func TestMigrationsWhenNodesStartTogether(t *testing.T) {
+	u := testStoreURL(t)
+	const nodes = 6
+	stores := make([]*Store, nodes)
+	errs := race(nodes, func(i int) error {
+		s, err := OpenStore(context.Background(), u)
+		stores[i] = s
+		return err
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("node %d: %v", i, err)
+		}
+	}
+	for _, s := range stores {
+		if s != nil {
+			t.Cleanup(func() { _ = s.Close() })
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	// Every node can use the schema, and sees what another wrote.
+	o := newTestOrder(t, stores[0])
+	for i, s := range stores {
+		got, err := s.Order(context.Background(), o.ID)
+		if err != nil || got.ID != o.ID {
+			t.Errorf("node %d: order %s: %v", i, o.ID, err)
+		}
+	}
+	if _, err := stores[nodes-1].ApplyTransition(context.Background(), Transition{OrderID: o.ID, To: StatusCompleted, Source: "test", DeliveryID: "d1"}); err != nil {
+		t.Fatalf("transition on last node: %v", err)
+	}
+	// Migrating again over an existing schema is a no-op.
+	again := openTestStore(t, u)
+	if got, err := again.Order(context.Background(), o.ID); err != nil || got.Status != StatusCompleted {
+		t.Fatalf("after re-migration: %+v %v", got, err)
+	}
+}
+
+// Two stores with their own connection pools stand in for two nodes: the
+// database alone must make concurrent changes to one order take turns.
+func TestConcurrentTransitionsAcrossNodes(t *testing.T) {
+	u := testStoreURL(t)
+	nodes := []*Store{openTestStore(t, u), openTestStore(t, u)}
+	ctx := context.Background()
+
+	for _, tc := range []struct {
+		name    string
+		targets []Status // tried round-robin, all at once
+	}{
+		{"same status from every request", []Status{StatusCompleted}},
+		{"competing outcomes", []Status{StatusCompleted, StatusFailed, StatusExpired}},
+		{"processing and completion together", []Status{StatusProcessing, StatusCompleted}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := newTestOrder(t, nodes[0])
+			const requests = 12
+			errs := race(requests, func(i int) error {
+				_, err := nodes[i%len(nodes)].ApplyTransition(ctx, Transition{
+					OrderID: o.ID, To: tc.targets[i%len(tc.targets)], Source: "test",
+				})
+				return err
+			})
+			wins := 0
+			for _, err := range errs {
+				switch {
+				case err == nil:
+					wins++
+				case errors.Is(err, ErrInvalidTransition):
+				default:
+					t.Errorf("unexpected error: %v", err)
+				}
+			}
+			final, err := nodes[1].Order(ctx, o.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			events := statusEvents(t, nodes[0], o.ID)
+			// Every accepted change is one event with the next seq, and
+			// the order's seq counts them.
+			if int64(len(events)) != final.Seq || wins != len(events) {
+				t.Fatalf("wins %d, events %d, final seq %d", wins, len(events), final.Seq)
+			}
+			for i, ev := range events {
+				if ev.Seq != int64(i+1) {
+					t.Fatalf("event %d has seq %d", i, ev.Seq)
+				}
+				if i > 0 && ev.PreviousStatus != events[i-1].Status {
+					t.Fatalf("event %d starts from %s, previous event ended at %s", i, ev.PreviousStatus, events[i-1].Status)
+				}
+			}
+			if events[len(events)-1].Status != final.Status {
+				t.Fatalf("last event %s, order %s", events[len(events)-1].Status, final.Status)
+			}
+			if !final.Status.Terminal() {
+				t.Fatalf("order ended %s", final.Status)
+			}
+			// Only one terminal outcome may ever be accepted.
+			terminal := 0
+			for _, ev := range events {
+				if ev.Status.Terminal() {
+					terminal++
+				}
+			}
+			if terminal != 1 {
+				t.Fatalf("%d terminal events: %+v", terminal, events)
+			}
+		})
+	}
+}
+
+// A gateway retries deliveries and may hit two nodes at once; the dedup key
+// must let exactly one through.
+func TestConcurrentDuplicateDeliveries(t *testing.T) {
+	u := testStoreURL(t)
+	nodes := []*Store{openTestStore(t, u), openTestStore(t, u)}
+	ctx := context.Background()
+
+	t.Run("same delivery to one order", func(t *testing.T) {
+		o := newTestOrder(t, nodes[0])
+		errs := race(10, func(i int) error {
+			_, err := nodes[i%2].ApplyTransition(ctx, Transition{
+				OrderID: o.ID, To: StatusProcessing, Source: "upi", DeliveryID: "evt_same", Lenient: true,
+			})
+			return err
+		})
+		wins := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, ErrDuplicateEvent):
+			default:
+				t.Errorf("unexpected error: %v", err)
+			}
+		}
+		if wins != 1 {
+			t.Fatalf("%d deliveries accepted, want 1", wins)
+		}
+		if events := statusEvents(t, nodes[1], o.ID); len(events) != 1 || *events[0].DedupKey != "upi:evt_same" {
+			t.Fatalf("events: %+v", events)
+		}
+	})
+
+	t.Run("same delivery id to two orders", func(t *testing.T) {
+		a, b := newTestOrder(t, nodes[0]), newTestOrder(t, nodes[1])
+		errs := race(2, func(i int) error {
+			id := []string{a.ID, b.ID}[i]
+			_, err := nodes[i].ApplyTransition(ctx, Transition{OrderID: id, To: StatusCompleted, Source: "stripe", DeliveryID: "evt_shared"})
+			return err
+		})
+		wins := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, ErrDuplicateEvent):
+			default:
+				t.Errorf("unexpected error: %v", err)
+			}
+		}
+		if wins != 1 {
+			t.Fatalf("%d deliveries accepted, want 1", wins)
+		}
+		// The loser changed nothing.
+		total := len(statusEvents(t, nodes[0], a.ID)) + len(statusEvents(t, nodes[0], b.ID))
+		if total != 1 {
+			t.Fatalf("%d events across both orders, want 1", total)
+		}
+	})
+
+	t.Run("same delivery id from different gateways", func(t *testing.T) {
+		o := newTestOrder(t, nodes[0])
+		for i, src := range []string{"razorpay", "stripe"} {
+			to := []Status{StatusProcessing, StatusCompleted}[i]
+			if _, err := nodes[i].ApplyTransition(ctx, Transition{OrderID: o.ID, To: to, Source: src, DeliveryID: "evt_1"}); err != nil {
+				t.Fatalf("%s: %v", src, err)
+			}
+		}
+	})
+}
+
+func TestTransitionRejectsBadInputWithoutChanges(t *testing.T) {
+	s := openTestStore(t, testStoreURL(t))
+	ctx := context.Background()
+	amount := func(n int64) *int64 { return &n }
+
+	for _, tc := range []struct {
+		name  string
+		setup Status // moved to before the bad request; "" stays pending
+		tr    func(id string) Transition
+		want  error
+	}{
+		{"malformed order id", "", func(string) Transition { return Transition{OrderID: "bad id!", To: StatusCompleted, Source: "test"} }, ErrOrderNotFound},
+		{"unknown order", "", func(string) Transition { return Transition{OrderID: "ord_missing", To: StatusCompleted, Source: "test"} }, ErrOrderNotFound},
+		{"amount mismatch", "", func(id string) Transition {
+			return Transition{OrderID: id, To: StatusCompleted, Source: "test", Amount: amount(1)}
+		}, ErrAmountMismatch},
+		{"currency mismatch", "", func(id string) Transition {
+			return Transition{OrderID: id, To: StatusCompleted, Source: "test", Currency: "USD"}
+		}, ErrAmountMismatch},
+		{"backwards move", StatusCompleted, func(id string) Transition { return Transition{OrderID: id, To: StatusPending, Source: "test"} }, ErrInvalidTransition},
+		{"late delivery is stale when lenient", StatusCompleted, func(id string) Transition {
+			return Transition{OrderID: id, To: StatusProcessing, Source: "test", Lenient: true}
+		}, ErrStaleEvent},
+		{"second outcome", StatusFailed, func(id string) Transition { return Transition{OrderID: id, To: StatusCompleted, Source: "test"} }, ErrInvalidTransition},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := newTestOrder(t, s)
+			if tc.setup != "" {
+				if _, err := s.ApplyTransition(ctx, Transition{OrderID: o.ID, To: tc.setup, Source: "test"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before, _ := s.Order(ctx, o.ID)
+			_, err := s.ApplyTransition(ctx, tc.tr(o.ID))
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			after, _ := s.Order(ctx, o.ID)
+			if after.Status != before.Status || after.Seq != before.Seq {
+				t.Fatalf("order changed: %+v -> %+v", before, after)
+			}
+			if n := len(statusEvents(t, s, o.ID)); int64(n) != before.Seq {
+				t.Fatalf("%d events for seq %d", n, before.Seq)
+			}
+		})
+	}
+}
+
+func TestCreateOrderRejectsBadInput(t *testing.T) {
+	s := openTestStore(t, testStoreURL(t))
+	for _, tc := range []struct {
+		name string
+		in   NewOrder
+	}{
+		{"zero amount", NewOrder{Amount: 0}},
+		{"negative amount", NewOrder{Amount: -5}},
+		{"huge amount", NewOrder{Amount: MaxAmount + 1}},
+		{"bad currency", NewOrder{Amount: 100, Currency: "RUPEES"}},
+		{"long description", NewOrder{Amount: 100, Description: strings.Repeat("x", MaxDescriptionLength+1)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := s.CreateOrder(context.Background(), tc.in); !errors.Is(err, ErrInvalidOrder) {
+				t.Fatalf("got %v, want ErrInvalidOrder", err)
+			}
+		})
+	}
+	var n int64
+	if err := s.db.Model(&Order{}).Count(&n).Error; err != nil || n != 0 {
+		t.Fatalf("%d orders stored after bad input (%v)", n, err)
+	}
+}
+
+func TestUpdateOrderAcrossNodesKeepsSeqInStep(t *testing.T) {
+	u := testStoreURL(t)
+	nodes := []*Store{openTestStore(t, u), openTestStore(t, u)}
+	ctx := context.Background()
+	o := newTestOrder(t, nodes[0])
+	const writers = 8
+	errs := race(writers, func(i int) error {
+		d := "update " + string(rune('a'+i))
+		if i%2 == 0 {
+			_, err := nodes[i%2].UpdateOrder(ctx, o.ID, OrderPatch{Description: &d}, []byte(`{}`))
+			return err
+		}
+		_, err := nodes[i%2].ApplyTransition(ctx, Transition{OrderID: o.ID, To: StatusProcessing, Source: "test"})
+		return err
+	})
+	okCount := 0
+	for _, err := range errs {
+		if err == nil {
+			okCount++
+		} else if !errors.Is(err, ErrInvalidTransition) {
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	final, err := nodes[1].Order(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := statusEvents(t, nodes[0], o.ID)
+	if int64(okCount) != final.Seq || len(events) != okCount {
+		t.Fatalf("%d accepted, seq %d, %d events", okCount, final.Seq, len(events))
+	}
+	// Four description updates always apply; one of the four processing
+	// moves wins.
+	if okCount != writers/2+1 {
+		t.Fatalf("%d accepted, want %d", okCount, writers/2+1)
+	}
+}
+
+func TestPingFailsAfterClose(t *testing.T) {
+	s, err := OpenStore(context.Background(), testStoreURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatalf("ping open store: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(context.Background()); err == nil {
+		t.Fatal("ping succeeded on a closed store")
+	}
+}
+
+func TestDialectFollowsURL(t *testing.T) {
+	u := testStoreURL(t)
+	s := openTestStore(t, u)
+	want := "sqlite"
+	if isPostgresURL(u) {
+		want = "postgres"
+	}
+	if got := s.Dialect(); got != want {
+		t.Fatalf("dialect %q, want %q", got, want)
+	}
+}
