@@ -337,7 +337,9 @@ func TestTransitionRejectsBadInputWithoutChanges(t *testing.T) {
 		want  error
 	}{
 		{"malformed order id", "", func(string) Transition { return Transition{OrderID: "bad id!", To: StatusCompleted, Source: "test"} }, ErrOrderNotFound},
-		{"unknown order", "", func(string) Transition { return Transition{OrderID: "ord_missing", To: StatusCompleted, Source: "test"} }, ErrOrderNotFound},
+		{"unknown order", "", func(string) Transition {
+			return Transition{OrderID: "ord_missing", To: StatusCompleted, Source: "test"}
+		}, ErrOrderNotFound},
 		{"amount mismatch", "", func(id string) Transition {
 			return Transition{OrderID: id, To: StatusCompleted, Source: "test", Amount: amount(1)}
 		}, ErrAmountMismatch},
