@@ -70,6 +70,8 @@ async function startServer({ env = {}, port } = {}) {
   const scheme = baseEnv.TLS_CERT_FILE ? 'https' : 'http';
 
   handle.start = async () => {
+    // Only this run's output counts towards readiness; earlier runs' stays in logs.
+    const firstLine = handle.logs.length;
     const proc = spawn(bin, [], { env: { ...handle.env, PORT: String(handle.port) }, stdio: ['ignore', 'pipe', 'pipe'] });
     handle.proc = proc;
     const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
@@ -81,8 +83,7 @@ async function startServer({ env = {}, port } = {}) {
     exited.then(() => { dead = true; });
     await waitFor(async () => {
       if (dead) throw new Error(`server exited early:\n${handle.logs.join('')}`);
-      if (!handle.logs.join('').includes('WebSocket server ready')) return false;
-      return true;
+      return handle.logs.slice(firstLine).join('').includes('WebSocket server ready');
     }, { timeout: 20000, message: 'server start' });
   };
   handle.url = `${scheme}://127.0.0.1:${handle.port}`;
