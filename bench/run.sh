@@ -11,8 +11,10 @@
 #   bench/run.sh --only go  one server only (go or node)
 #   bench/run.sh -- -clients 2000 -rate 500   extra flags for the generator
 #
-# Environment: GO_PORT, NODE_PORT (defaults 39080, 39081), BENCH_OUT (result
-# folder; default artifacts/bench/<time>), BENCH_NPM_CI=1 to force npm ci of the reference.
+# Environment: GO_PORT, NODE_PORT (defaults 18480, 18481, below the
+# ephemeral port range that the clients' sockets use up), BENCH_OUT (result
+# folder; default artifacts/bench/<time>), BENCH_NPM_CI=1 to force npm ci of
+# the reference.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,7 +29,7 @@ while [ $# -gt 0 ]; do
 	--only) only="${2:-}"; shift ;;
 	--only=*) only="${1#--only=}" ;;
 	--) shift; extra=("$@"); break ;;
-	-h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,19p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -92,8 +94,8 @@ UPI_CALLBACK_SECRET=$(secret)
 ADMIN_TOKEN=$(secret)
 ORDER_TOKEN_SECRET=$(secret)
 
-GO_PORT=${GO_PORT:-39080}
-NODE_PORT=${NODE_PORT:-39081}
+GO_PORT=${GO_PORT:-18480}
+NODE_PORT=${NODE_PORT:-18481}
 
 server_pid=""
 cleanup() {

@@ -139,8 +139,22 @@ func cpuNow(cfg config) time.Duration {
 	if cfg.pid <= 0 {
 		return 0
 	}
-	d, _ := procCPU(cfg.pid)
+	d, err := procCPU(cfg.pid)
+	if err != nil {
+		return cpuGone
+	}
 	return d
+}
+
+// cpuGone marks a reading of a server that no longer exists.
+const cpuGone = time.Duration(math.MinInt64)
+
+// cpuSpan is the CPU time between two readings, and false if either failed.
+func cpuSpan(from, to time.Duration) (time.Duration, bool) {
+	if from == cpuGone || to == cpuGone {
+		return 0, false
+	}
+	return to - from, true
 }
 
 func idleAndE2E(ctx context.Context, cfg config, a *api, url string, res *Result, doE2E bool) bool {
@@ -174,7 +188,8 @@ func idleAndE2E(ctx context.Context, cfg config, a *api, url string, res *Result
 	stormCPU, stormSelf := cpuNow(cfg), selfCPU()
 	durs, failed, ferr := connectAll(ctx, set, clients, cfg.dialConc)
 	storm := time.Since(stormStart)
-	stormCPU, stormSelf = cpuNow(cfg)-stormCPU, selfCPU()-stormSelf
+	stormCPU, stormCPUOK := cpuSpan(stormCPU, cpuNow(cfg))
+	stormSelf = selfCPU() - stormSelf
 	stormOK := failed == 0
 	if !stormOK {
 		res.problem("connect storm: %d of %d clients failed to connect and join; first: %v", failed, n, ferr)
@@ -184,7 +199,7 @@ func idleAndE2E(ctx context.Context, cfg config, a *api, url string, res *Result
 	res.add("storm", "connect+join rate", "clients/s", float64(len(durs))/storm.Seconds(), stormOK)
 	res.add("storm", "per-client connect+join p50", "ms", ms(percentile(durs, 50)), stormOK)
 	res.add("storm", "per-client connect+join p99", "ms", ms(percentile(durs, 99)), stormOK)
-	if cfg.pid > 0 {
+	if cfg.pid > 0 && stormCPUOK {
 		res.add("storm", "server CPU time", "s", stormCPU.Seconds(), stormOK)
 	}
 	res.add("storm", "generator CPU time", "s", stormSelf.Seconds(), stormOK)
@@ -304,7 +319,7 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 	}
 	// Keep listening a little for re-sends and stray duplicates.
 	time.Sleep(cfg.linger)
-	cpuUsed := cpuNow(cfg) - cpu0 // includes the idle linger
+	cpuUsed, cpuOK := cpuSpan(cpu0, cpuNow(cfg)) // includes the idle linger
 	selfUsed := selfCPU() - self0
 	wall := time.Since(start)
 
@@ -335,7 +350,7 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 	res.add("e2e", "duplicate updates", "", float64(dups), valid)
 	res.add("e2e", "raw repeats (incl. retries)", "", float64(raw), valid)
 	res.add("e2e", "acks sent", "", float64(set.acksSent.Load()), valid)
-	if cfg.pid > 0 {
+	if cfg.pid > 0 && cpuOK {
 		res.add("e2e", "server CPU time", "s", cpuUsed.Seconds(), valid)
 	}
 	res.add("e2e", "generator CPU time", "s", selfUsed.Seconds(), valid)
@@ -345,7 +360,8 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 		res.problem("e2e: %d of %d updates never arrived", lost, total)
 	}
 	if dups > 0 {
-		res.problem("e2e: %d duplicate updates (a seq repeated after it was acked or came without an ack id)", dups)
+		res.problem("e2e: %d duplicate updates (a seq repeated after it was acked or came without an ack id), %.0f to %.0f ms after the first copy",
+			dups, ms(set.dupGapMin.Load()), ms(set.dupGapMax.Load()))
 	}
 	if httpErrs.Load() > 0 || badReply.Load() > 0 {
 		res.problem("e2e: %d callback errors, %d unexpected replies; first: %v", httpErrs.Load(), badReply.Load(), firstErr.Load())
@@ -425,7 +441,7 @@ func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(cfg.linger)
-	cpuUsed := cpuNow(cfg) - cpu0
+	cpuUsed, cpuOK := cpuSpan(cpu0, cpuNow(cfg))
 	selfUsed := selfCPU() - self0
 	wall := time.Since(start)
 	set.closeAll(clients, 30*time.Second)
@@ -516,7 +532,7 @@ func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
 	}
 	res.add("fanout", "lost deliveries", "", float64(lost), valid)
 	res.add("fanout", "duplicate deliveries", "", float64(dups), valid)
-	if cfg.pid > 0 {
+	if cfg.pid > 0 && cpuOK {
 		res.add("fanout", "server CPU time", "s", cpuUsed.Seconds(), valid)
 	}
 	res.add("fanout", "generator CPU time", "s", selfUsed.Seconds(), valid)

@@ -62,8 +62,9 @@ type connTest struct {
 // seqState is what a client remembers per update it has seen.
 type seqState struct {
 	seq   int64
-	acked bool // the copy we got carried an ack id and our ack went out
-	noAck bool // the copy we got carried no ack id
+	first int64 // receipt time of the first copy (ns since epoch)
+	acked bool  // the copy we got carried an ack id and our ack went out
+	noAck bool  // the copy we got carried no ack id
 }
 
 // fanRecv is one `connection-test` receipt.
@@ -105,6 +106,8 @@ type clientSet struct {
 	updates     atomic.Int64 // distinct (order, seq) updates received
 	rawDups     atomic.Int64 // every repeated seq, whatever the reason
 	dups        atomic.Int64 // repeats of a seq we had already acked (or that carried no ack)
+	dupGapMin   atomic.Int64 // smallest and largest time between a first copy and a repeat (ns)
+	dupGapMax   atomic.Int64
 	acksSent    atomic.Int64
 	ackRequests atomic.Int64
 	wrongOrder  atomic.Int64 // an update for an order this client never joined
@@ -324,6 +327,7 @@ func (c *client) onUpdate(u statusUpdate, ackID int64, now int64) {
 		}
 		// Seen before: never counted twice as an update.
 		s.rawDups.Add(1)
+		s.noteDupGap(now - c.seen[i].first)
 		if c.seen[i].acked || c.seen[i].noAck {
 			s.dups.Add(1)
 		}
@@ -335,7 +339,7 @@ func (c *client) onUpdate(u statusUpdate, ackID int64, now int64) {
 		}
 		return
 	}
-	st := seqState{seq: u.Seq, noAck: ackID < 0}
+	st := seqState{seq: u.Seq, first: now, noAck: ackID < 0}
 	s.updates.Add(1)
 	if u.Status == "completed" || u.Status == "failed" {
 		if sched := s.sched[c.idx].Load(); sched > 0 && s.lat[c.idx].Load() == 0 {
@@ -351,6 +355,21 @@ func (c *client) onUpdate(u statusUpdate, ackID int64, now int64) {
 		st.acked = c.ack(ackID, ackBody(u))
 	}
 	c.seen = append(c.seen, st)
+}
+
+func (s *clientSet) noteDupGap(gap int64) {
+	for {
+		cur := s.dupGapMin.Load()
+		if (cur != 0 && cur <= gap) || s.dupGapMin.CompareAndSwap(cur, gap) {
+			break
+		}
+	}
+	for {
+		cur := s.dupGapMax.Load()
+		if cur >= gap || s.dupGapMax.CompareAndSwap(cur, gap) {
+			break
+		}
+	}
 }
 
 func ackBody(u statusUpdate) map[string]any {
