@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -105,7 +106,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.RolloutPercent, err = intEnv(getenv, "REALTIME_ROLLOUT_PERCENT"); err != nil {
 		return c, err
 	}
-	if getenv("REALTIME_ROLLOUT_PERCENT") == "0" {
+	// Config keeps -1 for an explicit 0, so a negative setting (-1 included)
+	// is refused here rather than read as that marker.
+	switch {
+	case c.RolloutPercent < 0:
+		return c, fmt.Errorf("%w: REALTIME_ROLLOUT_PERCENT must be 0 to 100, not %d", ErrConfig, c.RolloutPercent)
+	case c.RolloutPercent == 0 && strings.TrimSpace(getenv("REALTIME_ROLLOUT_PERCENT")) != "":
 		c.RolloutPercent = -1
 	}
 	if c.AckRetries, err = intEnv(getenv, "ACK_RETRIES"); err != nil {
@@ -132,13 +138,17 @@ func intEnv(getenv func(string) string, name string) (int, error) {
 	return n, nil
 }
 
+// maxSeconds is the longest duration setting accepted, about 292 years.
+const maxSeconds = float64(math.MaxInt64 / int64(time.Second))
+
 func secondsEnv(getenv func(string) string, name string) (time.Duration, error) {
 	v := strings.TrimSpace(getenv(name))
 	if v == "" {
 		return 0, nil
 	}
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f <= 0 {
+	// The negated test also refuses NaN; the cap keeps the Duration from overflowing.
+	if err != nil || !(f > 0) || f > maxSeconds {
 		return 0, fmt.Errorf("%w: %s=%q is not a positive number of seconds", ErrConfig, name, v)
 	}
 	return time.Duration(f * float64(time.Second)), nil

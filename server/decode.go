@@ -26,10 +26,15 @@ func readBody(c echo.Context, limit int64) ([]byte, error) {
 // decodeJSON parses a JSON object body into v with clear messages for each
 // kind of mistake. An empty body is allowed when allowEmpty is set.
 func decodeJSON(body []byte, v any, allowEmpty bool) error {
-	if len(bytes.TrimSpace(body)) == 0 {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
 		if allowEmpty {
 			return nil
 		}
+		return httpError(http.StatusBadRequest, "request body must be a JSON object", nil)
+	}
+	// Checked up front because null decodes into a struct without error.
+	if trimmed[0] != '{' {
 		return httpError(http.StatusBadRequest, "request body must be a JSON object", nil)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -47,7 +52,8 @@ func decodeJSON(body []byte, v any, allowEmpty bool) error {
 		}
 		return httpError(http.StatusBadRequest, "malformed JSON: "+err.Error(), err)
 	}
-	if dec.More() {
+	// dec.More() alone misses a stray '}' or ']', so look at what is left.
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
 		return httpError(http.StatusBadRequest, "malformed JSON: trailing data after the object", nil)
 	}
 	return nil

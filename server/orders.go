@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -87,10 +88,11 @@ func (s *Server) paymentStatus(c echo.Context) error {
 	var wait time.Duration
 	if v := c.QueryParam("wait"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f < 0 {
+		if err != nil || !(f >= 0) || math.IsInf(f, 0) {
 			return httpError(http.StatusBadRequest, "wait must be a non-negative number of seconds", err)
 		}
-		wait = min(time.Duration(f*float64(time.Second)), s.cfg.LongPollMax)
+		// Capped in float seconds first: a huge value would overflow the Duration.
+		wait = time.Duration(min(f, s.cfg.LongPollMax.Seconds()) * float64(time.Second))
 	}
 	ctx := c.Request().Context()
 	var snap payment.Snapshot

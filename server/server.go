@@ -135,10 +135,11 @@ func (s *Server) routes() *echo.Echo {
 	api.POST("/orders", s.createOrder)
 	api.GET("/config", s.clientConfig)
 	api.GET("/payment/status/:orderId", s.paymentStatus)
-	admin := api.Group("", s.requireAdmin)
-	admin.POST("/payment/:orderId/complete", s.completePayment)
-	admin.PATCH("/orders/:orderId", s.patchOrder)
-	admin.POST("/orders/:orderId/test-connection", s.testConnection)
+	// Per-route middleware: a Group("") with middleware would also catch
+	// every unknown /api path and answer 401 instead of 404.
+	api.POST("/payment/:orderId/complete", s.completePayment, s.requireAdmin)
+	api.PATCH("/orders/:orderId", s.patchOrder, s.requireAdmin)
+	api.POST("/orders/:orderId/test-connection", s.testConnection, s.requireAdmin)
 	s.gatewayRoutes(api)
 	if !s.cfg.Production() {
 		api.POST("/dev/orders/:orderId/simulate", s.simulatePayment)
