@@ -51,6 +51,9 @@ type Config struct {
 	// ClientDir is the folder holding socket.io.js and socket.io.min.js
 	// (node_modules/socket.io-client/dist). Empty serves no client file.
 	ClientDir string
+	// Redis, when set, shares rooms and broadcasts with other nodes; nil
+	// runs this node alone.
+	Redis *RedisConfig
 }
 
 var errConfig = errors.New("invalid realtime configuration")
@@ -88,6 +91,13 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.Observer == nil {
 		out.Observer = noopObserver{}
+	}
+	if out.Redis != nil {
+		r, err := out.Redis.withDefaults()
+		if err != nil {
+			return out, err
+		}
+		out.Redis = &r
 	}
 	return out, nil
 }

@@ -67,6 +67,9 @@ func New(cfg Config, access OrderAccess) (*Server, error) {
 		opts.SetConnectionStateRecovery(recovery)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	if cfg.Redis != nil {
+		opts.SetAdapter(redisAdapter(ctx, *cfg.Redis, cfg.Logger))
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, obs: cfg.Observer, access: access, ctx: ctx, cancel: cancel}
 	s.io = socket.NewServer(nil, opts)
 	s.handler = s.io.ServeHandler(opts)

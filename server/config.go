@@ -68,6 +68,9 @@ type Config struct {
 	// (default) or streams.
 	RedisURL     string
 	RedisAdapter string
+	// RedisPrefix names the shared channels and stream (socket.io, as
+	// Node's adapter); only nodes on the same prefix share broadcasts.
+	RedisPrefix string
 	// ShutdownTimeout bounds graceful shutdown (15 s).
 	ShutdownTimeout time.Duration
 }
@@ -93,6 +96,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		TLSKeyFile:       getenv("TLS_KEY_FILE"),
 		RedisURL:         getenv("REDIS_URL"),
 		RedisAdapter:     getenv("REDIS_ADAPTER"),
+		RedisPrefix:      getenv("REDIS_PREFIX"),
 	}
 	for _, o := range strings.Split(getenv("CORS_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o != "" {

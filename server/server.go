@@ -85,6 +85,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, store: store, svc: svc, metrics: newMetrics(), draining: make(chan struct{})}
 	s.checks = append(s.checks, readinessCheck{"database", store.Ping})
+	redisLink, err := s.setupRedis(cfg)
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
 
 	rtCfg := realtime.Config{
 		CORSOrigins: cfg.CORSOrigins,
@@ -95,7 +100,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		Observer:    s.metrics,
 		ClientDir:   cfg.ClientDir,
 	}
+	if redisLink != nil {
+		rtCfg.Redis = redisLink.realtimeConfig(cfg.RedisAdapter)
+	}
 	if s.rt, err = realtime.New(rtCfg, svc); err != nil {
+		for _, closeFn := range s.closers {
+			_ = closeFn()
+		}
 		_ = store.Close()
 		return nil, err
 	}

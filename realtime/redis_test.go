@@ -1,0 +1,79 @@
+package realtime
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"paystatus/payment"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+func TestRedisConfigDefaults(t *testing.T) {
+	client := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:0"})
+	t.Cleanup(func() { _ = client.Close() })
+	cases := []struct {
+		name       string
+		in         RedisConfig
+		wantErr    bool
+		wantMode   RedisMode
+		wantPrefix string
+	}{
+		{"defaults", RedisConfig{Client: client}, false, RedisPubSub, DefaultRedisPrefix},
+		{"streams with prefix", RedisConfig{Client: client, Mode: RedisStreams, Prefix: "fleet-a"}, false, RedisStreams, "fleet-a"},
+		{"no client", RedisConfig{}, true, "", ""},
+		{"unknown mode", RedisConfig{Client: client, Mode: "kafka"}, true, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.in.withDefaults()
+			if tc.wantErr {
+				if !errors.Is(err, errConfig) {
+					t.Fatalf("err = %v, want errConfig", err)
+				}
+				return
+			}
+			if err != nil || got.Mode != tc.wantMode || got.Prefix != tc.wantPrefix {
+				t.Fatalf("got %+v, %v", got, err)
+			}
+		})
+	}
+}
+
+func TestNewRefusesBadRedisConfig(t *testing.T) {
+	_, err := New(Config{Redis: &RedisConfig{}}, nopAccess{})
+	if !errors.Is(err, errConfig) {
+		t.Fatalf("err = %v, want errConfig", err)
+	}
+}
+
+func TestErrorThrottle(t *testing.T) {
+	var buf bytes.Buffer
+	th := &errorThrottle{log: slog.New(slog.NewTextHandler(&buf, nil)), every: time.Hour}
+	for range 5 {
+		th.report(errors.New("connection refused"))
+	}
+	th.report(context.Canceled)
+	if n := strings.Count(buf.String(), "redis adapter error"); n != 1 {
+		t.Fatalf("logged %d lines, want 1:\n%s", n, buf.String())
+	}
+	th.mu.Lock()
+	suppressed := th.suppressed
+	th.mu.Unlock()
+	if suppressed != 4 {
+		t.Fatalf("suppressed = %d, want 4", suppressed)
+	}
+}
+
+// nopAccess is an OrderAccess that is never reached in these tests.
+type nopAccess struct{}
+
+func (nopAccess) Authorize(string, string) error { return nil }
+func (nopAccess) Snapshot(context.Context, string) (payment.Snapshot, error) {
+	return payment.Snapshot{}, payment.ErrOrderNotFound
+}
