@@ -6,6 +6,14 @@ const { test, describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { startServer, api, createOrder, waitFor } = require('./lib/server');
 const { connect, collect, connected } = require('./lib/clients');
+const crypto = require('node:crypto');
+
+// upi posts a UPI callback signed with the e2e server's secret (or not).
+function upi(server, body, secret = 'e2e-upi-secret') {
+  const raw = JSON.stringify(body);
+  const signature = crypto.createHmac('sha256', secret).update(raw).digest('hex');
+  return api(server, 'POST', '/api/payment/upi/callback', { raw, headers: { 'x-signature': signature } });
+}
 
 // scrape returns { 'name{labels}': value } from the Prometheus text format.
 async function scrape(server) {
@@ -112,6 +120,24 @@ describe('metrics', () => {
     const m = await scrape(server);
     assert.ok(m.paystatus_callback_to_broadcast_seconds_sum > 0, 'latency sum is positive');
     assert.ok(m.paystatus_callback_to_broadcast_seconds_sum < 2.5, 'latency sum is below the top bucket');
+
+    // Gateway callbacks are counted by endpoint and outcome; the accepted
+    // one is also a transition and a broadcast.
+    const viaUpi = await createOrder(server);
+    const callback = { orderId: viaUpi.id, txnId: 'txn_metrics', status: 'PENDING', amount: 49900 };
+    assert.equal((await upi(server, callback)).status, 200);
+    const repeat = await upi(server, callback);
+    assert.equal(repeat.status, 200);
+    assert.equal(repeat.body.duplicate, true);
+    assert.equal((await upi(server, callback, 'not-the-secret')).status, 401);
+    await expectMetrics(server, {
+      'paystatus_gateway_requests_total{endpoint="upi",outcome="ok"}': 1,
+      'paystatus_gateway_requests_total{endpoint="upi",outcome="duplicate"}': 1,
+      'paystatus_gateway_requests_total{endpoint="upi",outcome="bad_signature"}': 1,
+      'paystatus_status_transitions_total{from="pending",to="processing"}': 1,
+      'paystatus_broadcasts_total{event="payment-status-update"}': 2,
+      paystatus_callback_to_broadcast_seconds_count: 2,
+    }, 'gateway requests by endpoint and outcome');
 
     // Disconnecting takes every gauge back down; the room goes with its
     // last member.
