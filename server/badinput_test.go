@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"paystatus/payment"
 
@@ -49,7 +50,8 @@ type badInput struct {
 
 func TestCreateOrderBadInput(t *testing.T) {
 	ts := newTestServer(t, func(c *Config) { c.BodyLimit = 4 << 10 })
-	const m = "bad-input-marker"
+	// Unique per run, since a Postgres test database keeps earlier runs' rows.
+	m := fmt.Sprintf("bad-input-%d", time.Now().UnixNano())
 	tests := []badInput{
 		{"malformed JSON", `{"amount": 100, "description": "` + m + `"`, 400, "malformed JSON"},
 		{"unquoted key", `{amount: 100, "description": "` + m + `"}`, 400, "malformed JSON"},
