@@ -201,6 +201,17 @@ func (s *Store) ApplyTransition(ctx context.Context, tr Transition) (StatusChang
 func (s *Store) tryTransition(ctx context.Context, tr Transition, dedup *string) (StatusChange, error) {
 	var change StatusChange
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var o Order
+		err := tx.Where("id = ?", tr.OrderID).Take(&o).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return ErrOrderNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("load order: %w", err)
+		}
+		// The delivery check comes after the order read: under Postgres's
+		// read committed, a rival commit seen by the read is then seen here
+		// too, so a duplicate is reported as one rather than as stale.
 		if dedup != nil {
 			var n int64
 			if err := tx.Model(&Event{}).Where("dedup_key = ?", *dedup).Count(&n).Error; err != nil {
@@ -209,14 +220,6 @@ func (s *Store) tryTransition(ctx context.Context, tr Transition, dedup *string)
 			if n > 0 {
 				return ErrDuplicateEvent
 			}
-		}
-		var o Order
-		err := tx.Where("id = ?", tr.OrderID).Take(&o).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return ErrOrderNotFound
-		}
-		if err != nil {
-			return fmt.Errorf("load order: %w", err)
 		}
 		if tr.Amount != nil && *tr.Amount != o.Amount {
 			return fmt.Errorf("%w: amount %d, order has %d", ErrAmountMismatch, *tr.Amount, o.Amount)
