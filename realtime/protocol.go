@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -104,9 +105,11 @@ func statusChangePayload(c payment.StatusChange) map[string]any {
 }
 
 func orderChangePayload(c payment.OrderChange) map[string]any {
+	// Decoded, not raw bytes: across nodes the Redis adapter msgpack-encodes
+	// payloads, and raw JSON bytes would reach clients as a binary blob.
 	var data any
 	if len(c.Data) > 0 {
-		data = c.Data
+		_ = json.Unmarshal(c.Data, &data)
 	}
 	return map[string]any{
 		"orderId":   c.OrderID,

@@ -76,14 +76,7 @@ func redisAdapter(ctx context.Context, cfg RedisConfig, log *slog.Logger) socket
 	errs := &errorThrottle{log: log, every: 10 * time.Second}
 	_ = client.On("error", func(args ...any) { errs.report(first(args)) })
 	if cfg.Mode == RedisStreams {
-		opts := redisadapter.DefaultRedisStreamsAdapterOptions()
-		opts.SetStreamName(cfg.Prefix)
-		opts.SetSessionKeyPrefix(cfg.Prefix + ":session:")
-		// Set both explicitly: the adapter's own default interval is
-		// given in the wrong unit and would heartbeat every few microseconds.
-		opts.SetHeartbeatInterval(streamsHeartbeatInterval)
-		opts.SetHeartbeatTimeout(streamsHeartbeatTimeoutMS)
-		return &redisadapter.RedisStreamsAdapterBuilder{Redis: client, Opts: opts}
+		return newStreamsBuilder(ctx, client, cfg.Prefix)
 	}
 	opts := redisadapter.DefaultRedisAdapterOptions()
 	opts.SetKey(cfg.Prefix)

@@ -3,6 +3,7 @@ package realtime
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"paystatus/payment"
 
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/zishang520/socket.io/v3/pkg/utils"
 )
 
 func TestRedisConfigDefaults(t *testing.T) {
@@ -76,4 +78,22 @@ type nopAccess struct{}
 func (nopAccess) Authorize(string, string) error { return nil }
 func (nopAccess) Snapshot(context.Context, string) (payment.Snapshot, error) {
 	return payment.Snapshot{}, payment.ErrOrderNotFound
+}
+
+// Payloads cross nodes msgpack-encoded; an order update's data must arrive
+// as an object, not as bytes.
+func TestOrderChangePayloadSurvivesMsgpack(t *testing.T) {
+	p := orderChangePayload(payment.OrderChange{OrderID: "ord_1", Seq: 2, Type: "updated", Data: json.RawMessage(`{"description":"x","metadata":{"n":1}}`)})
+	b, err := utils.MsgPack().Encode(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := utils.MsgPack().Decode(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	data, ok := back["data"].(map[string]any)
+	if !ok || data["description"] != "x" {
+		t.Fatalf("data crossed as %T %v", back["data"], back["data"])
+	}
 }
