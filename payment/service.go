@@ -96,20 +96,32 @@ func (s *Service) Snapshot(ctx context.Context, orderID string) (Snapshot, error
 func (s *Service) WaitForChange(ctx context.Context, orderID string, since int64, maxWait time.Duration) (Snapshot, error) {
 	changed, cancel := s.waiters.Subscribe(orderID)
 	defer cancel()
-	snap, err := s.Snapshot(ctx, orderID)
+	// Reads are detached from ctx: its end (deadline, client gone, server
+	// draining) must yield the current status, even if it lands mid-read.
+	snap, err := s.detachedSnapshot(ctx, orderID)
 	if err != nil || snap.Seq > since || maxWait <= 0 {
 		return snap, err
 	}
 	ctx, stop := context.WithTimeout(ctx, maxWait)
 	defer stop()
 	for wait(ctx, changed) {
-		snap, err = s.Snapshot(ctx, orderID)
+		snap, err = s.detachedSnapshot(ctx, orderID)
 		if err != nil || snap.Seq > since {
 			return snap, err
 		}
 	}
 	// Timed out or the client went away: answer with what is true now.
-	return s.Snapshot(context.WithoutCancel(ctx), orderID)
+	return s.detachedSnapshot(ctx, orderID)
+}
+
+// snapshotReadTimeout bounds one long-poll read, which no longer follows
+// the caller's cancellation.
+const snapshotReadTimeout = 5 * time.Second
+
+func (s *Service) detachedSnapshot(ctx context.Context, orderID string) (Snapshot, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), snapshotReadTimeout)
+	defer cancel()
+	return s.Snapshot(ctx, orderID)
 }
 
 // Transition applies a status change and, once committed, announces it.

@@ -580,6 +580,18 @@ func TestServiceWaitForChange(t *testing.T) {
 		}
 	})
 
+	t.Run("caller already gone gets current status", func(t *testing.T) {
+		// The deterministic form of the case above: the context is over
+		// before the first read, as when shutdown drains mid-read.
+		o := f.order(t)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		snap, err := f.svc.WaitForChange(cctx, o.ID, 0, time.Minute)
+		if err != nil || snap.OrderID != o.ID || snap.Status != StatusPending {
+			t.Fatalf("got %+v, %v", snap, err)
+		}
+	})
+
 	t.Run("unknown order", func(t *testing.T) {
 		if _, err := f.svc.WaitForChange(ctx, "ord_missing", 0, time.Second); !errors.Is(err, ErrOrderNotFound) {
 			t.Fatalf("error = %v, want ErrOrderNotFound", err)
