@@ -22,6 +22,9 @@ type Store struct {
 	postgres bool
 }
 
+// maxPostgresConns caps one node's connections to Postgres.
+const maxPostgresConns = 20
+
 // OpenStore opens the database named by url: a postgres:// or postgresql://
 // URL selects Postgres, anything else is a SQLite file path (created, with
 // its folder, if missing). Migrations run before it returns.
@@ -47,6 +50,14 @@ func OpenStore(ctx context.Context, url string) (*Store, error) {
 	db, err := gorm.Open(dialector, &gorm.Config{Logger: logger.Discard, TranslateError: true})
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if isPostgres {
+		// Postgres's max_connections is shared by every node; a bounded pool
+		// makes a burst of requests queue here instead of being refused.
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.SetMaxOpenConns(maxPostgresConns)
+			sqlDB.SetMaxIdleConns(maxPostgresConns / 2)
+		}
 	}
 	s := &Store{db: db, postgres: isPostgres}
 	if err := s.migrate(ctx); err != nil {

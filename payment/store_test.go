@@ -464,3 +464,34 @@ func TestDialectFollowsURL(t *testing.T) {
 		t.Fatalf("dialect %q, want %q", got, want)
 	}
 }
+
+// A burst of requests larger than Postgres's max_connections (100 by
+// default) must queue on the node's bounded pool, not be refused. Each
+// request holds its connection for a moment, as a slow query would.
+func TestBurstLargerThanServerConnectionLimit(t *testing.T) {
+	u := testStoreURL(t)
+	if !isPostgresURL(u) {
+		t.Skip("the connection cap applies to Postgres; set TEST_DATABASE_URL to run this")
+	}
+	s := openTestStore(t, u)
+	o := newTestOrder(t, s)
+	errs := race(150, func(i int) error {
+		if i%10 == 0 {
+			_, err := s.Order(context.Background(), o.ID)
+			return err
+		}
+		return s.db.Exec("SELECT pg_sleep(0.3)").Error
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sqlDB.Stats().MaxOpenConnections; got != maxPostgresConns {
+		t.Fatalf("pool allows %d connections, want %d", got, maxPostgresConns)
+	}
+}
