@@ -146,6 +146,18 @@ func cpuNow(cfg config) time.Duration {
 	return d
 }
 
+// waitNow is the server's accumulated run-queue wait, or cpuGone.
+func waitNow(cfg config) time.Duration {
+	if cfg.pid <= 0 {
+		return cpuGone
+	}
+	d, err := procRunqueueWait(cfg.pid)
+	if err != nil {
+		return cpuGone
+	}
+	return d
+}
+
 // cpuGone marks a reading of a server that no longer exists.
 const cpuGone = time.Duration(math.MinInt64)
 
@@ -185,10 +197,11 @@ func idleAndE2E(ctx context.Context, cfg config, a *api, url string, res *Result
 	// Scenario 4: connect storm.
 	logf(cfg, "connect storm: %d clients, %d handshakes in flight", n, cfg.dialConc)
 	stormStart := time.Now()
-	stormCPU, stormSelf := cpuNow(cfg), selfCPU()
+	stormCPU, stormSelf, stormWait := cpuNow(cfg), selfCPU(), waitNow(cfg)
 	durs, failed, ferr := connectAll(ctx, set, clients, cfg.dialConc)
 	storm := time.Since(stormStart)
 	stormCPU, stormCPUOK := cpuSpan(stormCPU, cpuNow(cfg))
+	stormWait, stormWaitOK := cpuSpan(stormWait, waitNow(cfg))
 	stormSelf = selfCPU() - stormSelf
 	stormOK := failed == 0
 	if !stormOK {
@@ -201,6 +214,9 @@ func idleAndE2E(ctx context.Context, cfg config, a *api, url string, res *Result
 	res.add("storm", "per-client connect+join p99", "ms", ms(percentile(durs, 99)), stormOK)
 	if cfg.pid > 0 && stormCPUOK {
 		res.add("storm", "server CPU time", "s", stormCPU.Seconds(), stormOK)
+	}
+	if stormWaitOK {
+		res.add("storm", "server waiting for a CPU", "s", stormWait.Seconds(), stormOK)
 	}
 	res.add("storm", "generator CPU time", "s", stormSelf.Seconds(), stormOK)
 
@@ -274,7 +290,7 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 		wg       sync.WaitGroup
 		sem      = make(chan struct{}, 512)
 	)
-	cpu0, self0 := cpuNow(cfg), selfCPU()
+	cpu0, self0, wait0 := cpuNow(cfg), selfCPU(), waitNow(cfg)
 	start := time.Now().Add(100 * time.Millisecond)
 	for k := range targets {
 		if ctx.Err() != nil {
@@ -320,6 +336,7 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 	// Keep listening a little for re-sends and stray duplicates.
 	time.Sleep(cfg.linger)
 	cpuUsed, cpuOK := cpuSpan(cpu0, cpuNow(cfg)) // includes the idle linger
+	waited, waitOK := cpuSpan(wait0, waitNow(cfg))
 	selfUsed := selfCPU() - self0
 	wall := time.Since(start)
 
@@ -352,6 +369,9 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 	res.add("e2e", "acks sent", "", float64(set.acksSent.Load()), valid)
 	if cfg.pid > 0 && cpuOK {
 		res.add("e2e", "server CPU time", "s", cpuUsed.Seconds(), valid)
+	}
+	if waitOK {
+		res.add("e2e", "server waiting for a CPU", "s", waited.Seconds(), valid)
 	}
 	res.add("e2e", "generator CPU time", "s", selfUsed.Seconds(), valid)
 	res.add("e2e", "scenario wall time", "s", wall.Seconds(), valid)
@@ -411,7 +431,7 @@ func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
 	sched := make([]int64, 0, broadcasts)
 	postErrs := 0
 	var firstErr error
-	cpu0, self0 := cpuNow(cfg), selfCPU()
+	cpu0, self0, wait0 := cpuNow(cfg), selfCPU(), waitNow(cfg)
 	start := time.Now().Add(100 * time.Millisecond)
 	// Broadcasts go out one after another: each trigger waits for the
 	// previous reply, so the server's timestamps are increasing and rank
@@ -442,6 +462,7 @@ func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
 	}
 	time.Sleep(cfg.linger)
 	cpuUsed, cpuOK := cpuSpan(cpu0, cpuNow(cfg))
+	waited, waitOK := cpuSpan(wait0, waitNow(cfg))
 	selfUsed := selfCPU() - self0
 	wall := time.Since(start)
 	set.closeAll(clients, 30*time.Second)
@@ -534,6 +555,9 @@ func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
 	res.add("fanout", "duplicate deliveries", "", float64(dups), valid)
 	if cfg.pid > 0 && cpuOK {
 		res.add("fanout", "server CPU time", "s", cpuUsed.Seconds(), valid)
+	}
+	if waitOK {
+		res.add("fanout", "server waiting for a CPU", "s", waited.Seconds(), valid)
 	}
 	res.add("fanout", "generator CPU time", "s", selfUsed.Seconds(), valid)
 	res.add("fanout", "scenario wall time", "s", wall.Seconds(), valid)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -109,6 +110,11 @@ func TestProcReadings(t *testing.T) {
 	}
 	if _, err := procCPU(os.Getpid()); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat("/proc/self/task/" + strconv.Itoa(os.Getpid()) + "/schedstat"); err == nil {
+		if _, err := procRunqueueWait(os.Getpid()); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
