@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"paystatus/payment"
@@ -19,17 +20,20 @@ var knownEvents = map[string]bool{EventJoinOrder: true, EventLeaveOrder: true, E
 var errFlood = errors.New("too many events")
 
 func (s *Server) onConnection(sock *socket.Socket) {
-	transport, protocol := transportOf(sock)
-	s.obs.SocketConnected(transport, protocol)
-	s.log.Info("client connected", "socket", sock.Id(), "transport", transport, "eio", protocol, "recovered", sock.Recovered())
+	initial, protocol := transportOf(sock)
+	s.obs.SocketConnected(initial, protocol)
+	s.log.Info("client connected", "socket", sock.Id(), "transport", initial, "eio", protocol, "recovered", sock.Recovered())
 
+	// The upgrade and disconnect handlers run on different goroutines.
+	var transport atomic.Pointer[string]
+	transport.Store(&initial)
 	conn := sock.Conn()
 	_ = conn.On("upgrade", func(...any) {
 		next, _ := transportOf(sock)
-		s.obs.SocketDisconnected(transport, protocol)
+		prev := transport.Swap(&next)
+		s.obs.SocketDisconnected(*prev, protocol)
 		s.obs.SocketConnected(next, protocol)
-		s.log.Debug("transport upgraded", "socket", sock.Id(), "from", transport, "to", next)
-		transport = next
+		s.log.Debug("transport upgraded", "socket", sock.Id(), "from", *prev, "to", next)
 	})
 
 	limiter := newEventLimiter(s.cfg.EventsPerSecond)
@@ -79,7 +83,7 @@ func (s *Server) onConnection(sock *socket.Socket) {
 		}
 	})
 	_ = sock.On("disconnect", func(args ...any) {
-		s.obs.SocketDisconnected(transport, protocol)
+		s.obs.SocketDisconnected(*transport.Load(), protocol)
 		s.log.Info("client disconnected", "socket", sock.Id(), "reason", first(args))
 	})
 }
