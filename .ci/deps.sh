@@ -8,13 +8,21 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 apt_packages=()
 command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || apt_packages+=(nginx-light)
+need_nginx=0
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_nginx=1
 command -v redis-server >/dev/null 2>&1 || apt_packages+=(redis-server)
 command -v taskset >/dev/null 2>&1 || apt_packages+=(util-linux)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "deps: installing ${apt_packages[*]}"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${apt_packages[@]}" >/dev/null
+fi
+if [ "$need_nginx" = 1 ]; then
+  echo "deps: installing nginx"
+  as_root apt-get update -qq
+  # Debian 12 has nginx-light; later releases only nginx.
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends nginx-light >/dev/null 2>&1 \
+    || DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends nginx >/dev/null
 fi
 
 # PostgreSQL on 127.0.0.1:5432 with trust auth and a database "test".
