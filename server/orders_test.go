@@ -22,6 +22,7 @@ type wireClient struct {
 	conn   *websocket.Conn
 	wmu    sync.Mutex
 	events chan wireEvent
+	err    error // why the connection ended; read once events is closed
 }
 
 type wireEvent struct {
@@ -29,9 +30,10 @@ type wireEvent struct {
 	Data map[string]any
 }
 
-func dialWire(t *testing.T, baseURL string) *wireClient {
+func dialWire(t *testing.T, ts *testServer) *wireClient {
 	t.Helper()
-	url := "ws" + strings.TrimPrefix(baseURL, "http") + "/socket.io/?EIO=4&transport=websocket"
+	before := connectedSockets(t, ts)
+	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
 	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
@@ -46,7 +48,30 @@ func dialWire(t *testing.T, baseURL string) *wireClient {
 		t.Fatalf("socket.io connect: %q, %v", msg, err)
 	}
 	go c.read()
+	// The Socket.IO library writes its CONNECT reply before it registers the
+	// socket and runs our connection handler; an event sent in that gap
+	// closes the connection ("invalid state"). Wait for the handler.
+	eventually(t, 10*time.Second, "the server's connection handler", func() bool { return connectedSockets(t, ts) > before })
 	return c
+}
+
+// connectedSockets reads the server's connected-sockets gauge, which the
+// connection handler raises.
+func connectedSockets(t *testing.T, ts *testServer) float64 {
+	t.Helper()
+	families, err := ts.metrics.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, f := range families {
+		if f.GetName() == "paystatus_sockets_connected" {
+			for _, m := range f.GetMetric() {
+				n += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return n
 }
 
 func (c *wireClient) send(packet string) {
@@ -61,6 +86,7 @@ func (c *wireClient) read() {
 	for {
 		_, msg, err := c.conn.ReadMessage()
 		if err != nil {
+			c.err = err
 			return
 		}
 		p := string(msg)
@@ -101,7 +127,7 @@ func (c *wireClient) next(what string) wireEvent {
 	select {
 	case ev, ok := <-c.events:
 		if !ok {
-			c.t.Fatalf("connection closed while waiting for %s", what)
+			c.t.Fatalf("connection closed while waiting for %s: %v", what, c.err)
 		}
 		return ev
 	case <-time.After(10 * time.Second):
@@ -369,7 +395,7 @@ func TestAdminEndpointsDisabledWithoutToken(t *testing.T) {
 func TestInvalidTransitionIsRefusedAndNotBroadcast(t *testing.T) {
 	ts := newTestServer(t)
 	id, token := ts.createOrder(t, 100, "INR")
-	sock := dialWire(t, ts.URL)
+	sock := dialWire(t, ts)
 	sock.join(id, token)
 
 	if res := ts.do(t, newRequest(http.MethodPost, "/api/payment/"+id+"/complete").admin()); res.Status != http.StatusOK {
@@ -437,7 +463,7 @@ func TestConcurrentCompletes(t *testing.T) {
 func TestPatchOrder(t *testing.T) {
 	ts := newTestServer(t)
 	id, token := ts.createOrder(t, 100, "INR")
-	sock := dialWire(t, ts.URL)
+	sock := dialWire(t, ts)
 	sock.join(id, token)
 
 	res := ts.do(t, newRequest(http.MethodPatch, "/api/orders/"+id).admin().
@@ -480,7 +506,7 @@ func TestPatchOrder(t *testing.T) {
 func TestTestConnection(t *testing.T) {
 	ts := newTestServer(t)
 	id, token := ts.createOrder(t, 100, "INR")
-	sock := dialWire(t, ts.URL)
+	sock := dialWire(t, ts)
 	sock.join(id, token)
 
 	res := ts.do(t, newRequest(http.MethodPost, "/api/orders/"+id+"/test-connection").admin())
