@@ -283,7 +283,7 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 
 	logf(cfg, "end-to-end: %d callbacks at %d/s", total, cfg.rate)
 	var (
-		httpLat  = make([]int64, total)
+		httpLat  = make([]atomic.Int64, total) // written by senders that may outlive the scenario
 		httpErrs atomic.Int64
 		badReply atomic.Int64
 		firstErr atomic.Value
@@ -308,7 +308,7 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			r, err := a.postCallback(ctx, reqs[k].body, reqs[k].sig)
-			httpLat[k] = int64(time.Since(at))
+			httpLat[k].Store(max(int64(time.Since(at)), 1))
 			if err != nil {
 				httpErrs.Add(1)
 				firstErr.CompareAndSwap(nil, err.Error())
@@ -347,7 +347,14 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 		}
 	}
 	sortInt64(lats)
-	sortInt64(httpLat)
+	// Requests still unanswered when the scenario ended have no latency.
+	answered := make([]int64, 0, total)
+	for i := range httpLat {
+		if v := httpLat[i].Load(); v > 0 {
+			answered = append(answered, v)
+		}
+	}
+	sortInt64(answered)
 	lost := int64(total - len(lats))
 	dups := set.dups.Load()
 	raw := set.rawDups.Load()
@@ -356,8 +363,12 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 
 	res.add("e2e", "callbacks sent", "", float64(total), valid)
 	res.add("e2e", "callback rate achieved", "1/s", float64(total)/lastSched.Sub(start).Seconds(), valid)
-	res.add("e2e", "callback HTTP p50", "ms", ms(percentile(httpLat, 50)), valid)
-	res.add("e2e", "callback HTTP p99", "ms", ms(percentile(httpLat, 99)), valid)
+	res.add("e2e", "callback HTTP p50", "ms", ms(percentile(answered, 50)), valid)
+	res.add("e2e", "callback HTTP p99", "ms", ms(percentile(answered, 99)), valid)
+	if n := total - len(answered); n > 0 {
+		res.add("e2e", "callbacks unanswered at the end", "", float64(n), valid)
+		res.problem("e2e: %d callbacks still unanswered when the scenario ended", n)
+	}
 	res.add("e2e", "receipt latency p50", "ms", ms(percentile(lats, 50)), valid)
 	res.add("e2e", "receipt latency p99", "ms", ms(percentile(lats, 99)), valid)
 	if len(lats) > 0 {

@@ -35,8 +35,11 @@ func newAPI(base, upiSecret, adminToken string) *api {
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        1024,
 		MaxIdleConnsPerHost: 1024,
-		IdleConnTimeout:     60 * time.Second,
-		DisableCompression:  true,
+		// Shorter than Node's default keep-alive timeout (5 s), so the
+		// client never reuses a connection the server is just closing (a
+		// POST on it would fail with a reset and is not retried).
+		IdleConnTimeout:    4 * time.Second,
+		DisableCompression: true,
 	}
 	return &api{
 		base:       strings.TrimRight(base, "/"),
