@@ -51,12 +51,17 @@ func OpenStore(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	if isPostgres {
-		// Postgres's max_connections is shared by every node; a bounded pool
-		// makes a burst of requests queue here instead of being refused.
-		if sqlDB, err := db.DB(); err == nil {
+	if sqlDB, err := db.DB(); err == nil {
+		if isPostgres {
+			// Postgres's max_connections is shared by every node; a bounded pool
+			// makes a burst of requests queue here instead of being refused.
 			sqlDB.SetMaxOpenConns(maxPostgresConns)
 			sqlDB.SetMaxIdleConns(maxPostgresConns / 2)
+		} else {
+			// SQLite has one writer. One connection makes writers queue in Go's
+			// pool rather than spin on busy_timeout, which under a burst ran out
+			// and failed callbacks with "database is locked" (bench e2e run).
+			sqlDB.SetMaxOpenConns(1)
 		}
 	}
 	s := &Store{db: db, postgres: isPostgres}
