@@ -47,7 +47,7 @@ func OpenStore(ctx context.Context, url string) (*Store, error) {
 		// writers queue on busy_timeout instead of failing mid-transaction.
 		dialector = sqlite.Open("file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_synchronous=NORMAL")
 	}
-	db, err := gorm.Open(dialector, &gorm.Config{Logger: logger.Discard, TranslateError: true})
+	db, err := gorm.Open(dialector, &gorm.Config{Logger: logger.Discard, TranslateError: true, PrepareStmt: true})
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

@@ -20,7 +20,7 @@ const testAdminToken = "test-admin"
 
 // testDatabaseURL is the database the suite runs on: TEST_DATABASE_URL
 // (for example a postgres:// URL) or, by default, a fresh SQLite file.
-func testDatabaseURL(t *testing.T) string {
+func testDatabaseURL(t testing.TB) string {
 	if url := os.Getenv("TEST_DATABASE_URL"); url != "" {
 		return url
 	}
@@ -36,7 +36,7 @@ type testServer struct {
 
 // newTestServer builds a development server with fixed secrets; options
 // adjust the Config before it is used.
-func newTestServer(t *testing.T, options ...func(*Config)) *testServer {
+func newTestServer(t testing.TB, options ...func(*Config)) *testServer {
 	t.Helper()
 	cfg := Config{
 		Env:              EnvDevelopment,
@@ -108,7 +108,7 @@ type response struct {
 	JSON   map[string]any
 }
 
-func (ts *testServer) do(t *testing.T, r *request) response {
+func (ts *testServer) do(t testing.TB, r *request) response {
 	t.Helper()
 	req, err := http.NewRequest(r.method, ts.URL+r.path, bytes.NewReader(r.body))
 	if err != nil {
@@ -129,7 +129,7 @@ func (ts *testServer) do(t *testing.T, r *request) response {
 }
 
 // createOrder makes an order through the API and returns its id and token.
-func (ts *testServer) createOrder(t *testing.T, amount int64, currency string) (id, token string) {
+func (ts *testServer) createOrder(t testing.TB, amount int64, currency string) (id, token string) {
 	t.Helper()
 	res := ts.do(t, newRequest(http.MethodPost, "/api/orders").json(map[string]any{"amount": amount, "currency": currency, "description": "test"}))
 	if res.Status != http.StatusCreated {
@@ -139,7 +139,7 @@ func (ts *testServer) createOrder(t *testing.T, amount int64, currency string) (
 }
 
 // eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
