@@ -266,7 +266,8 @@ func (s *Server) Run(ctx context.Context) error {
 		} else {
 			err = s.http.Serve(ln)
 		}
-		if errors.Is(err, http.ErrServerClosed) {
+		if errors.Is(err, http.ErrServerClosed) || s.isDraining() {
+			// Shutdown closed the listener itself; that is not a failure.
 			err = nil
 		}
 		serveErr <- err
@@ -296,12 +297,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	ln := s.listener
 	s.mu.Unlock()
 	var errs []error
+	// Draining is marked before the listener closes, so Serve's accept error
+	// is recognised as part of the shutdown.
+	s.drainOnce.Do(func() { close(s.draining) })
 	if ln != nil {
 		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}
 	}
-	s.drainOnce.Do(func() { close(s.draining) })
 	if err := s.rt.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
@@ -318,6 +321,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.log.Info("shutdown complete")
 	return errors.Join(errs...)
+}
+
+func (s *Server) isDraining() bool {
+	select {
+	case <-s.draining:
+		return true
+	default:
+		return false
+	}
 }
 
 // onceCloseListener lets shutdown close the listener before http.Server
