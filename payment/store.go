@@ -2,6 +2,7 @@ package payment
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -216,10 +217,14 @@ func (s *Store) ApplyTransition(ctx context.Context, tr Transition) (StatusChang
 
 func (s *Store) tryTransition(ctx context.Context, tr Transition, dedup *string) (StatusChange, error) {
 	var change StatusChange
+	// The hot path of every callback: plain statements, no model reflection
+	// (a CPU profile of the benchmark put gorm's model handling near a third
+	// of the transaction's cost).
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var o Order
-		err := tx.Where("id = ?", tr.OrderID).Take(&o).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
+		err := tx.Raw("SELECT id, amount, currency, status, seq, payment_id, updated_at FROM orders WHERE id = ?", tr.OrderID).
+			Row().Scan(&o.ID, &o.Amount, &o.Currency, &o.Status, &o.Seq, &o.PaymentID, &o.UpdatedAt)
+		if errors.Is(err, sql.ErrNoRows) {
 			return ErrOrderNotFound
 		}
 		if err != nil {
@@ -230,7 +235,7 @@ func (s *Store) tryTransition(ctx context.Context, tr Transition, dedup *string)
 		// too, so a duplicate is reported as one rather than as stale.
 		if dedup != nil {
 			var n int64
-			if err := tx.Model(&Event{}).Where("dedup_key = ?", *dedup).Count(&n).Error; err != nil {
+			if err := tx.Raw("SELECT count(*) FROM payment_events WHERE dedup_key = ?", *dedup).Row().Scan(&n); err != nil {
 				return fmt.Errorf("check delivery: %w", err)
 			}
 			if n > 0 {
@@ -254,9 +259,8 @@ func (s *Store) tryTransition(ctx context.Context, tr Transition, dedup *string)
 		if tr.PaymentID != "" {
 			paymentID = tr.PaymentID
 		}
-		res := tx.Model(&Order{}).
-			Where("id = ? AND seq = ?", o.ID, o.Seq).
-			Updates(map[string]any{"status": tr.To, "seq": o.Seq + 1, "payment_id": paymentID, "updated_at": now})
+		res := tx.Exec("UPDATE orders SET status = ?, seq = ?, payment_id = ?, updated_at = ? WHERE id = ? AND seq = ?",
+			string(tr.To), o.Seq+1, paymentID, now, o.ID, o.Seq)
 		if res.Error != nil {
 			return fmt.Errorf("update order: %w", res.Error)
 		}
@@ -265,11 +269,9 @@ func (s *Store) tryTransition(ctx context.Context, tr Transition, dedup *string)
 		}
 		previous := o.Status
 		o.Status, o.Seq, o.PaymentID, o.UpdatedAt = tr.To, o.Seq+1, paymentID, now
-		ev := Event{
-			OrderID: o.ID, Seq: o.Seq, Type: "status", Status: tr.To, PreviousStatus: previous,
-			Source: tr.Source, DedupKey: dedup, PaymentID: paymentID, CreatedAt: now,
-		}
-		if err := tx.Create(&ev).Error; err != nil {
+		err = tx.Exec("INSERT INTO payment_events (order_id, seq, type, status, previous_status, source, dedup_key, payment_id, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			o.ID, o.Seq, "status", string(tr.To), string(previous), tr.Source, dedup, paymentID, "", now).Error
+		if err != nil {
 			if errors.Is(err, gorm.ErrDuplicatedKey) {
 				return err
 			}
