@@ -56,6 +56,8 @@ func TestRunRefusesInvalidConfig(t *testing.T) {
 		{"rollout", map[string]string{"REALTIME_ROLLOUT_PERCENT": "150"}, "REALTIME_ROLLOUT_PERCENT"},
 		{"half TLS", map[string]string{"TLS_CERT_FILE": "cert.pem"}, "TLS_KEY_FILE"},
 		{"bad ack timeout", map[string]string{"ACK_TIMEOUT_SECONDS": "soon"}, "ACK_TIMEOUT_SECONDS"},
+		{"profiler on a public address", map[string]string{"PPROF_ADDR": "0.0.0.0:6060"}, "PPROF_ADDR"},
+		{"profiler address malformed", map[string]string{"PPROF_ADDR": "localhost"}, "PPROF_ADDR"},
 		{"database folder is a file", map[string]string{"DATABASE_URL": filepath.Join(notADir, "x.db")}, "database"},
 		{"database refuses connections", map[string]string{"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"}, "database"},
 	}
