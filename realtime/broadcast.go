@@ -100,6 +100,14 @@ func (s *Server) RoomSize(ctx context.Context, orderID string) (int, error) {
 	if s.Closed() {
 		return 0, ErrClosed
 	}
+	if s.cfg.Redis == nil {
+		// Alone, the local room is the whole room; fetching every socket's
+		// details just to count them cost most of a fan-out broadcast.
+		if members, ok := s.io.Sockets().Adapter().Rooms().Load(socket.Room(RoomName(orderID))); ok {
+			return members.Len(), nil
+		}
+		return 0, nil
+	}
 	type result struct {
 		n   int
 		err error
