@@ -1,0 +1,161 @@
+package payment
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// transitionStatements are the statements of a status transition, prepared
+// once per store. The transition runs on database/sql directly: inside a
+// transaction GORM prepared them again on every call, which a CPU profile of
+// the benchmark showed as about a tenth of the server's time.
+type transitionStatements struct {
+	loadOrder     *sql.Stmt
+	countDelivery *sql.Stmt
+	updateOrder   *sql.Stmt
+	appendEvent   *sql.Stmt
+}
+
+func prepareTransition(ctx context.Context, db *sql.DB, postgres bool) (*transitionStatements, error) {
+	queries := []string{
+		"SELECT id, amount, currency, status, seq, payment_id, updated_at FROM orders WHERE id = ?",
+		"SELECT count(*) FROM payment_events WHERE dedup_key = ?",
+		"UPDATE orders SET status = ?, seq = ?, payment_id = ?, updated_at = ? WHERE id = ? AND seq = ?",
+		"INSERT INTO payment_events (order_id, seq, type, status, previous_status, source, dedup_key, payment_id, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	}
+	stmts := make([]*sql.Stmt, len(queries))
+	for i, q := range queries {
+		if postgres {
+			q = numberedPlaceholders(q)
+		}
+		stmt, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			for _, prepared := range stmts[:i] {
+				_ = prepared.Close()
+			}
+			return nil, fmt.Errorf("prepare transition: %w", err)
+		}
+		stmts[i] = stmt
+	}
+	return &transitionStatements{loadOrder: stmts[0], countDelivery: stmts[1], updateOrder: stmts[2], appendEvent: stmts[3]}, nil
+}
+
+func (t *transitionStatements) close() {
+	for _, stmt := range []*sql.Stmt{t.loadOrder, t.countDelivery, t.updateOrder, t.appendEvent} {
+		_ = stmt.Close()
+	}
+}
+
+// numberedPlaceholders turns ? into $1, $2, … for Postgres. The queries it
+// is given hold no string literals.
+func numberedPlaceholders(q string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// translate maps a driver error to GORM's portable errors, such as
+// ErrDuplicatedKey for a unique violation.
+func (s *Store) translate(err error) error {
+	if tr, ok := s.db.Dialector.(gorm.ErrorTranslator); ok {
+		return tr.Translate(err)
+	}
+	return err
+}
+
+// runTransition applies one attempt of a transition in its own transaction.
+func (s *Store) runTransition(ctx context.Context, tr Transition, dedup *string) (change StatusChange, err error) {
+	tx, err := s.sqlDB.BeginTx(ctx, nil)
+	if err != nil {
+		return StatusChange{}, fmt.Errorf("begin: %w", s.translate(err))
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var o Order
+	err = tx.StmtContext(ctx, s.stmts.loadOrder).QueryRowContext(ctx, tr.OrderID).
+		Scan(&o.ID, &o.Amount, &o.Currency, &o.Status, &o.Seq, &o.PaymentID, &o.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return StatusChange{}, ErrOrderNotFound
+	}
+	if err != nil {
+		return StatusChange{}, fmt.Errorf("load order: %w", err)
+	}
+	// The delivery check comes after the order read: under Postgres's read
+	// committed, a rival commit seen by the read is then seen here too, so a
+	// duplicate is reported as one rather than as stale.
+	if dedup != nil {
+		var n int64
+		if err = tx.StmtContext(ctx, s.stmts.countDelivery).QueryRowContext(ctx, *dedup).Scan(&n); err != nil {
+			return StatusChange{}, fmt.Errorf("check delivery: %w", err)
+		}
+		if n > 0 {
+			return StatusChange{}, ErrDuplicateEvent
+		}
+	}
+	if err = checkTransition(o, tr); err != nil {
+		return StatusChange{}, err
+	}
+	now := time.Now().UTC()
+	paymentID := o.PaymentID
+	if tr.PaymentID != "" {
+		paymentID = tr.PaymentID
+	}
+	res, err := tx.StmtContext(ctx, s.stmts.updateOrder).ExecContext(ctx, string(tr.To), o.Seq+1, paymentID, now, o.ID, o.Seq)
+	if err != nil {
+		return StatusChange{}, fmt.Errorf("update order: %w", s.translate(err))
+	}
+	if n, rerr := res.RowsAffected(); rerr != nil || n == 0 {
+		err = ErrConflict
+		return StatusChange{}, err
+	}
+	previous := o.Status
+	o.Status, o.Seq, o.PaymentID, o.UpdatedAt = tr.To, o.Seq+1, paymentID, now
+	_, err = tx.StmtContext(ctx, s.stmts.appendEvent).ExecContext(ctx,
+		o.ID, o.Seq, "status", string(tr.To), string(previous), tr.Source, dedup, paymentID, "", now)
+	if err != nil {
+		if translated := s.translate(err); errors.Is(translated, gorm.ErrDuplicatedKey) {
+			err = translated
+			return StatusChange{}, err
+		}
+		return StatusChange{}, fmt.Errorf("append event: %w", err)
+	}
+	if err = tx.Commit(); err != nil {
+		return StatusChange{}, fmt.Errorf("commit: %w", s.translate(err))
+	}
+	return StatusChange{Snapshot: o.Snapshot(), PreviousStatus: previous, Source: tr.Source}, nil
+}
+
+// checkTransition validates a transition against the order as read.
+func checkTransition(o Order, tr Transition) error {
+	if tr.Amount != nil && *tr.Amount != o.Amount {
+		return fmt.Errorf("%w: amount %d, order has %d", ErrAmountMismatch, *tr.Amount, o.Amount)
+	}
+	if tr.Currency != "" && !strings.EqualFold(tr.Currency, o.Currency) {
+		return fmt.Errorf("%w: currency %s, order has %s", ErrAmountMismatch, tr.Currency, o.Currency)
+	}
+	if !CanTransition(o.Status, tr.To) {
+		if tr.Lenient && o.Status.Supersedes(tr.To) {
+			return fmt.Errorf("%w: order is %s, event says %s", ErrStaleEvent, o.Status, tr.To)
+		}
+		return fmt.Errorf("%w: %s to %s", ErrInvalidTransition, o.Status, tr.To)
+	}
+	return nil
+}
