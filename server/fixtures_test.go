@@ -57,6 +57,13 @@ func newTestServer(t testing.TB, options ...func(*Config)) *testServer {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
+	return startTestServer(t, cfg, log)
+}
+
+// startTestServer builds a server from exactly cfg, serves it on an
+// httptest listener and shuts it down when the test ends.
+func startTestServer(t testing.TB, cfg Config, log *slog.Logger) *testServer {
+	t.Helper()
 	srv, err := New(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatalf("new server: %v", err)

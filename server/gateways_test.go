@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -557,18 +556,7 @@ func TestGatewayDisabledWithoutSecret(t *testing.T) {
 		Env: EnvProduction, DatabaseURL: testDatabaseURL(t), OrderTokenSecret: "prod-order-secret",
 		RazorpaySecret: "test-razorpay-secret", StaticDir: "../static", ClientDir: "../node_modules/socket.io-client/dist",
 	}
-	srv, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	ts := &testServer{Server: srv, URL: hs.URL, http: hs}
+	ts := startTestServer(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 	orderID, _ := ts.createOrder(t, 49900, "INR")
 
 	for _, want := range []string{"UPI callbacks disabled: UPI_CALLBACK_SECRET is not set", "Stripe webhooks disabled: STRIPE_WEBHOOK_SECRET is not set"} {
