@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mattn/go-sqlite3"
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
@@ -32,6 +33,33 @@ const maxPostgresConns = 20
 // URL selects Postgres, anything else is a SQLite file path (created, with
 // its folder, if missing). Migrations run before it returns.
 func OpenStore(ctx context.Context, url string) (*Store, error) {
+	// Several processes opening a fresh SQLite file together race to switch
+	// it to WAL, and the loser gets SQLITE_BUSY straight away: busy_timeout
+	// does not cover that step. Retrying is safe because nothing was written.
+	deadline := time.Now().Add(sqliteOpenRetryFor)
+	for backoff := 5 * time.Millisecond; ; backoff = min(2*backoff, 200*time.Millisecond) {
+		s, err := openStore(ctx, url)
+		if err == nil || !isSQLiteBusy(err) || time.Now().After(deadline) {
+			return s, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("open database: %w", ctx.Err())
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// sqliteOpenRetryFor bounds how long OpenStore retries a busy SQLite file.
+const sqliteOpenRetryFor = 10 * time.Second
+
+// isSQLiteBusy reports whether err is SQLite's "database is locked".
+func isSQLiteBusy(err error) bool {
+	var sqliteErr sqlite3.Error
+	return errors.As(err, &sqliteErr) && (sqliteErr.Code == sqlite3.ErrBusy || sqliteErr.Code == sqlite3.ErrLocked)
+}
+
+func openStore(ctx context.Context, url string) (*Store, error) {
 	var dialector gorm.Dialector
 	isPostgres := strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
 	if isPostgres {
