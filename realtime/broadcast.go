@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"paystatus/payment"
-
-	"github.com/zishang520/socket.io/servers/socket/v3"
 )
 
 // PaymentStatusChanged implements payment.Notifier.
@@ -24,20 +22,18 @@ func (s *Server) BroadcastPaymentUpdate(c payment.StatusChange) {
 	if s.Closed() {
 		return
 	}
-	room := socket.Room(RoomName(c.OrderID))
+	room := RoomName(c.OrderID)
 	payload := statusChangePayload(c)
 	s.log.Info("broadcasting payment update to room", "room", room, "status", c.Status, "seq", c.Seq)
 	s.obs.Broadcast(EventPaymentStatus)
 	if !c.Status.Terminal() {
-		_ = s.io.To(room).Emit(EventPaymentStatus, payload)
+		s.impl.broadcast(room, nil, EventPaymentStatus, payload)
 	} else {
-		local := s.localMembers(room)
-		except := make([]socket.Room, len(local))
-		for i, id := range local {
-			except[i] = socket.Room(id)
+		local := s.impl.members(room)
+		for _, id := range local {
 			s.deliverWithAck(id, room, payload, 0)
 		}
-		_ = s.io.To(room).Except(except...).Emit(EventPaymentStatus, payload)
+		s.impl.broadcast(room, local, EventPaymentStatus, payload)
 	}
 	if !c.ReceivedAt.IsZero() {
 		s.obs.Delivered(EventPaymentStatus, time.Since(c.ReceivedAt))
@@ -49,32 +45,23 @@ func (s *Server) BroadcastOrderUpdate(c payment.OrderChange) {
 	if s.Closed() {
 		return
 	}
-	room := socket.Room(RoomName(c.OrderID))
+	room := RoomName(c.OrderID)
 	s.log.Info("broadcasting order update to room", "room", room, "seq", c.Seq)
 	s.obs.Broadcast(EventOrderUpdate)
-	_ = s.io.To(room).Emit(EventOrderUpdate, orderChangePayload(c))
-}
-
-// localMembers lists the ids of this node's sockets in a room.
-func (s *Server) localMembers(room socket.Room) []socket.SocketId {
-	members, ok := s.io.Sockets().Adapter().Rooms().Load(room)
-	if !ok {
-		return nil
-	}
-	return members.Keys()
+	s.impl.broadcast(room, nil, EventOrderUpdate, orderChangePayload(c))
 }
 
 // deliverWithAck emits to one socket and schedules a resend if no ack comes
 // within AckTimeout. The socket is looked up by id at each attempt, so a
 // socket restored by connection state recovery is found again.
-func (s *Server) deliverWithAck(id socket.SocketId, room socket.Room, payload map[string]any, attempt int) {
+func (s *Server) deliverWithAck(id, room string, payload map[string]any, attempt int) {
 	if s.ctx.Err() != nil {
 		return
 	}
-	sock, ok := s.io.Sockets().Sockets().Load(id)
-	if ok && sock.Connected() && sock.Rooms().Has(room) {
+	sock, ok := s.impl.lookup(id)
+	if ok && sock.Connected() && sock.In(room) {
 		var acked atomic.Bool
-		_ = sock.Emit(EventPaymentStatus, payload, socket.Ack(func([]any, error) { acked.Store(true) }))
+		_ = sock.EmitWithAck(EventPaymentStatus, func([]any) { acked.Store(true) }, payload)
 		time.AfterFunc(s.cfg.AckTimeout, func() {
 			if acked.Load() {
 				return
@@ -100,30 +87,7 @@ func (s *Server) RoomSize(ctx context.Context, orderID string) (int, error) {
 	if s.Closed() {
 		return 0, ErrClosed
 	}
-	if s.cfg.Redis == nil {
-		// Alone, the local room is the whole room; fetching every socket's
-		// details just to count them cost most of a fan-out broadcast.
-		if members, ok := s.io.Sockets().Adapter().Rooms().Load(socket.Room(RoomName(orderID))); ok {
-			return members.Len(), nil
-		}
-		return 0, nil
-	}
-	type result struct {
-		n   int
-		err error
-	}
-	done := make(chan result, 1)
-	s.io.In(socket.Room(RoomName(orderID))).FetchSockets()(func(sockets []*socket.RemoteSocket, err error) {
-		done <- result{len(sockets), err}
-	})
-	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
-	defer cancel()
-	select {
-	case r := <-done:
-		return r.n, r.err
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
+	return s.impl.roomSize(ctx, RoomName(orderID))
 }
 
 // TestConnection emits connection-test to an order's room and returns the
@@ -134,7 +98,7 @@ func (s *Server) TestConnection(ctx context.Context, orderID string) (int, error
 		return 0, err
 	}
 	s.obs.Broadcast(EventConnTest)
-	_ = s.io.To(socket.Room(RoomName(orderID))).Emit(EventConnTest, map[string]any{
+	s.impl.broadcast(RoomName(orderID), nil, EventConnTest, map[string]any{
 		"orderId":   orderID,
 		"timestamp": time.Now().UnixMilli(),
 		"roomSize":  size,

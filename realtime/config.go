@@ -51,10 +51,23 @@ type Config struct {
 	// ClientDir is the folder holding socket.io.js and socket.io.min.js
 	// (node_modules/socket.io-client/dist). Empty serves no client file.
 	ClientDir string
+	// Engine picks the Socket.IO implementation: lean (default when alone)
+	// or library (always with Redis).
+	Engine Engine
 	// Redis, when set, shares rooms and broadcasts with other nodes; nil
 	// runs this node alone.
 	Redis *RedisConfig
 }
+
+// Engine names a Socket.IO implementation.
+type Engine string
+
+const (
+	// EngineLean is this module's own Engine.IO and Socket.IO layer.
+	EngineLean Engine = "lean"
+	// EngineLibrary is the zishang520 library, needed for the Redis adapters.
+	EngineLibrary Engine = "library"
+)
 
 var errConfig = errors.New("invalid realtime configuration")
 
@@ -65,6 +78,12 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.RoomAuth != RoomAuthToken && out.RoomAuth != RoomAuthOrder {
 		return out, fmt.Errorf("%w: room auth %q is neither token nor order", errConfig, out.RoomAuth)
+	}
+	if out.Engine == "" {
+		out.Engine = EngineLean
+	}
+	if out.Engine != EngineLean && out.Engine != EngineLibrary {
+		return out, fmt.Errorf("%w: engine %q is neither lean nor library", errConfig, out.Engine)
 	}
 	setDuration(&out.PingInterval, 25*time.Second)
 	setDuration(&out.PingTimeout, 20*time.Second)

@@ -14,9 +14,6 @@ import (
 	"time"
 
 	"paystatus/payment"
-
-	"github.com/zishang520/socket.io/servers/socket/v3"
-	"github.com/zishang520/socket.io/v3/pkg/types"
 )
 
 // OrderAccess is what the realtime server needs from the payment domain.
@@ -25,15 +22,28 @@ type OrderAccess interface {
 	Snapshot(ctx context.Context, orderID string) (payment.Snapshot, error)
 }
 
-// Server wraps a Socket.IO server with the order-room protocol.
+// backend is a Socket.IO implementation carrying the order-room protocol.
+type backend interface {
+	httpHandler() http.Handler
+	// broadcast emits to a room, skipping the sockets whose ids are listed.
+	broadcast(room string, except []string, event string, payload any)
+	// members lists the ids of this node's sockets in a room.
+	members(room string) []string
+	// lookup finds one of this node's connected sockets.
+	lookup(id string) (peer, bool)
+	// roomSize counts a room on every node.
+	roomSize(ctx context.Context, room string) (int, error)
+	shutdown(ctx context.Context) error
+}
+
+// Server runs the order-room protocol over Socket.IO.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	obs     Observer
-	access  OrderAccess
-	io      *socket.Server
-	handler http.Handler
-	client  http.Handler
+	cfg    Config
+	log    *slog.Logger
+	obs    Observer
+	access OrderAccess
+	impl   backend
+	client http.Handler
 
 	// ctx is cancelled by Shutdown; pending ack retries watch it.
 	ctx    context.Context
@@ -43,7 +53,9 @@ type Server struct {
 	closed bool // guarded by mu
 }
 
-// New builds the Socket.IO server. It does not listen: mount Handler.
+// New builds the Socket.IO server. It does not listen: mount Handler. A node
+// alone runs on this module's lean Socket.IO layer; with Redis it runs on
+// the library whose adapters share rooms with other nodes.
 func New(cfg Config, access OrderAccess) (*Server, error) {
 	if access == nil {
 		return nil, fmt.Errorf("%w: no order access", errConfig)
@@ -52,51 +64,21 @@ func New(cfg Config, access OrderAccess) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := socket.DefaultServerOptions()
-	opts.SetAllowEIO3(true)
-	opts.SetServeClient(false)
-	opts.SetPingInterval(cfg.PingInterval)
-	opts.SetPingTimeout(cfg.PingTimeout)
-	opts.SetConnectTimeout(cfg.ConnectTimeout)
-	opts.SetMaxHttpBufferSize(cfg.MaxPayload)
-	opts.SetCors(corsFor(cfg.CORSOrigins))
-	if cfg.RecoveryWindow > 0 {
-		recovery := &socket.ConnectionStateRecovery{}
-		recovery.SetMaxDisconnectionDuration(cfg.RecoveryWindow.Milliseconds())
-		recovery.SetSkipMiddlewares(true)
-		opts.SetConnectionStateRecovery(recovery)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if cfg.Redis != nil {
-		opts.SetAdapter(redisAdapter(ctx, *cfg.Redis, cfg.Logger))
-	}
 	s := &Server{cfg: cfg, log: cfg.Logger, obs: cfg.Observer, access: access, ctx: ctx, cancel: cancel}
-	s.io = socket.NewServer(nil, opts)
-	s.handler = s.io.ServeHandler(opts)
+	if cfg.Redis != nil || cfg.Engine == EngineLibrary {
+		s.impl, err = newLibraryBackend(s)
+	} else {
+		s.impl, err = newLeanBackend(s)
+	}
+	if err != nil {
+		cancel()
+		return nil, err
+	}
 	if cfg.ClientDir != "" {
 		s.client = newClientFiles(cfg.ClientDir)
 	}
-	if err := s.io.On("connection", func(args ...any) {
-		if sock, ok := args[0].(*socket.Socket); ok {
-			s.onConnection(sock)
-		}
-	}); err != nil {
-		cancel()
-		return nil, fmt.Errorf("register connection handler: %w", err)
-	}
-	s.watchRooms()
 	return s, nil
-}
-
-func corsFor(origins []string) *types.Cors {
-	if len(origins) == 0 {
-		return &types.Cors{Origin: "*"}
-	}
-	list := make([]any, len(origins))
-	for i, o := range origins {
-		list[i] = o
-	}
-	return &types.Cors{Origin: list, Credentials: true}
 }
 
 // Handler serves /socket.io/: the browser client files and the protocol.
@@ -106,7 +88,7 @@ func (s *Server) Handler() http.Handler {
 			s.client.ServeHTTP(w, r)
 			return
 		}
-		s.handler.ServeHTTP(w, r)
+		s.impl.httpHandler().ServeHTTP(w, r)
 	})
 }
 
@@ -126,14 +108,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closed = true
 	s.mu.Unlock()
 	s.cancel()
-	done := make(chan error, 1)
-	s.io.Close(func(err error) { done <- err })
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("realtime shutdown: %w", ctx.Err())
-	}
+	return s.impl.shutdown(ctx)
 }
 
 // Closed reports whether Shutdown has begun.
@@ -146,25 +121,8 @@ func (s *Server) Closed() bool {
 // ErrClosed is returned by operations after Shutdown.
 var ErrClosed = errors.New("realtime server closed")
 
-// watchRooms reports room creation and deletion to the observer.
-func (s *Server) watchRooms() {
-	adapter := s.io.Sockets().Adapter()
-	_ = adapter.On("create-room", func(args ...any) {
-		if room, ok := args[0].(socket.Room); ok && isOrderRoom(room) {
-			s.obs.RoomsChanged(1)
-		}
-	})
-	_ = adapter.On("delete-room", func(args ...any) {
-		if room, ok := args[0].(socket.Room); ok && isOrderRoom(room) {
-			s.obs.RoomsChanged(-1)
-		}
-	})
-}
-
 // RoomName is the Socket.IO room of an order.
 func RoomName(orderID string) string { return "order-" + orderID }
-
-func isOrderRoom(r socket.Room) bool { return strings.HasPrefix(string(r), "order-") }
 
 // deadline bounds how long a remote lookup may take.
 const fetchTimeout = 3 * time.Second

@@ -71,6 +71,9 @@ type Config struct {
 	// RedisPrefix names the shared channels and stream (socket.io, as
 	// Node's adapter); only nodes on the same prefix share broadcasts.
 	RedisPrefix string
+	// RealtimeEngine is lean (default: this module's Socket.IO layer) or
+	// library (the zishang520 library, always used with Redis).
+	RealtimeEngine string
 	// ShutdownTimeout bounds graceful shutdown (15 s).
 	ShutdownTimeout time.Duration
 }
@@ -97,6 +100,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		RedisURL:         getenv("REDIS_URL"),
 		RedisAdapter:     getenv("REDIS_ADAPTER"),
 		RedisPrefix:      getenv("REDIS_PREFIX"),
+		RealtimeEngine:   getenv("REALTIME_ENGINE"),
 	}
 	for _, o := range strings.Split(getenv("CORS_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -224,6 +228,13 @@ func (c Config) withDefaults() (Config, Generated, error) {
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return c, nil, fmt.Errorf("%w: TLS_CERT_FILE and TLS_KEY_FILE must be set together", ErrConfig)
+	}
+	switch c.RealtimeEngine {
+	case "":
+		c.RealtimeEngine = "lean"
+	case "lean", "library":
+	default:
+		return c, nil, fmt.Errorf("%w: REALTIME_ENGINE must be lean or library, not %q", ErrConfig, c.RealtimeEngine)
 	}
 	switch c.RedisAdapter {
 	case "":

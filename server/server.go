@@ -99,6 +99,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		Logger:      log,
 		Observer:    s.metrics,
 		ClientDir:   cfg.ClientDir,
+		Engine:      realtime.Engine(cfg.RealtimeEngine),
 	}
 	if redisLink != nil {
 		rtCfg.Redis = redisLink.realtimeConfig(cfg.RedisAdapter)

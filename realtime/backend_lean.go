@@ -1,0 +1,106 @@
+package realtime
+
+import (
+	"context"
+	"net/http"
+
+	"paystatus/realtime/engineio"
+	"paystatus/realtime/socketio"
+)
+
+// leanBackend runs the protocol on this module's own Engine.IO and
+// Socket.IO layers: an idle websocket costs no goroutine and a broadcast
+// is encoded once. It serves a node that runs alone.
+type leanBackend struct {
+	srv *Server
+	io  *socketio.Server
+	nsp *socketio.Namespace
+}
+
+func newLeanBackend(s *Server) (*leanBackend, error) {
+	cfg := s.cfg
+	io, err := socketio.NewServer(socketio.Config{
+		Engine: engineio.Config{
+			PingInterval: cfg.PingInterval,
+			PingTimeout:  cfg.PingTimeout,
+			MaxPayload:   int(cfg.MaxPayload),
+			AllowEIO3:    true,
+			CORSOrigins:  cfg.CORSOrigins,
+			Logger:       cfg.Logger,
+		},
+		ConnectTimeout: cfg.ConnectTimeout,
+		RecoveryWindow: max(cfg.RecoveryWindow, 0),
+		Logger:         cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	b := &leanBackend{srv: s, io: io, nsp: io.Of("/")}
+	b.nsp.OnRoomCreated = func(room string) {
+		if isOrderRoom(room) {
+			s.obs.RoomsChanged(1)
+		}
+	}
+	b.nsp.OnRoomDeleted = func(room string) {
+		if isOrderRoom(room) {
+			s.obs.RoomsChanged(-1)
+		}
+	}
+	b.nsp.OnConnection = b.onConnection
+	return b, nil
+}
+
+func (b *leanBackend) onConnection(sock *socketio.Socket) {
+	s := b.srv
+	st := s.socketOpened(sock, sock.Transport(), sock.Protocol(), sock.Recovered())
+	sock.OnUpgrade = func() { s.socketUpgraded(sock, st, "websocket") }
+	sock.OnDisconnect = func(reason string) { s.socketClosed(sock, st, reason) }
+	sock.OnEvent = func(event string, args []any, ack socketio.AckFunc) {
+		if !s.admitEvent(sock, st) {
+			return
+		}
+		var reply func(any)
+		if ack != nil {
+			reply = func(v any) { ack(v) }
+		}
+		s.handleEvent(sock, event, args, reply)
+	}
+}
+
+func (b *leanBackend) httpHandler() http.Handler { return b.io }
+
+func (b *leanBackend) broadcast(room string, except []string, event string, payload any) {
+	var skip map[string]bool
+	if len(except) > 0 {
+		skip = make(map[string]bool, len(except))
+		for _, id := range except {
+			skip[id] = true
+		}
+	}
+	if err := b.nsp.Broadcast(room, skip, event, payload); err != nil {
+		b.srv.log.Error("broadcast failed", "room", room, "event", event, "error", err)
+	}
+}
+
+func (b *leanBackend) members(room string) []string {
+	socks := b.nsp.Members(room)
+	ids := make([]string, len(socks))
+	for i, sock := range socks {
+		ids[i] = sock.ID()
+	}
+	return ids
+}
+
+func (b *leanBackend) lookup(id string) (peer, bool) {
+	sock, ok := b.nsp.Socket(id)
+	if !ok {
+		return nil, false
+	}
+	return sock, true
+}
+
+func (b *leanBackend) roomSize(_ context.Context, room string) (int, error) {
+	return b.nsp.RoomSize(room), nil
+}
+
+func (b *leanBackend) shutdown(ctx context.Context) error { return b.io.Shutdown(ctx) }

@@ -1,0 +1,257 @@
+package engineio
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// wsConn is one websocket carrying (or probing for) a session. Reads are
+// driven by the poller, or by a goroutine where there is none (TLS, other
+// platforms); writes by a goroutine that exists only while frames wait.
+type wsConn struct {
+	sess    *Session
+	conn    net.Conn
+	raw     syscall.RawConn // nil when reads use a goroutine
+	fd      int
+	reader  frameReader
+	probing bool // touched only by the reading goroutine and before start
+
+	mu       sync.Mutex
+	out      [][]byte // guarded by mu
+	queued   int      // guarded by mu; bytes in out
+	writing  bool     // guarded by mu; a flush goroutine runs
+	closing  bool     // guarded by mu; close once out is written
+	closed   bool     // guarded by mu
+	polled   bool     // guarded by mu; registered with the poller
+	earlyBuf []byte   // bytes read with the handshake, fed at start
+}
+
+func newWSConn(sess *Session, conn net.Conn, early []byte) *wsConn {
+	c := &wsConn{sess: sess, conn: conn, fd: -1, earlyBuf: early}
+	c.reader.maxMessage = sess.srv.cfg.MaxPayload
+	if sc, ok := conn.(syscall.Conn); ok && sess.srv.poller != nil {
+		if raw, err := sc.SyscallConn(); err == nil {
+			_ = raw.Control(func(fd uintptr) { c.fd = int(fd) })
+			c.raw = raw
+		}
+	}
+	return c
+}
+
+// start begins reading.
+func (c *wsConn) start() {
+	if early := c.earlyBuf; early != nil {
+		c.earlyBuf = nil
+		if err := c.reader.feed(early, c.onFrame); err != nil {
+			c.fail(err)
+			return
+		}
+	}
+	if c.raw == nil {
+		go c.readLoop()
+		return
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.polled = true
+	c.mu.Unlock()
+	if err := c.sess.srv.poller.add(c); err != nil {
+		c.mu.Lock()
+		c.polled = false
+		c.mu.Unlock()
+		go c.readLoop()
+	}
+}
+
+// readLoop reads with a goroutine of its own.
+func (c *wsConn) readLoop() {
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.conn.Read(buf)
+		if n > 0 {
+			if ferr := c.reader.feed(buf[:n], c.onFrame); ferr != nil {
+				c.fail(ferr)
+				return
+			}
+		}
+		if err != nil {
+			c.fail(err)
+			return
+		}
+	}
+}
+
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+
+// onReadable reads what has arrived without blocking and handles it; the
+// poller calls it on a fresh goroutine, at most one at a time per conn.
+func (c *wsConn) onReadable() {
+	bufp := readBuffers.Get().(*[]byte)
+	buf := *bufp
+	var n int
+	var rerr error
+	err := c.raw.Read(func(fd uintptr) bool {
+		n, rerr = syscall.Read(int(fd), buf)
+		return true
+	})
+	if err == nil {
+		err = rerr
+	}
+	if n > 0 {
+		if ferr := c.reader.feed(buf[:n], c.onFrame); ferr != nil {
+			readBuffers.Put(bufp)
+			c.fail(ferr)
+			return
+		}
+	}
+	readBuffers.Put(bufp)
+	switch {
+	case errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR):
+	case err != nil:
+		c.fail(err)
+		return
+	case n == 0:
+		c.fail(io.EOF)
+		return
+	}
+	c.mu.Lock()
+	live := !c.closed
+	c.mu.Unlock()
+	if live {
+		c.sess.srv.poller.rearm(c)
+	}
+}
+
+// onFrame handles one complete frame on the reading goroutine.
+func (c *wsConn) onFrame(opcode byte, payload []byte) error {
+	switch opcode {
+	case opText:
+		p, err := decodePacket(string(payload))
+		if err != nil {
+			return err
+		}
+		if c.probing {
+			c.sess.onProbePacket(c, p)
+		} else {
+			c.sess.onPacket(p)
+		}
+	case opBinary:
+		return ErrBinaryPacket
+	case opPing:
+		return c.enqueue(appendFrame(nil, opPong, payload))
+	case opClose:
+		return errWebSocketClosed
+	}
+	return nil
+}
+
+// fail closes the connection after a read error or a peer close.
+func (c *wsConn) fail(err error) {
+	reason := "transport close"
+	if !errors.Is(err, io.EOF) && !errors.Is(err, errWebSocketClosed) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, syscall.ECONNRESET) {
+		reason = "transport error"
+		if isProtocolError(err) {
+			reason = "parse error"
+		}
+	}
+	c.close()
+	c.sess.onWebSocketGone(c, reason)
+}
+
+func isProtocolError(err error) bool {
+	for _, e := range []error{ErrEmptyPacket, ErrUnknownPacket, ErrBinaryPacket, errFrameUnmasked, errFrameReserved, errFrameControl, errFrameSequence, errFrameTooLarge} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// enqueue queues a frame; a connection whose backlog passes the limit is a
+// slow consumer and is closed rather than allowed to grow.
+func (c *wsConn) enqueue(frame []byte) error {
+	c.mu.Lock()
+	if c.closed || c.closing {
+		c.mu.Unlock()
+		return ErrSessionClosed
+	}
+	if c.queued+len(frame) > c.sess.srv.cfg.MaxQueuedBytes {
+		c.mu.Unlock()
+		c.sess.srv.cfg.Logger.Warn("engine.io: closing slow consumer", "session", c.sess.id)
+		c.close()
+		c.sess.onWebSocketGone(c, "slow consumer")
+		return ErrSessionClosed
+	}
+	c.out = append(c.out, frame)
+	c.queued += len(frame)
+	if !c.writing {
+		c.writing = true
+		go c.flush()
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// closeAfter writes a last frame and a close frame, then closes.
+func (c *wsConn) closeAfter(last []byte) {
+	c.mu.Lock()
+	if c.closed || c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.out = append(c.out, last, appendFrame(nil, opClose, []byte{0x03, 0xE8}))
+	c.closing = true
+	if !c.writing {
+		c.writing = true
+		go c.flush()
+	}
+	c.mu.Unlock()
+}
+
+func (c *wsConn) flush() {
+	for {
+		c.mu.Lock()
+		if c.closed || len(c.out) == 0 {
+			c.writing = false
+			done := c.closing && !c.closed
+			c.mu.Unlock()
+			if done {
+				c.close()
+			}
+			return
+		}
+		batch := net.Buffers(c.out)
+		c.out, c.queued = nil, 0
+		c.mu.Unlock()
+		_ = c.conn.SetWriteDeadline(time.Now().Add(c.sess.srv.cfg.WriteTimeout))
+		if _, err := batch.WriteTo(c.conn); err != nil {
+			c.close()
+			c.sess.onWebSocketGone(c, "transport error")
+			return
+		}
+	}
+}
+
+// close releases the connection; it is safe to call more than once.
+func (c *wsConn) close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	polled := c.polled
+	c.out = nil
+	c.mu.Unlock()
+	if polled {
+		c.sess.srv.poller.remove(c)
+	}
+	_ = c.conn.Close()
+}

@@ -1,0 +1,137 @@
+package socketio
+
+import (
+	"sync"
+
+	"paystatus/realtime/engineio"
+)
+
+// Namespace holds sockets and their rooms.
+type Namespace struct {
+	name   string
+	server *Server
+
+	// OnConnection runs for each socket that joins, before its first event.
+	OnConnection func(*Socket)
+	// OnRoomCreated and OnRoomDeleted report a room's first member arriving
+	// and its last leaving.
+	OnRoomCreated func(room string)
+	OnRoomDeleted func(room string)
+
+	mu      sync.RWMutex
+	sockets map[string]*Socket              // guarded by mu
+	rooms   map[string]map[*Socket]struct{} // guarded by mu
+}
+
+// Name is the namespace's name, such as "/".
+func (n *Namespace) Name() string { return n.name }
+
+func (n *Namespace) add(s *Socket) {
+	s.mu.Lock()
+	s.connected = true
+	rooms := s.rooms
+	s.mu.Unlock()
+	n.mu.Lock()
+	n.sockets[s.id] = s
+	n.mu.Unlock()
+	for _, r := range rooms {
+		n.addToRoom(r, s)
+	}
+}
+
+func (n *Namespace) remove(s *Socket) {
+	n.mu.Lock()
+	if n.sockets[s.id] == s {
+		delete(n.sockets, s.id)
+	}
+	n.mu.Unlock()
+}
+
+func (n *Namespace) addToRoom(room string, s *Socket) {
+	n.mu.Lock()
+	members, ok := n.rooms[room]
+	if !ok {
+		members = make(map[*Socket]struct{}, 1)
+		n.rooms[room] = members
+	}
+	members[s] = struct{}{}
+	n.mu.Unlock()
+	if !ok && n.OnRoomCreated != nil {
+		n.OnRoomCreated(room)
+	}
+}
+
+func (n *Namespace) removeFromRoom(room string, s *Socket) {
+	n.mu.Lock()
+	members, ok := n.rooms[room]
+	deleted := false
+	if ok {
+		delete(members, s)
+		if len(members) == 0 {
+			delete(n.rooms, room)
+			deleted = true
+		}
+	}
+	n.mu.Unlock()
+	if deleted && n.OnRoomDeleted != nil {
+		n.OnRoomDeleted(room)
+	}
+}
+
+// Socket finds a connected socket by id.
+func (n *Namespace) Socket(id string) (*Socket, bool) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	s, ok := n.sockets[id]
+	return s, ok
+}
+
+// Len counts the namespace's sockets.
+func (n *Namespace) Len() int {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return len(n.sockets)
+}
+
+// RoomSize counts a room's sockets.
+func (n *Namespace) RoomSize(room string) int {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return len(n.rooms[room])
+}
+
+// Members lists a room's sockets.
+func (n *Namespace) Members(room string) []*Socket {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	out := make([]*Socket, 0, len(n.rooms[room]))
+	for s := range n.rooms[room] {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Broadcast sends an event to every socket in room except those whose ids
+// are in except. The packet is encoded once for all of them; with recovery
+// on it carries an offset and is kept for sockets that return.
+func (n *Namespace) Broadcast(room string, except map[string]bool, event string, args ...any) error {
+	offset := ""
+	rs := n.server.recovery
+	if rs != nil {
+		offset = rs.nextOffset()
+	}
+	text, err := encodeEvent(n.name, -1, event, args, offset)
+	if err != nil {
+		return err
+	}
+	if rs != nil {
+		rs.record(storedPacket{offset: offset, nsp: n.name, room: room, except: except, text: text})
+	}
+	msg := engineio.NewMessage(text)
+	for _, s := range n.Members(room) {
+		if !except[s.id] {
+			_ = s.client.sess.Send(msg)
+		}
+	}
+	return nil
+}

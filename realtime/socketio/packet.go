@@ -1,0 +1,143 @@
+package socketio
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Socket.IO packet types.
+const (
+	packetConnect      = '0'
+	packetDisconnect   = '1'
+	packetEvent        = '2'
+	packetAck          = '3'
+	packetConnectError = '4'
+	packetBinaryEvent  = '5'
+	packetBinaryAck    = '6'
+)
+
+// Errors for malformed packets; the connection is closed on them.
+var (
+	ErrMalformedPacket = errors.New("socket.io: malformed packet")
+	ErrBinaryPacket    = errors.New("socket.io: binary packets are not supported")
+)
+
+// packet is one decoded Socket.IO packet; data is raw JSON or empty.
+type packet struct {
+	kind  byte
+	nsp   string
+	ackID int // -1 when absent
+	data  string
+}
+
+func decodePacket(s string) (packet, error) {
+	p := packet{nsp: "/", ackID: -1}
+	if s == "" {
+		return p, ErrMalformedPacket
+	}
+	p.kind = s[0]
+	if p.kind < packetConnect || p.kind > packetBinaryAck {
+		return p, fmt.Errorf("%w: type %q", ErrMalformedPacket, s[0])
+	}
+	if p.kind == packetBinaryEvent || p.kind == packetBinaryAck {
+		return p, ErrBinaryPacket
+	}
+	rest := s[1:]
+	if strings.HasPrefix(rest, "/") {
+		end := strings.IndexByte(rest, ',')
+		if end < 0 {
+			end = len(rest)
+		}
+		p.nsp = rest[:end]
+		if q := strings.IndexByte(p.nsp, '?'); q >= 0 {
+			p.nsp = p.nsp[:q] // socket.io-client 2 sends the query here
+		}
+		rest = rest[min(end+1, len(rest)):]
+	}
+	digits := 0
+	for digits < len(rest) && digits < 10 && rest[digits] >= '0' && rest[digits] <= '9' {
+		digits++
+	}
+	if digits > 0 {
+		id, err := strconv.Atoi(rest[:digits])
+		if err != nil {
+			return p, ErrMalformedPacket
+		}
+		p.ackID = id
+		rest = rest[digits:]
+	}
+	p.data = rest
+	switch p.kind {
+	case packetEvent:
+		if !strings.HasPrefix(rest, "[") {
+			return p, fmt.Errorf("%w: event without an array", ErrMalformedPacket)
+		}
+	case packetAck:
+		if p.ackID < 0 || !strings.HasPrefix(rest, "[") {
+			return p, fmt.Errorf("%w: ack without id or array", ErrMalformedPacket)
+		}
+	}
+	return p, nil
+}
+
+// decodeEvent splits an event's JSON array into its name and arguments.
+func decodeEvent(data string) (string, []any, error) {
+	var raw []json.RawMessage
+	if err := json.Unmarshal([]byte(data), &raw); err != nil {
+		return "", nil, fmt.Errorf("%w: %v", ErrMalformedPacket, err)
+	}
+	if len(raw) == 0 {
+		return "", nil, fmt.Errorf("%w: event without a name", ErrMalformedPacket)
+	}
+	var name string
+	if err := json.Unmarshal(raw[0], &name); err != nil {
+		return "", nil, fmt.Errorf("%w: event name is not a string", ErrMalformedPacket)
+	}
+	args, err := decodeArgs(raw[1:])
+	return name, args, err
+}
+
+func decodeArgs(raw []json.RawMessage) ([]any, error) {
+	args := make([]any, len(raw))
+	for i, r := range raw {
+		if err := json.Unmarshal(r, &args[i]); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformedPacket, err)
+		}
+	}
+	return args, nil
+}
+
+// encode builds a packet's text: type, namespace unless root, ack id, data.
+func encode(kind byte, nsp string, ackID int, data []byte) string {
+	var b strings.Builder
+	b.Grow(len(nsp) + len(data) + 12)
+	b.WriteByte(kind)
+	if nsp != "/" {
+		b.WriteString(nsp)
+		b.WriteByte(',')
+	}
+	if ackID >= 0 {
+		b.WriteString(strconv.Itoa(ackID))
+	}
+	b.Write(data)
+	return b.String()
+}
+
+// encodeEvent builds an event packet; extra is appended after args (the
+// recovery offset) when not empty.
+func encodeEvent(nsp string, ackID int, event string, args []any, extra string) (string, error) {
+	list := make([]any, 0, len(args)+2)
+	list = append(list, event)
+	list = append(list, args...)
+	if extra != "" {
+		list = append(list, extra)
+	}
+	data, err := json.Marshal(list)
+	if err != nil {
+		return "", err
+	}
+	return encode(packetEvent, nsp, ackID, data), nil
+}

@@ -1,0 +1,284 @@
+// Package socketio is a lean Socket.IO server on the engineio package: the
+// protocol revisions of socket.io-client 2, 3 and 4, namespaces, rooms,
+// acknowledgements in both directions, broadcasts encoded once, and
+// connection state recovery on one node.
+package socketio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"paystatus/realtime/engineio"
+)
+
+// Config configures the server. Zero fields take the default named.
+type Config struct {
+	Engine engineio.Config
+	// ConnectTimeout is how long a client may take to join a namespace
+	// after its connection opens (45 s).
+	ConnectTimeout time.Duration
+	// RecoveryWindow keeps a dropped socket's rooms and missed broadcasts
+	// this long for connection state recovery; zero disables recovery.
+	RecoveryWindow time.Duration
+	// Logger receives warnings (slog.Default()).
+	Logger *slog.Logger
+}
+
+// Server is a Socket.IO server; mount it as an http.Handler.
+type Server struct {
+	cfg      Config
+	eng      *engineio.Server
+	recovery *recoveryStore // nil when recovery is off
+
+	mu         sync.RWMutex
+	namespaces map[string]*Namespace // guarded by mu
+}
+
+// NewServer builds a server with the root namespace "/".
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 45 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Engine.Logger == nil {
+		cfg.Engine.Logger = cfg.Logger
+	}
+	s := &Server{cfg: cfg, namespaces: make(map[string]*Namespace)}
+	if cfg.RecoveryWindow > 0 {
+		s.recovery = newRecoveryStore(cfg.RecoveryWindow)
+	}
+	eng, err := engineio.NewServer(cfg.Engine, engineHandler{s})
+	if err != nil {
+		return nil, err
+	}
+	s.eng = eng
+	s.Of("/")
+	return s, nil
+}
+
+// Of returns the namespace called name, creating it.
+func (s *Server) Of(name string) *Namespace {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n, ok := s.namespaces[name]; ok {
+		return n
+	}
+	n := &Namespace{name: name, server: s, sockets: make(map[string]*Socket), rooms: make(map[string]map[*Socket]struct{})}
+	s.namespaces[name] = n
+	return n
+}
+
+func (s *Server) namespace(name string) *Namespace {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.namespaces[name]
+}
+
+// ServeHTTP serves the Engine.IO transports.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.eng.ServeHTTP(w, r) }
+
+// Shutdown disconnects every client.
+func (s *Server) Shutdown(ctx context.Context) error { return s.eng.Shutdown(ctx) }
+
+// engineHandler adapts Engine.IO session events to Socket.IO clients.
+type engineHandler struct{ s *Server }
+
+func (h engineHandler) OnOpen(sess *engineio.Session) {
+	c := &client{server: h.s, sess: sess}
+	sess.Data = c
+	if sess.Protocol() < 4 {
+		// Socket.IO 2 clients are in the root namespace from the start.
+		c.connect(h.s.namespace("/"), nil)
+		return
+	}
+	c.connectTimer = time.AfterFunc(h.s.cfg.ConnectTimeout, func() {
+		if !c.hasSockets() {
+			sess.Close("connect timeout")
+		}
+	})
+}
+
+func (h engineHandler) OnMessage(sess *engineio.Session, data string) {
+	if c, ok := sess.Data.(*client); ok {
+		c.onPacket(data)
+	}
+}
+
+func (h engineHandler) OnClose(sess *engineio.Session, reason string) {
+	if c, ok := sess.Data.(*client); ok {
+		c.onClose(reason)
+	}
+}
+
+func (h engineHandler) OnUpgrade(sess *engineio.Session) {
+	if c, ok := sess.Data.(*client); ok {
+		for _, sock := range c.socketList() {
+			if f := sock.OnUpgrade; f != nil {
+				f()
+			}
+		}
+	}
+}
+
+// client is one Engine.IO session and the sockets it has in namespaces.
+type client struct {
+	server       *Server
+	sess         *engineio.Session
+	connectTimer *time.Timer
+
+	mu      sync.Mutex
+	sockets []*Socket // guarded by mu; one per namespace, usually one
+}
+
+func (c *client) hasSockets() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.sockets) > 0
+}
+
+func (c *client) socketList() []*Socket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Socket(nil), c.sockets...)
+}
+
+func (c *client) socketIn(nsp string) *Socket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.sockets {
+		if s.nsp.name == nsp {
+			return s
+		}
+	}
+	return nil
+}
+
+// modern reports whether the client speaks Socket.IO 5 (clients 3 and 4).
+func (c *client) modern() bool { return c.sess.Protocol() >= 4 }
+
+func (c *client) onPacket(data string) {
+	p, err := decodePacket(data)
+	if err != nil {
+		c.server.cfg.Logger.Info("socket.io: closing connection on a malformed packet", "session", c.sess.ID(), "error", err)
+		c.sess.Close("parse error")
+		return
+	}
+	if p.kind == packetConnect {
+		n := c.server.namespace(p.nsp)
+		if n == nil {
+			c.connectError(p.nsp, "Invalid namespace")
+			return
+		}
+		var auth map[string]any
+		if p.data != "" {
+			if err := json.Unmarshal([]byte(p.data), &auth); err != nil {
+				c.connectError(p.nsp, "Invalid auth payload")
+				return
+			}
+		}
+		if c.socketIn(p.nsp) == nil {
+			c.connect(n, auth)
+		}
+		return
+	}
+	sock := c.socketIn(p.nsp)
+	if sock == nil {
+		return // not connected to that namespace: dropped, as Node does
+	}
+	sock.onPacket(p)
+}
+
+func (c *client) connectError(nsp, message string) {
+	var data []byte
+	if c.modern() {
+		data, _ = json.Marshal(map[string]string{"message": message})
+	} else {
+		data, _ = json.Marshal(message)
+	}
+	_ = c.sess.SendText(encode(packetConnectError, nsp, -1, data))
+}
+
+// connect admits the client to a namespace, restoring a recovered session
+// when its auth names one.
+func (c *client) connect(n *Namespace, auth map[string]any) {
+	sock := &Socket{nsp: n, client: c, auth: auth}
+	var missed []string
+	if rs := c.server.recovery; rs != nil && c.modern() {
+		pid, _ := auth["pid"].(string)
+		offset, _ := auth["offset"].(string)
+		if saved, packets, ok := rs.restore(pid, offset, n.name); ok {
+			sock.id, sock.pid, sock.recovered = saved.sid, pid, true
+			sock.rooms = saved.rooms
+			missed = packets
+		}
+		if sock.pid == "" {
+			sock.pid = randomID()
+		}
+		if auth != nil {
+			delete(auth, "pid")
+			delete(auth, "offset")
+		}
+	}
+	if sock.id == "" {
+		sock.id = randomID()
+	}
+	c.mu.Lock()
+	c.sockets = append(c.sockets, sock)
+	c.mu.Unlock()
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+	}
+	n.add(sock)
+	if c.modern() {
+		reply := map[string]string{"sid": sock.id}
+		if sock.pid != "" {
+			reply["pid"] = sock.pid
+		}
+		data, _ := json.Marshal(reply)
+		_ = c.sess.SendText(encode(packetConnect, n.name, -1, data))
+	} else if n.name != "/" {
+		_ = c.sess.SendText(encode(packetConnect, n.name, -1, nil))
+	} else {
+		_ = c.sess.SendText(string(packetConnect))
+	}
+	for _, m := range missed {
+		_ = c.sess.SendText(m)
+	}
+	if f := n.OnConnection; f != nil {
+		f(sock)
+	}
+}
+
+func (c *client) remove(sock *Socket) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, s := range c.sockets {
+		if s == sock {
+			c.sockets = append(c.sockets[:i], c.sockets[i+1:]...)
+			return
+		}
+	}
+}
+
+func (c *client) onClose(reason string) {
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+	}
+	for _, sock := range c.socketList() {
+		sock.onClose(reason)
+	}
+}
+
+func randomID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

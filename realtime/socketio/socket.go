@@ -1,0 +1,252 @@
+package socketio
+
+import (
+	"encoding/json"
+	"errors"
+	"sync"
+)
+
+// AckFunc answers an event the client sent with an acknowledgement.
+type AckFunc func(args ...any)
+
+// ErrDisconnected is returned when emitting to a socket that has left.
+var ErrDisconnected = errors.New("socket.io: socket disconnected")
+
+// Socket is one client's connection to one namespace. Set its On* fields in
+// the namespace's OnConnection; they run on the client's reading goroutine,
+// one event at a time.
+type Socket struct {
+	id        string
+	pid       string
+	nsp       *Namespace
+	client    *client
+	auth      map[string]any
+	recovered bool
+
+	// OnEvent receives each event; ack is nil unless the client asked for one.
+	OnEvent func(event string, args []any, ack AckFunc)
+	// OnDisconnect runs once, with Node's reason names.
+	OnDisconnect func(reason string)
+	// OnUpgrade runs when the connection moves from polling to websocket.
+	OnUpgrade func()
+	// Data belongs to the application.
+	Data any
+
+	mu        sync.Mutex
+	rooms     []string                 // guarded by mu; few per socket
+	acks      map[int]func(args []any) // guarded by mu
+	nextAck   int                      // guarded by mu
+	connected bool                     // guarded by mu
+}
+
+// ID is the socket's id.
+func (s *Socket) ID() string { return s.id }
+
+// Auth is the auth object the client sent with its connect packet.
+func (s *Socket) Auth() map[string]any { return s.auth }
+
+// Query is the connection's handshake query string.
+func (s *Socket) Query() map[string][]string { return s.client.sess.Query() }
+
+// Recovered reports whether connection state recovery restored the socket.
+func (s *Socket) Recovered() bool { return s.recovered }
+
+// Transport names the transport now in use: polling or websocket.
+func (s *Socket) Transport() string { return s.client.sess.Transport() }
+
+// Protocol is the Engine.IO protocol revision: 3 for socket.io-client 2.
+func (s *Socket) Protocol() int { return s.client.sess.Protocol() }
+
+// Connected reports whether the socket is still in its namespace.
+func (s *Socket) Connected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connected
+}
+
+// In reports whether the socket is in room.
+func (s *Socket) In(room string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.rooms {
+		if r == room {
+			return true
+		}
+	}
+	return false
+}
+
+// Rooms lists the rooms the socket is in.
+func (s *Socket) Rooms() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.rooms...)
+}
+
+// Join adds the socket to room; false if it was already there or is gone.
+func (s *Socket) Join(room string) bool {
+	s.mu.Lock()
+	if !s.connected {
+		s.mu.Unlock()
+		return false
+	}
+	for _, r := range s.rooms {
+		if r == room {
+			s.mu.Unlock()
+			return false
+		}
+	}
+	s.rooms = append(s.rooms, room)
+	s.mu.Unlock()
+	s.nsp.addToRoom(room, s)
+	return true
+}
+
+// Leave removes the socket from room; false if it was not there.
+func (s *Socket) Leave(room string) bool {
+	s.mu.Lock()
+	found := false
+	for i, r := range s.rooms {
+		if r == room {
+			s.rooms = append(s.rooms[:i], s.rooms[i+1:]...)
+			found = true
+			break
+		}
+	}
+	s.mu.Unlock()
+	if found {
+		s.nsp.removeFromRoom(room, s)
+	}
+	return found
+}
+
+// Emit sends an event to this socket.
+func (s *Socket) Emit(event string, args ...any) error {
+	return s.emit(event, args, nil)
+}
+
+// EmitWithAck sends an event and calls onAck with the client's answer.
+func (s *Socket) EmitWithAck(event string, onAck func(args []any), args ...any) error {
+	return s.emit(event, args, onAck)
+}
+
+func (s *Socket) emit(event string, args []any, onAck func([]any)) error {
+	id := -1
+	s.mu.Lock()
+	if !s.connected {
+		s.mu.Unlock()
+		return ErrDisconnected
+	}
+	if onAck != nil {
+		if s.acks == nil {
+			s.acks = make(map[int]func([]any))
+		}
+		id = s.nextAck
+		s.nextAck++
+		s.acks[id] = onAck
+	}
+	s.mu.Unlock()
+	text, err := encodeEvent(s.nsp.name, id, event, args, "")
+	if err != nil {
+		return err
+	}
+	return s.client.sess.SendText(text)
+}
+
+// Disconnect removes the socket from its namespace, telling the client.
+func (s *Socket) Disconnect() {
+	_ = s.client.sess.SendText(encode(packetDisconnect, s.nsp.name, -1, nil))
+	s.onClose("server namespace disconnect")
+}
+
+func (s *Socket) onPacket(p packet) {
+	switch p.kind {
+	case packetEvent:
+		event, args, err := decodeEvent(p.data)
+		if err != nil {
+			s.client.sess.Close("parse error")
+			return
+		}
+		var ack AckFunc
+		if p.ackID >= 0 {
+			ack = s.ackSender(p.ackID)
+		}
+		if f := s.OnEvent; f != nil {
+			f(event, args, ack)
+		}
+	case packetAck:
+		var raw []json.RawMessage
+		if err := json.Unmarshal([]byte(p.data), &raw); err != nil {
+			s.client.sess.Close("parse error")
+			return
+		}
+		args, err := decodeArgs(raw)
+		if err != nil {
+			s.client.sess.Close("parse error")
+			return
+		}
+		s.mu.Lock()
+		f := s.acks[p.ackID]
+		delete(s.acks, p.ackID)
+		s.mu.Unlock()
+		if f != nil {
+			f(args)
+		}
+	case packetDisconnect:
+		s.onClose("client namespace disconnect")
+	}
+}
+
+// ackSender answers ack id once.
+func (s *Socket) ackSender(id int) AckFunc {
+	var once sync.Once
+	return func(args ...any) {
+		once.Do(func() {
+			if args == nil {
+				args = []any{}
+			}
+			data, err := json.Marshal(args)
+			if err != nil {
+				return
+			}
+			_ = s.client.sess.SendText(encode(packetAck, s.nsp.name, id, data))
+		})
+	}
+}
+
+// onClose leaves the namespace once; a socket dropped for a reason
+// recovery covers is kept for the recovery window.
+func (s *Socket) onClose(reason string) {
+	s.mu.Lock()
+	if !s.connected {
+		s.mu.Unlock()
+		return
+	}
+	s.connected = false
+	rooms := s.rooms
+	s.rooms = nil
+	s.acks = nil
+	s.mu.Unlock()
+	for _, r := range rooms {
+		s.nsp.removeFromRoom(r, s)
+	}
+	s.nsp.remove(s)
+	s.client.remove(s)
+	if rs := s.nsp.server.recovery; rs != nil && s.pid != "" && recoverable[reason] {
+		rs.persist(s.pid, savedSession{sid: s.id, nsp: s.nsp.name, rooms: rooms})
+	}
+	if f := s.OnDisconnect; f != nil {
+		f(reason)
+	}
+}
+
+// recoverable lists the disconnect reasons after which Node's server keeps
+// a session for recovery.
+var recoverable = map[string]bool{
+	"transport error":      true,
+	"transport close":      true,
+	"forced close":         true,
+	"ping timeout":         true,
+	"server shutting down": true,
+	"slow consumer":        true,
+}
