@@ -256,16 +256,25 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, protocol int,
 	}
 	body, _ := json.Marshal(open)
 	sess.queueFirst(string(packetOpen) + string(body))
-	s.handler.OnOpen(sess)
-	sess.startHeartbeat()
+	var ws *wsConn
 	if transport == "websocket" {
 		conn, early, err := upgradeWebSocket(w, r)
 		if err != nil {
-			sess.closeWith("transport error", false)
-			writeCode(w, codeBadRequest)
+			s.forget(sess)
+			if errors.Is(err, errNotWebSocket) {
+				writeCode(w, codeBadRequest)
+			}
 			return
 		}
-		sess.attachWebSocket(newWSConn(sess, conn, early))
+		ws = newWSConn(sess, conn, early)
+		sess.attachWebSocket(ws)
+	}
+	// The handler sees the session on its final transport, and what it
+	// sends follows the open packet.
+	s.handler.OnOpen(sess)
+	sess.startHeartbeat()
+	if ws != nil {
+		ws.start()
 		return
 	}
 	sess.servePoll(w, r)

@@ -314,7 +314,7 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 }
 
 // attachWebSocket makes c the session's transport, moving queued packets
-// onto it.
+// onto it. The caller starts c reading.
 func (s *Session) attachWebSocket(c *wsConn) {
 	s.mu.Lock()
 	if s.closed {
@@ -330,7 +330,6 @@ func (s *Session) attachWebSocket(c *wsConn) {
 	for _, p := range queued {
 		_ = c.enqueue(textFrame(p))
 	}
-	c.start()
 }
 
 // upgrade accepts a websocket that probes, then takes over from polling.
@@ -378,8 +377,7 @@ func (s *Session) onProbePacket(c *wsConn, p packet) {
 	switch {
 	case p.kind == packetPing && p.data == "probe":
 		_ = c.enqueue(textFrame(string(packetPong) + "probe"))
-		// Let a waiting poll return so the client can pause polling.
-		s.sendPacket(packetNoop, "")
+		s.releasePollsDuringProbe(c)
 	case p.kind == packetUpgrade:
 		s.mu.Lock()
 		if s.probe != c || s.closed {
@@ -406,6 +404,22 @@ func (s *Session) onProbePacket(c *wsConn, p packet) {
 		s.mu.Unlock()
 		c.close()
 	}
+}
+
+// releasePollsDuringProbe answers a waiting poll with a noop now and every
+// 100 ms until the upgrade ends: the client pauses polling only once its
+// outstanding poll returns, and it may start one after the probe.
+func (s *Session) releasePollsDuringProbe(c *wsConn) {
+	s.mu.Lock()
+	if s.probe != c || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if s.polling && len(s.pollQueue) == 0 {
+		s.queuePollLocked(string(packetNoop))
+	}
+	s.mu.Unlock()
+	time.AfterFunc(100*time.Millisecond, func() { s.releasePollsDuringProbe(c) })
 }
 
 // onWebSocketGone is called when c fails or the peer closes it.
