@@ -1,4 +1,4 @@
-// Command conformance runs the Socket.IO server alone, configured as
+// Command conformance runs the lean Socket.IO layer alone, configured as
 // Socket.IO's own protocol test suite expects, so the wire protocol can be
 // checked against an independent suite:
 //
@@ -17,8 +17,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zishang520/socket.io/servers/socket/v3"
-	"github.com/zishang520/socket.io/v3/pkg/types"
+	"paystatus/realtime/engineio"
+	"paystatus/realtime/socketio"
 )
 
 func main() {
@@ -33,41 +33,44 @@ func main() {
 }
 
 // newServer builds the Socket.IO server with the suite's settings.
-func newServer() *socket.Server {
-	opts := socket.DefaultServerOptions()
-	opts.SetPingInterval(300 * time.Millisecond)
-	opts.SetPingTimeout(200 * time.Millisecond)
-	opts.SetMaxHttpBufferSize(1_000_000)
-	opts.SetConnectTimeout(1000 * time.Millisecond)
-	opts.SetCors(&types.Cors{Origin: "*"})
-	io := socket.NewServer(nil, opts)
-
-	emitAuth := func(args ...any) {
-		sock := args[0].(*socket.Socket)
-		_ = sock.Emit("auth", sock.Handshake().Auth)
+func newServer() (*socketio.Server, error) {
+	io, err := socketio.NewServer(socketio.Config{
+		Engine: engineio.Config{
+			PingInterval: 300 * time.Millisecond,
+			PingTimeout:  200 * time.Millisecond,
+			MaxPayload:   1_000_000,
+			AllowEIO3:    true,
+		},
+		ConnectTimeout: 1000 * time.Millisecond,
+	})
+	if err != nil {
+		return nil, err
 	}
-	_ = io.On("connection", func(args ...any) {
-		emitAuth(args...)
-		sock := args[0].(*socket.Socket)
-		_ = sock.On("message", func(msg ...any) {
-			_ = sock.Emit("message-back", msg...)
-		})
-		_ = sock.On("message-with-ack", func(msg ...any) {
-			if n := len(msg); n > 0 {
-				if ack, ok := msg[n-1].(socket.Ack); ok {
-					ack(msg[:n-1], nil)
+	onConnection := func(sock *socketio.Socket) {
+		_ = sock.Emit("auth", sock.Auth())
+		sock.OnEvent = func(event string, args []any, ack socketio.AckFunc) {
+			switch event {
+			case "message":
+				_ = sock.Emit("message-back", args...)
+			case "message-with-ack":
+				if ack != nil {
+					ack(args...)
 				}
 			}
-		})
-	})
-	_ = io.Of("/custom", nil).On("connection", emitAuth)
-	return io
+		}
+	}
+	io.Of("/").OnConnection = onConnection
+	io.Of("/custom").OnConnection = func(sock *socketio.Socket) { _ = sock.Emit("auth", sock.Auth()) }
+	return io, nil
 }
 
 func run(ctx context.Context, addr string) error {
-	io := newServer()
+	io, err := newServer()
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", io.ServeHandler(nil))
+	mux.Handle("/socket.io/", io)
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
@@ -79,7 +82,7 @@ func run(ctx context.Context, addr string) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	io.Close(nil)
+	_ = io.Shutdown(shutdownCtx)
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

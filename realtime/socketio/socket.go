@@ -42,8 +42,14 @@ type Socket struct {
 // ID is the socket's id.
 func (s *Socket) ID() string { return s.id }
 
-// Auth is the auth object the client sent with its connect packet.
-func (s *Socket) Auth() map[string]any { return s.auth }
+// Auth is the auth object the client sent with its connect packet; empty,
+// not nil, when it sent none.
+func (s *Socket) Auth() map[string]any {
+	if s.auth == nil {
+		return map[string]any{}
+	}
+	return s.auth
+}
 
 // Query is the connection's handshake query string.
 func (s *Socket) Query() map[string][]string { return s.client.sess.Query() }
