@@ -189,6 +189,23 @@ func (c *wsConn) enqueue(frame []byte) error {
 		c.sess.onWebSocketGone(c, "slow consumer")
 		return ErrSessionClosed
 	}
+	if !c.writing && c.raw != nil {
+		// Nothing is queued: try the socket directly, which spares a
+		// broadcast one goroutine per recipient. What does not fit now
+		// goes to the queue.
+		n, err := c.writeNow(frame)
+		if err != nil {
+			c.mu.Unlock()
+			c.close()
+			c.sess.onWebSocketGone(c, "transport error")
+			return ErrSessionClosed
+		}
+		if n == len(frame) {
+			c.mu.Unlock()
+			return nil
+		}
+		frame = frame[n:]
+	}
 	c.out = append(c.out, frame)
 	c.queued += len(frame)
 	if !c.writing {
@@ -197,6 +214,27 @@ func (c *wsConn) enqueue(frame []byte) error {
 	}
 	c.mu.Unlock()
 	return nil
+}
+
+// writeNow writes what the socket takes without waiting. c.mu must be held,
+// with no flush running, so that bytes never interleave.
+func (c *wsConn) writeNow(frame []byte) (int, error) {
+	var n int
+	var werr error
+	err := c.raw.Write(func(fd uintptr) bool {
+		n, werr = syscall.Write(int(fd), frame)
+		return true
+	})
+	if err == nil {
+		err = werr
+	}
+	if n < 0 {
+		n = 0
+	}
+	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR) {
+		err = nil
+	}
+	return n, err
 }
 
 // closeAfter writes a last frame and a close frame, then closes.
