@@ -46,6 +46,7 @@ type Session struct {
 	ws           *wsConn       // guarded by mu; set once upgraded or opened on websocket
 	probe        *wsConn       // guarded by mu; a websocket being upgraded to
 	pollQueue    []string      // guarded by mu; encoded packets for the next poll
+	pollBytes    int           // guarded by mu; bytes in pollQueue
 	pollWake     chan struct{} // guarded by mu
 	polling      bool          // guarded by mu; a GET is waiting
 	awaitingPong bool          // guarded by mu
@@ -89,6 +90,13 @@ func (s *Session) Send(m *Message) error {
 		s.mu.Unlock()
 		return ws.enqueue(m.websocketFrame())
 	}
+	if s.pollBytes+len(m.text) > s.srv.cfg.MaxQueuedBytes {
+		// A polling client that stopped polling is a slow consumer too.
+		s.mu.Unlock()
+		s.srv.cfg.Logger.Warn("engine.io: closing slow consumer", "session", s.id)
+		s.closeWith("slow consumer", false)
+		return ErrSessionClosed
+	}
 	s.queuePollLocked(string(packetMessage) + m.text)
 	s.mu.Unlock()
 	return nil
@@ -122,6 +130,7 @@ func (s *Session) queueFirst(p string) {
 // queuePollLocked queues a packet for the next poll. s.mu must be held.
 func (s *Session) queuePollLocked(p string) {
 	s.pollQueue = append(s.pollQueue, p)
+	s.pollBytes += len(p)
 	s.wakeLocked()
 }
 
@@ -261,7 +270,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 	}
 	batch := s.pollQueue
-	s.pollQueue = nil
+	s.pollQueue, s.pollBytes = nil, 0
 	s.polling = false
 	if len(batch) == 0 {
 		// Upgraded while waiting: a noop lets the old poll finish.
@@ -324,7 +333,7 @@ func (s *Session) attachWebSocket(c *wsConn) {
 	}
 	s.ws = c
 	queued := s.pollQueue
-	s.pollQueue = nil
+	s.pollQueue, s.pollBytes = nil, 0
 	s.wakeLocked()
 	s.mu.Unlock()
 	for _, p := range queued {
@@ -389,7 +398,7 @@ func (s *Session) onProbePacket(c *wsConn, p packet) {
 		s.ws = c
 		c.probing = false
 		queued := s.pollQueue
-		s.pollQueue = nil
+		s.pollQueue, s.pollBytes = nil, 0
 		s.wakeLocked()
 		s.mu.Unlock()
 		for _, q := range queued {
