@@ -97,6 +97,8 @@ func TestConfigFromEnv(t *testing.T) {
 		{"ack retries", map[string]string{"ACK_RETRIES": "7"}, func(c Config) bool { return c.AckRetries == 7 }},
 		{"tls both set", map[string]string{"TLS_CERT_FILE": "c.pem", "TLS_KEY_FILE": "k.pem"}, func(c Config) bool { return c.TLSCertFile == "c.pem" }},
 		{"redis streams", map[string]string{"REDIS_ADAPTER": "streams"}, func(c Config) bool { return c.RedisAdapter == "streams" }},
+		{"lean engine by default", map[string]string{}, func(c Config) bool { return c.RealtimeEngine == "lean" }},
+		{"library engine", map[string]string{"REALTIME_ENGINE": "library"}, func(c Config) bool { return c.RealtimeEngine == "library" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,6 +134,7 @@ func TestConfigInvalid(t *testing.T) {
 		{"tls key only", map[string]string{"TLS_KEY_FILE": "k.pem"}, "TLS_CERT_FILE and TLS_KEY_FILE must be set together"},
 		{"production without order secret", map[string]string{"APP_ENV": "production"}, "ORDER_TOKEN_SECRET is required when APP_ENV=production"},
 		{"redis adapter", map[string]string{"REDIS_ADAPTER": "kafka"}, "REDIS_ADAPTER must be pubsub or streams"},
+		{"realtime engine", map[string]string{"REALTIME_ENGINE": "fast"}, "REALTIME_ENGINE must be lean or library"},
 		{"ack retries not a number", map[string]string{"ACK_RETRIES": "x"}, "ACK_RETRIES"},
 		{"ack timeout zero", map[string]string{"ACK_TIMEOUT_SECONDS": "0"}, "ACK_TIMEOUT_SECONDS"},
 		{"ack timeout negative", map[string]string{"ACK_TIMEOUT_SECONDS": "-2"}, "ACK_TIMEOUT_SECONDS"},
