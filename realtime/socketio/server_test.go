@@ -1,0 +1,853 @@
+package socketio
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"paystatus/realtime/engineio"
+)
+
+var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// eventually polls cond until it holds or timeout passes.
+func eventually(t testing.TB, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", timeout)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func startIO(t testing.TB, cfg Config) (*Server, *httptest.Server) {
+	t.Helper()
+	cfg.Logger = quietLogger
+	if cfg.Engine.PingInterval == 0 {
+		cfg.Engine.PingInterval = time.Minute
+	}
+	srv, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		ts.CloseClientConnections()
+		ts.Close()
+	})
+	return srv, ts
+}
+
+// app is a namespace's application: it echoes "echo" events through their
+// ack, joins rooms on "join" and records sockets and disconnects.
+type app struct {
+	joinOnConnect []string
+
+	mu          sync.Mutex
+	sockets     map[string]*Socket
+	disconnects map[string]string
+	events      []string
+	ready       int
+}
+
+func newApp(n *Namespace, joinOnConnect ...string) *app {
+	a := &app{joinOnConnect: joinOnConnect, sockets: map[string]*Socket{}, disconnects: map[string]string{}}
+	n.OnConnection = func(s *Socket) {
+		for _, r := range a.joinOnConnect {
+			s.Join(r)
+		}
+		s.OnEvent = func(event string, args []any, ack AckFunc) {
+			a.mu.Lock()
+			a.events = append(a.events, fmt.Sprintf("%s:%s:%v:%v", s.ID(), event, args, ack != nil))
+			a.mu.Unlock()
+			switch event {
+			case "echo":
+				if ack != nil {
+					ack(args...)
+				}
+			case "join":
+				s.Join(args[0].(string))
+				if ack != nil {
+					ack(true)
+				}
+			}
+		}
+		s.OnDisconnect = func(reason string) {
+			a.mu.Lock()
+			a.disconnects[s.ID()] = reason
+			a.mu.Unlock()
+		}
+		// Recorded last: once a test sees the socket, its handlers are set
+		// (see TestCloseDuringOnConnection for why tests wait for that).
+		a.mu.Lock()
+		a.sockets[s.ID()] = s
+		a.ready++
+		a.mu.Unlock()
+	}
+	return a
+}
+
+// readyCount counts the OnConnection calls that have finished.
+func (a *app) readyCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ready
+}
+
+// socket returns the socket OnConnection finished with sid. The connect
+// reply goes out just before OnConnection runs, so this waits a little.
+func (a *app) socket(sid string) *Socket {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		a.mu.Lock()
+		s := a.sockets[sid]
+		a.mu.Unlock()
+		if s != nil || time.Now().After(deadline) {
+			return s
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (a *app) disconnect(sid string) (string, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r, ok := a.disconnects[sid]
+	return r, ok
+}
+
+func (a *app) eventLog() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.events...)
+}
+
+// rawClient speaks Engine.IO 4 and Socket.IO 5 text over a raw websocket.
+type rawClient struct {
+	t    testing.TB
+	c    *websocket.Conn
+	open map[string]any
+}
+
+func dialIO(t testing.TB, ts *httptest.Server, eio int) *rawClient {
+	t.Helper()
+	url := fmt.Sprintf("ws%s/socket.io/?EIO=%d&transport=websocket", strings.TrimPrefix(ts.URL, "http"), eio)
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	c, _, err := d.Dial(url, nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	cl := &rawClient{t: t, c: c}
+	p := cl.readEngine()
+	if !strings.HasPrefix(p, "0{") {
+		t.Fatalf("first packet %q, want the open packet", p)
+	}
+	if err := json.Unmarshal([]byte(p[1:]), &cl.open); err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+// readEngine returns the next Engine.IO packet, answering pings.
+func (cl *rawClient) readEngine() string {
+	cl.t.Helper()
+	for {
+		_ = cl.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, b, err := cl.c.ReadMessage()
+		if err != nil {
+			cl.t.Fatalf("read: %v", err)
+		}
+		if string(b) == "2" {
+			cl.sendEngine("3")
+			continue
+		}
+		return string(b)
+	}
+}
+
+// recv returns the next Socket.IO packet.
+func (cl *rawClient) recv() string {
+	cl.t.Helper()
+	p := cl.readEngine()
+	if !strings.HasPrefix(p, "4") {
+		cl.t.Fatalf("engine packet %q, want a message", p)
+	}
+	return p[1:]
+}
+
+func (cl *rawClient) sendEngine(p string) {
+	cl.t.Helper()
+	if err := cl.c.WriteMessage(websocket.TextMessage, []byte(p)); err != nil {
+		cl.t.Fatalf("write %q: %v", p, err)
+	}
+}
+
+func (cl *rawClient) send(p string) { cl.t.Helper(); cl.sendEngine("4" + p) }
+
+// connect joins nsp with an optional auth JSON and returns the reply data.
+func (cl *rawClient) connect(nsp, auth string) map[string]string {
+	cl.t.Helper()
+	prefix := "0"
+	if nsp != "/" {
+		prefix += nsp + ","
+	}
+	cl.send(prefix + auth)
+	reply := cl.recv()
+	if !strings.HasPrefix(reply, prefix+"{") {
+		cl.t.Fatalf("connect reply %q, want %s{...}", reply, prefix)
+	}
+	var data map[string]string
+	if err := json.Unmarshal([]byte(reply[len(prefix):]), &data); err != nil {
+		cl.t.Fatalf("connect reply %q: %v", reply, err)
+	}
+	if data["sid"] == "" {
+		cl.t.Fatalf("connect reply %q has no sid", reply)
+	}
+	return data
+}
+
+// expectClosed reads until the connection ends, requiring the Engine.IO
+// close packet first.
+func (cl *rawClient) expectClosed() {
+	cl.t.Helper()
+	if p := cl.readEngine(); p != "1" {
+		cl.t.Fatalf("got %q, want the close packet", p)
+	}
+	_ = cl.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, b, err := cl.c.ReadMessage(); err == nil {
+		cl.t.Fatalf("connection still open after the close packet: %q", b)
+	} else if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+		cl.t.Fatal("connection not closed after the close packet")
+	}
+}
+
+// eventArgs decodes an event packet's array.
+func eventArgs(t testing.TB, p, prefix string) []any {
+	t.Helper()
+	if !strings.HasPrefix(p, prefix) {
+		t.Fatalf("packet %q, want prefix %q", p, prefix)
+	}
+	var args []any
+	if err := json.Unmarshal([]byte(p[len(prefix):]), &args); err != nil {
+		t.Fatalf("packet %q: %v", p, err)
+	}
+	return args
+}
+
+func TestConnectReply(t *testing.T) {
+	for _, recovery := range []bool{false, true} {
+		t.Run(fmt.Sprintf("recovery %v", recovery), func(t *testing.T) {
+			cfg := Config{}
+			if recovery {
+				cfg.RecoveryWindow = time.Minute
+			}
+			srv, ts := startIO(t, cfg)
+			root := newApp(srv.Of("/"))
+			custom := newApp(srv.Of("/custom"))
+			cl := dialIO(t, ts, 4)
+			reply := cl.connect("/", "")
+			if _, hasPID := reply["pid"]; hasPID != recovery {
+				t.Fatalf("reply %v: pid present %v with recovery %v", reply, hasPID, recovery)
+			}
+			sock := root.socket(reply["sid"])
+			if sock == nil || !sock.Connected() || sock.Recovered() {
+				t.Fatalf("server socket %v for sid %s", sock, reply["sid"])
+			}
+			if got, ok := srv.Of("/").Socket(reply["sid"]); !ok || got != sock {
+				t.Fatal("Namespace.Socket does not find the socket")
+			}
+			if len(sock.Auth()) != 0 || sock.Transport() != "websocket" || sock.Protocol() != 4 {
+				t.Fatalf("auth %v transport %s protocol %d", sock.Auth(), sock.Transport(), sock.Protocol())
+			}
+
+			auth := `{"token":"abc","pid":"bogus","offset":"bogus-1"}`
+			reply2 := cl.connect("/custom", auth)
+			if reply2["sid"] == reply["sid"] {
+				t.Fatal("two namespaces share a socket id")
+			}
+			csock := custom.socket(reply2["sid"])
+			if csock == nil {
+				t.Fatal("no socket in /custom")
+			}
+			want := map[string]any{"token": "abc", "pid": "bogus", "offset": "bogus-1"}
+			if recovery {
+				// The recovery fields are the server's, not the application's.
+				want = map[string]any{"token": "abc"}
+				if csock.Recovered() || reply2["pid"] == "" || reply2["pid"] == "bogus" {
+					t.Fatalf("bogus pid: recovered %v, reply %v", csock.Recovered(), reply2)
+				}
+			}
+			if fmt.Sprint(csock.Auth()) != fmt.Sprint(want) {
+				t.Fatalf("auth %v, want %v", csock.Auth(), want)
+			}
+			if srv.Of("/").Len() != 1 || srv.Of("/custom").Len() != 1 {
+				t.Fatalf("namespace sizes %d and %d", srv.Of("/").Len(), srv.Of("/custom").Len())
+			}
+		})
+	}
+}
+
+func TestEventAck(t *testing.T) {
+	srv, ts := startIO(t, Config{})
+	root := newApp(srv.Of("/"))
+	custom := newApp(srv.Of("/custom"))
+	cl := dialIO(t, ts, 4)
+	root.socket(cl.connect("/", "")["sid"])
+	custom.socket(cl.connect("/custom", "")["sid"])
+
+	cl.send(`21["echo",1,"a",{"k":[true]}]`)
+	if got := cl.recv(); got != `31[1,"a",{"k":[true]}]` {
+		t.Fatalf("ack %q", got)
+	}
+	cl.send(`2/custom,7["echo",true]`)
+	if got := cl.recv(); got != `3/custom,7[true]` {
+		t.Fatalf("namespace ack %q", got)
+	}
+	cl.send(`2123["echo"]`)
+	if got := cl.recv(); got != `3123[]` {
+		t.Fatalf("empty ack %q", got)
+	}
+	// Without an id there is no ack; the next reply is for the next event.
+	cl.send(`2["echo",5]`)
+	cl.send(`2/nope,9["echo","dropped"]`) // namespace not joined: ignored
+	cl.send(`29["echo","x"]`)
+	if got := cl.recv(); got != `39["x"]` {
+		t.Fatalf("after an event without ack id: %q", got)
+	}
+}
+
+func TestServerEmit(t *testing.T) {
+	srv, ts := startIO(t, Config{})
+	a := newApp(srv.Of("/"))
+	cl := dialIO(t, ts, 4)
+	sid := cl.connect("/", "")["sid"]
+	sock := a.socket(sid)
+
+	if err := sock.Emit("plain", "é", 2); err != nil {
+		t.Fatal(err)
+	}
+	if got := cl.recv(); got != `2["plain","é",2]` {
+		t.Fatalf("emit %q", got)
+	}
+	answers := make(chan []any, 2)
+	for i := 0; i < 2; i++ {
+		if err := sock.EmitWithAck("q", func(args []any) { answers <- args }, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := cl.recv(); got != `20["q",0]` {
+		t.Fatalf("first emit with ack %q", got)
+	}
+	if got := cl.recv(); got != `21["q",1]` {
+		t.Fatalf("second emit with ack %q", got)
+	}
+	cl.send(`31["second"]`)
+	cl.send(`30["first",2]`)
+	cl.send(`30["again"]`) // an ack is used once
+	for _, want := range []string{"[second]", "[first 2]"} {
+		select {
+		case got := <-answers:
+			if fmt.Sprint(got) != want {
+				t.Fatalf("ack args %v, want %s", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no ack")
+		}
+	}
+	// The third answer must not arrive; a round trip proves it was handled.
+	cl.send(`25["echo"]`)
+	if got := cl.recv(); got != `35[]` {
+		t.Fatalf("echo %q", got)
+	}
+	select {
+	case got := <-answers:
+		t.Fatalf("an ack ran twice: %v", got)
+	default:
+	}
+
+	sock.Disconnect()
+	if got := cl.recv(); got != "1" {
+		t.Fatalf("server disconnect sent %q", got)
+	}
+	if err := sock.Emit("late"); !errors.Is(err, ErrDisconnected) {
+		t.Fatalf("emit after disconnect: %v", err)
+	}
+	if r, _ := a.disconnect(sid); r != "server namespace disconnect" {
+		t.Fatalf("disconnect reason %q", r)
+	}
+}
+
+func TestBroadcastRooms(t *testing.T) {
+	srv, ts := startIO(t, Config{})
+	nsp := srv.Of("/")
+	var created, deleted []string
+	var roomMu sync.Mutex
+	nsp.OnRoomCreated = func(r string) { roomMu.Lock(); created = append(created, r); roomMu.Unlock() }
+	nsp.OnRoomDeleted = func(r string) { roomMu.Lock(); deleted = append(deleted, r); roomMu.Unlock() }
+	a := newApp(nsp, "all")
+	names := []string{"A", "B", "C", "D"}
+	clients := map[string]*rawClient{}
+	sids := map[string]string{}
+	for _, n := range names {
+		clients[n] = dialIO(t, ts, 4)
+		sids[n] = clients[n].connect("/", "")["sid"]
+		a.socket(sids[n])
+	}
+	for _, n := range []string{"A", "B", "C"} {
+		clients[n].send(`21["join","r"]`)
+		if got := clients[n].recv(); got != `31[true]` {
+			t.Fatalf("join ack %q", got)
+		}
+	}
+	eventually(t, 5*time.Second, func() bool { return nsp.RoomSize("all") == 4 })
+	if nsp.RoomSize("r") != 3 || nsp.RoomSize("all") != 4 || len(nsp.Members("r")) != 3 {
+		t.Fatalf("room sizes r=%d all=%d", nsp.RoomSize("r"), nsp.RoomSize("all"))
+	}
+
+	if err := nsp.Broadcast("r", map[string]bool{sids["B"]: true}, "news", map[string]int{"n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	// A broadcast to everyone marks the end: what comes before it is what
+	// the room broadcast delivered.
+	if err := nsp.Broadcast("all", nil, "marker"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		got := clients[n].recv()
+		if n == "A" || n == "C" {
+			if got != `2["news",{"n":1}]` {
+				t.Fatalf("%s got %q, want the news", n, got)
+			}
+			got = clients[n].recv()
+		}
+		if got != `2["marker"]` {
+			t.Fatalf("%s got %q, want the marker", n, got)
+		}
+	}
+
+	// Leaving and disconnecting update the rooms.
+	sockA := a.socket(sids["A"])
+	if !sockA.Leave("r") || sockA.In("r") || nsp.RoomSize("r") != 2 || sockA.Leave("r") {
+		t.Fatalf("Leave: in r %v, room size %d", sockA.In("r"), nsp.RoomSize("r"))
+	}
+	if fmt.Sprint(sockA.Rooms()) != "[all]" {
+		t.Fatalf("rooms after leave %v", sockA.Rooms())
+	}
+	clients["D"].send("1")
+	eventually(t, 5*time.Second, func() bool { return nsp.Len() == 3 && nsp.RoomSize("all") == 3 })
+	roomMu.Lock()
+	defer roomMu.Unlock()
+	if fmt.Sprint(created) != "[all r]" || len(deleted) != 0 {
+		t.Fatalf("rooms created %v deleted %v", created, deleted)
+	}
+}
+
+func TestConnectErrors(t *testing.T) {
+	srv, ts := startIO(t, Config{})
+	a := newApp(srv.Of("/"))
+	cl := dialIO(t, ts, 4)
+	cl.send("0/x,")
+	got := cl.recv()
+	if !strings.HasPrefix(got, "4/x,{") || !strings.Contains(got, "Invalid namespace") {
+		t.Fatalf("unknown namespace reply %q", got)
+	}
+	var body map[string]string
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(got, "4/x,")), &body); err != nil || body["message"] != "Invalid namespace" {
+		t.Fatalf("connect error body %q: %v", got, err)
+	}
+	cl.send(`0[1,2]`)
+	if got := cl.recv(); got != `4{"message":"Invalid auth payload"}` {
+		t.Fatalf("bad auth reply %q", got)
+	}
+	// The connection survives both and can still join.
+	if a.socket(cl.connect("/", "")["sid"]) == nil {
+		t.Fatal("no socket after the connect errors")
+	}
+}
+
+func TestMalformedPacketCloses(t *testing.T) {
+	bad := []string{"9", "x", "2notanarray", `2["ev"`, `2[1]`, `2[]`, `51-["f",{"_placeholder":true,"num":0}]`, `3["no id"]`, `31{"a":1}`}
+	srv, ts := startIO(t, Config{})
+	a := newApp(srv.Of("/"))
+	for _, p := range bad {
+		t.Run(p, func(t *testing.T) {
+			cl := dialIO(t, ts, 4)
+			sid := cl.connect("/", "")["sid"]
+			a.socket(sid)
+			cl.send(p)
+			cl.expectClosed()
+			eventually(t, 5*time.Second, func() bool { _, ok := a.disconnect(sid); return ok })
+			if r, _ := a.disconnect(sid); r != "parse error" {
+				t.Fatalf("disconnect reason %q", r)
+			}
+		})
+	}
+	for _, e := range a.eventLog() {
+		t.Errorf("a malformed packet reached OnEvent: %s", e)
+	}
+}
+
+func TestClientDisconnect(t *testing.T) {
+	srv, ts := startIO(t, Config{RecoveryWindow: time.Minute})
+	nsp := srv.Of("/")
+	a := newApp(nsp, "r")
+	cl := dialIO(t, ts, 4)
+	sid := cl.connect("/", "")["sid"]
+	a.socket(sid)
+	cl.send("1")
+	eventually(t, 5*time.Second, func() bool { _, ok := a.disconnect(sid); return ok })
+	if r, _ := a.disconnect(sid); r != "client namespace disconnect" {
+		t.Fatalf("reason %q", r)
+	}
+	if nsp.Len() != 0 || nsp.RoomSize("r") != 0 {
+		t.Fatalf("len %d room %d after disconnect", nsp.Len(), nsp.RoomSize("r"))
+	}
+	// The engine connection stays and can connect again.
+	sid2 := cl.connect("/", "")["sid"]
+	if sid2 == sid || a.socket(sid2) == nil {
+		t.Fatal("reconnect reused the sid")
+	}
+}
+
+func TestConnectTimeout(t *testing.T) {
+	srv, ts := startIO(t, Config{ConnectTimeout: 50 * time.Millisecond})
+	a := newApp(srv.Of("/"))
+	slow := dialIO(t, ts, 4)
+	quick := dialIO(t, ts, 4)
+	a.socket(quick.connect("/", "")["sid"])
+	slow.expectClosed()
+	// The connected client is left alone.
+	quick.send(`21["echo"]`)
+	if got := quick.recv(); got != `31[]` {
+		t.Fatalf("connected client got %q", got)
+	}
+}
+
+func TestEIO3Client(t *testing.T) {
+	srv, ts := startIO(t, Config{Engine: engineio.Config{AllowEIO3: true}})
+	a := newApp(srv.Of("/"))
+	custom := newApp(srv.Of("/custom"))
+	cl := dialIO(t, ts, 3)
+	// A socket.io-client 2 is in "/" without asking.
+	if got := cl.recv(); got != "0" {
+		t.Fatalf("first packet %q, want 0", got)
+	}
+	cl.send(`21["echo","x"]`)
+	if got := cl.recv(); got != `31["x"]` {
+		t.Fatalf("ack %q", got)
+	}
+	cl.send("0/custom?token=1")
+	if got := cl.recv(); got != "0/custom," {
+		t.Fatalf("namespace connect %q", got)
+	}
+	eventually(t, 5*time.Second, func() bool { return custom.readyCount() == 1 })
+	cl.send("0/nope")
+	if got := cl.recv(); got != `4/nope,"Invalid namespace"` {
+		t.Fatalf("v2 connect error %q", got)
+	}
+	if n := srv.Of("/").Len(); n != 1 {
+		t.Fatalf("%d sockets in /", n)
+	}
+	if log := a.eventLog(); len(log) != 1 || !strings.Contains(log[0], ":echo:[x]:true") {
+		t.Fatalf("events %q", log)
+	}
+}
+
+func TestConnectionStateRecovery(t *testing.T) {
+	srv, ts := startIO(t, Config{RecoveryWindow: time.Minute})
+	nsp := srv.Of("/")
+	a := newApp(nsp, "r")
+
+	cl := dialIO(t, ts, 4)
+	reply := cl.connect("/", "")
+	sid, pid := reply["sid"], reply["pid"]
+	a.socket(sid)
+	if pid == "" {
+		t.Fatal("no pid with recovery on")
+	}
+	// OnConnection joins "r" just after the connect reply goes out.
+	eventually(t, 5*time.Second, func() bool { return nsp.RoomSize("r") == 1 })
+	if err := nsp.Broadcast("r", nil, "e", 1); err != nil {
+		t.Fatal(err)
+	}
+	args := eventArgs(t, cl.recv(), "2")
+	if len(args) != 3 || args[0] != "e" || args[1] != 1.0 {
+		t.Fatalf("broadcast args %v", args)
+	}
+	offset, _ := args[2].(string)
+	if offset == "" {
+		t.Fatalf("broadcast carries no offset: %v", args)
+	}
+
+	// The network drops: no close frame, no close packet.
+	_ = cl.c.UnderlyingConn().Close()
+	eventually(t, 5*time.Second, func() bool { return nsp.Len() == 0 })
+	if r, _ := a.disconnect(sid); r != "transport close" {
+		t.Fatalf("drop reason %q", r)
+	}
+	if nsp.RoomSize("r") != 0 {
+		t.Fatal("dropped socket still in its room")
+	}
+	if err := nsp.Broadcast("r", nil, "e", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := nsp.Broadcast("other", nil, "e", "not for r"); err != nil {
+		t.Fatal(err)
+	}
+
+	cl2 := dialIO(t, ts, 4)
+	reply2 := cl2.connect("/", fmt.Sprintf(`{"pid":%q,"offset":%q}`, pid, offset))
+	if reply2["sid"] != sid || reply2["pid"] != pid {
+		t.Fatalf("recovered reply %v, want sid %s pid %s", reply2, sid, pid)
+	}
+	missed := eventArgs(t, cl2.recv(), "2")
+	if len(missed) != 3 || missed[0] != "e" || missed[1] != 2.0 {
+		t.Fatalf("missed broadcast %v", missed)
+	}
+	// The old socket is in a.sockets under the same id until OnConnection
+	// runs for the recovered one.
+	eventually(t, 5*time.Second, func() bool { s := a.socket(sid); return s != nil && s.Recovered() })
+	sock := a.socket(sid)
+	if !sock.In("r") || nsp.RoomSize("r") != 1 {
+		t.Fatalf("recovered socket %v: rooms %v", sock, sock.Rooms())
+	}
+	if len(sock.Auth()) != 0 {
+		t.Fatalf("recovery fields left in auth: %v", sock.Auth())
+	}
+	// Live again: the next broadcast arrives normally.
+	if err := nsp.Broadcast("r", nil, "e", 3); err != nil {
+		t.Fatal(err)
+	}
+	if live := eventArgs(t, cl2.recv(), "2"); len(live) != 3 || live[1] != 3.0 {
+		t.Fatalf("after recovery %v", live)
+	}
+
+	// The saved session is spent: the same pid again gets a new socket.
+	cl3 := dialIO(t, ts, 4)
+	reply3 := cl3.connect("/", fmt.Sprintf(`{"pid":%q,"offset":%q}`, pid, offset))
+	if reply3["sid"] == sid || a.socket(reply3["sid"]) == nil {
+		t.Fatal("a session was recovered twice")
+	}
+}
+
+func TestRecoveryNotAfterParseError(t *testing.T) {
+	srv, ts := startIO(t, Config{RecoveryWindow: time.Minute})
+	nsp := srv.Of("/")
+	a := newApp(nsp, "r")
+	cl := dialIO(t, ts, 4)
+	reply := cl.connect("/", "")
+	a.socket(reply["sid"])
+	eventually(t, 5*time.Second, func() bool { return nsp.RoomSize("r") == 1 })
+	if err := nsp.Broadcast("r", nil, "e", 1); err != nil {
+		t.Fatal(err)
+	}
+	offset := eventArgs(t, cl.recv(), "2")[2].(string)
+	cl.send("garbage")
+	cl.expectClosed()
+	eventually(t, 5*time.Second, func() bool { return nsp.Len() == 0 })
+	cl2 := dialIO(t, ts, 4)
+	reply2 := cl2.connect("/", fmt.Sprintf(`{"pid":%q,"offset":%q}`, reply["pid"], offset))
+	if reply2["sid"] == reply["sid"] || a.socket(reply2["sid"]) == nil {
+		t.Fatal("a socket closed for a protocol error was recovered")
+	}
+}
+
+func TestShutdownDisconnects(t *testing.T) {
+	srv, ts := startIO(t, Config{})
+	a := newApp(srv.Of("/"))
+	cl := dialIO(t, ts, 4)
+	sid := cl.connect("/", "")["sid"]
+	a.socket(sid)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cl.expectClosed()
+	if r, _ := a.disconnect(sid); r != "server shutting down" {
+		t.Fatalf("reason %q", r)
+	}
+}
+
+func BenchmarkBroadcast(b *testing.B) {
+	const n = 1000
+	srv, ts := startIO(b, Config{Engine: engineio.Config{MaxQueuedBytes: 64 << 20}})
+	nsp := srv.Of("/")
+	nsp.OnConnection = func(s *Socket) { s.Join("r") }
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		cl := dialIO(b, ts, 4)
+		cl.send("0")
+		wg.Add(1)
+		go func(c *websocket.Conn) {
+			defer wg.Done()
+			for {
+				if _, _, err := c.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}(cl.c)
+	}
+	eventually(b, 30*time.Second, func() bool { return nsp.RoomSize("r") == n })
+	payload := map[string]any{"orderId": "o-123", "status": "paid", "amount": 1999}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := nsp.Broadcast("r", nil, "payment_status", payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
+	wg.Wait()
+}
+
+// A client that returns while broadcasts keep flowing must see every one
+// after its offset exactly once and in order, and none before its connect
+// reply: the missed ones from the store, then the live ones.
+func TestRecoveryUnderConcurrentBroadcasts(t *testing.T) {
+	t.Skip("BUG: server.go:217-252 restore, n.add, the connect reply and the missed replay are not atomic with Broadcast: concurrent broadcasts are lost, duplicated, reordered or sent before the connect reply")
+	srv, ts := startIO(t, Config{RecoveryWindow: time.Minute})
+	nsp := srv.Of("/")
+	a := newApp(nsp, "r")
+	for round := 0; round < 20; round++ {
+		cl := dialIO(t, ts, 4)
+		reply := cl.connect("/", "")
+		a.socket(reply["sid"])
+		eventually(t, 5*time.Second, func() bool { return nsp.RoomSize("r") == 1 })
+		if err := nsp.Broadcast("r", nil, "seq", 0); err != nil {
+			t.Fatal(err)
+		}
+		offset := eventArgs(t, cl.recv(), "2")[2].(string)
+		_ = cl.c.UnderlyingConn().Close()
+		eventually(t, 5*time.Second, func() bool { return nsp.Len() == 0 })
+
+		stop := make(chan struct{})
+		done := make(chan int)
+		go func() {
+			i := 1
+			for ; ; i++ {
+				select {
+				case <-stop:
+					done <- i - 1
+					return
+				default:
+				}
+				_ = nsp.Broadcast("r", nil, "seq", i)
+			}
+		}()
+		cl2 := dialIO(t, ts, 4)
+		cl2.send(fmt.Sprintf(`0{"pid":%q,"offset":%q}`, reply["pid"], offset))
+		var got []int
+		early := 0
+		var connected map[string]string
+		for connected == nil {
+			p := cl2.recv()
+			if strings.HasPrefix(p, "0{") {
+				_ = json.Unmarshal([]byte(p[1:]), &connected)
+				break
+			}
+			early++
+			got = append(got, int(eventArgs(t, p, "2")[1].(float64)))
+		}
+		if connected["sid"] != reply["sid"] {
+			close(stop)
+			<-done
+			t.Fatalf("round %d: not recovered: %v", round, connected)
+		}
+		time.Sleep(2 * time.Millisecond) // let live broadcasts follow
+		close(stop)
+		last := <-done
+		_ = nsp.Broadcast("r", nil, "end")
+		for {
+			args := eventArgs(t, cl2.recv(), "2")
+			if args[0] == "end" {
+				break
+			}
+			got = append(got, int(args[1].(float64)))
+		}
+		seen := map[int]int{}
+		disorder := -1
+		for i, n := range got {
+			seen[n]++
+			if disorder < 0 && n != i+1 {
+				disorder = i
+			}
+		}
+		missing, dup := 0, 0
+		for i := 1; i <= last; i++ {
+			if seen[i] == 0 {
+				missing++
+			}
+			if seen[i] > 1 {
+				dup++
+			}
+		}
+		if early > 0 || missing > 0 || dup > 0 || disorder >= 0 {
+			t.Fatalf("round %d: of %d broadcasts, %d before the connect reply, %d lost, %d twice, first out of order at %d",
+				round, last, early, missing, dup, disorder)
+		}
+		_ = cl2.c.Close()
+		eventually(t, 5*time.Second, func() bool { return nsp.Len() == 0 })
+	}
+}
+
+// A socket closed by another goroutine (shutdown, ping timeout, slow
+// consumer) while OnConnection is still setting its handlers must still
+// get its OnDisconnect, as every Node "connection" gets a "disconnect".
+func TestCloseDuringOnConnection(t *testing.T) {
+	t.Skip("BUG: socket.go:244 reads OnDisconnect unsynchronised; a close racing OnConnection (server.go:256) skips it and is a data race")
+	srv, ts := startIO(t, Config{})
+	entered := make(chan *Socket, 1)
+	release := make(chan struct{})
+	disconnected := make(chan string, 1)
+	srv.Of("/").OnConnection = func(s *Socket) {
+		entered <- s
+		<-release
+		s.OnDisconnect = func(reason string) { disconnected <- reason }
+	}
+	cl := dialIO(t, ts, 4)
+	cl.send("0")
+	var sock *Socket
+	select {
+	case sock = <-entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnConnection not called")
+	}
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		shut <- srv.Shutdown(ctx)
+	}()
+	eventually(t, 5*time.Second, func() bool { return !sock.Connected() })
+	close(release)
+	select {
+	case r := <-disconnected:
+		if r != "server shutting down" {
+			t.Fatalf("reason %q", r)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("OnDisconnect never ran for a socket closed during OnConnection")
+	}
+	if err := <-shut; err != nil {
+		t.Fatal(err)
+	}
+}
