@@ -311,15 +311,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		all = append(all, sess)
 	}
 	s.mu.Unlock()
-	for _, sess := range all {
-		sess.closeWith("server shutting down", true)
-	}
-	for s.Len() > 0 {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("engine.io shutdown: %w", ctx.Err())
-		case <-time.After(10 * time.Millisecond):
+	for i, sess := range all {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("engine.io shutdown: %d sessions left open: %w", len(all)-i, err)
 		}
+		sess.closeWith("server shutting down", true)
 	}
 	if s.poller != nil {
 		s.poller.close()

@@ -1097,7 +1097,6 @@ func TestSlowConsumerIsClosed(t *testing.T) {
 }
 
 func TestSlowConsumerCloseReason(t *testing.T) {
-	t.Skip("BUG: wsconn.go:188 closes the conn before reporting \"slow consumer\"; the blocked flush (wsconn.go:274) usually wins with \"transport error\"")
 	for i := 0; i < 5; i++ {
 		rec := newRecorder()
 		_, ts := startServer(t, Config{MaxQueuedBytes: 256 << 10, WriteTimeout: time.Minute, PingInterval: time.Minute}, rec)
@@ -1122,9 +1121,8 @@ func TestSlowPollingConsumerIsClosed(t *testing.T) {
 	if err := sess.SendText(msg); !errors.Is(err, ErrSessionClosed) {
 		t.Fatalf("send past the limit: %v", err)
 	}
-	if reason, _ := rec.closeReason(open.SID); reason != "slow consumer" {
-		t.Fatalf("close reason %q", reason)
-	}
+	// The close runs on its own goroutine: the sender may hold locks it takes.
+	eventually(t, 5*time.Second, func() bool { reason, _ := rec.closeReason(open.SID); return reason == "slow consumer" })
 	// A client that does poll is not a slow consumer.
 	open2, _ := pollOpen(t, ts, 4)
 	sess2 := rec.session(open2.SID)
@@ -1235,7 +1233,6 @@ func TestUpgradeTimeout(t *testing.T) {
 // close packet on the next poll, as Node's server does; forgetting the
 // session at once answers that poll with "Session ID unknown" instead.
 func TestPollingCloseBetweenPolls(t *testing.T) {
-	t.Skip("BUG: session.go:178 forgets a polling session at once, so the close packet queued at session.go:164 is never polled (next GET: 400 Session ID unknown)")
 	rec := newRecorder()
 	_, ts := startServer(t, Config{PingInterval: time.Minute}, rec)
 	open, _ := pollOpen(t, ts, 4)

@@ -94,7 +94,7 @@ func (s *Session) Send(m *Message) error {
 		// A polling client that stopped polling is a slow consumer too.
 		s.mu.Unlock()
 		s.srv.cfg.Logger.Warn("engine.io: closing slow consumer", "session", s.id)
-		s.closeWith("slow consumer", false)
+		go s.closeWith("slow consumer", false) // the sender may hold locks closing takes
 		return ErrSessionClosed
 	}
 	s.queuePollLocked(string(packetMessage) + m.text)
@@ -160,6 +160,9 @@ func (s *Session) closeWith(reason string, sendClose bool) {
 	}
 	ws, probe := s.ws, s.probe
 	s.probe = nil
+	// A polling client learns of the close from its next poll, so the
+	// session stays findable until then (or a ping timeout at most).
+	lingers := ws == nil && sendClose && !s.polling
 	if ws == nil && sendClose {
 		s.pollQueue = append(s.pollQueue, string(packetClose))
 	}
@@ -175,7 +178,11 @@ func (s *Session) closeWith(reason string, sendClose bool) {
 	if probe != nil {
 		probe.close()
 	}
-	s.srv.forget(s)
+	if lingers {
+		time.AfterFunc(s.srv.cfg.PingTimeout, func() { s.srv.forget(s) })
+	} else {
+		s.srv.forget(s)
+	}
 	s.srv.handler.OnClose(s, reason)
 }
 
@@ -240,6 +247,11 @@ func (s *Session) onPacket(p packet) {
 // something if nothing is.
 func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
+	if s.closed && len(s.pollQueue) == 0 {
+		s.mu.Unlock()
+		writeCode(w, codeUnknownSession)
+		return
+	}
 	if s.ws != nil || s.polling {
 		s.mu.Unlock()
 		writeCode(w, codeBadRequest)
@@ -272,6 +284,9 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	batch := s.pollQueue
 	s.pollQueue, s.pollBytes = nil, 0
 	s.polling = false
+	if s.closed {
+		defer s.srv.forget(s) // the close packet is on its way
+	}
 	if len(batch) == 0 {
 		// Upgraded while waiting: a noop lets the old poll finish.
 		batch = []string{string(packetNoop)}

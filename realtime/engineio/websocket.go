@@ -168,8 +168,11 @@ func (fr *frameReader) parseOne(data []byte, handle frameHandler) (int, error) {
 		length = binary.BigEndian.Uint64(data[2:10])
 		pos = 10
 	}
-	if length > uint64(fr.maxMessage) || uint64(len(fr.fragments))+length > uint64(fr.maxMessage) {
+	if length > uint64(fr.maxMessage) {
 		return 0, errFrameTooLarge
+	}
+	if opcode < opClose && uint64(len(fr.fragments))+length > uint64(fr.maxMessage) {
+		return 0, errFrameTooLarge // control frames may interleave and do not count
 	}
 	if len(data) < pos+4+int(length) {
 		return 0, nil

@@ -26,6 +26,7 @@ type wsConn struct {
 	writing  bool     // guarded by mu; a flush goroutine runs
 	closing  bool     // guarded by mu; close once out is written
 	closed   bool     // guarded by mu
+	reason   string   // guarded by mu; why it closed, first cause wins
 	polled   bool     // guarded by mu; registered with the poller
 	earlyBuf []byte   // bytes read with the handshake, fed at start
 }
@@ -152,6 +153,26 @@ func (c *wsConn) onFrame(opcode byte, payload []byte) error {
 	return nil
 }
 
+// failAsync closes the connection for reason and tells the session on
+// another goroutine: senders may hold locks that closing the session takes.
+func (c *wsConn) failAsync(reason string) {
+	reason = c.closeWithReason(reason)
+	go c.sess.onWebSocketGone(c, reason)
+}
+
+// closeWithReason closes the connection, recording reason unless an
+// earlier cause was recorded, and returns the reason that stands.
+func (c *wsConn) closeWithReason(reason string) string {
+	c.mu.Lock()
+	if c.reason == "" {
+		c.reason = reason
+	}
+	reason = c.reason
+	c.mu.Unlock()
+	c.close()
+	return reason
+}
+
 // fail closes the connection after a read error or a peer close.
 func (c *wsConn) fail(err error) {
 	reason := "transport close"
@@ -161,8 +182,7 @@ func (c *wsConn) fail(err error) {
 			reason = "parse error"
 		}
 	}
-	c.close()
-	c.sess.onWebSocketGone(c, reason)
+	c.sess.onWebSocketGone(c, c.closeWithReason(reason))
 }
 
 func isProtocolError(err error) bool {
@@ -185,8 +205,7 @@ func (c *wsConn) enqueue(frame []byte) error {
 	if c.queued+len(frame) > c.sess.srv.cfg.MaxQueuedBytes {
 		c.mu.Unlock()
 		c.sess.srv.cfg.Logger.Warn("engine.io: closing slow consumer", "session", c.sess.id)
-		c.close()
-		c.sess.onWebSocketGone(c, "slow consumer")
+		c.failAsync("slow consumer")
 		return ErrSessionClosed
 	}
 	if !c.writing && c.raw != nil {
@@ -196,8 +215,7 @@ func (c *wsConn) enqueue(frame []byte) error {
 		n, err := c.writeNow(frame)
 		if err != nil {
 			c.mu.Unlock()
-			c.close()
-			c.sess.onWebSocketGone(c, "transport error")
+			c.failAsync("transport error")
 			return ErrSessionClosed
 		}
 		if n == len(frame) {
@@ -270,8 +288,10 @@ func (c *wsConn) flush() {
 		c.mu.Unlock()
 		_ = c.conn.SetWriteDeadline(time.Now().Add(c.sess.srv.cfg.WriteTimeout))
 		if _, err := batch.WriteTo(c.conn); err != nil {
-			c.close()
-			c.sess.onWebSocketGone(c, "transport error")
+			c.mu.Lock()
+			c.writing = false
+			c.mu.Unlock()
+			c.failAsync("transport error")
 			return
 		}
 	}

@@ -26,17 +26,20 @@ type Namespace struct {
 // Name is the namespace's name, such as "/".
 func (n *Namespace) Name() string { return n.name }
 
-func (n *Namespace) add(s *Socket) {
+// addLocked registers a socket and its rooms, returning the rooms it
+// created. n.mu must be held.
+func (n *Namespace) addLocked(s *Socket) (created []string) {
 	s.mu.Lock()
 	s.connected = true
 	rooms := s.rooms
 	s.mu.Unlock()
-	n.mu.Lock()
 	n.sockets[s.id] = s
-	n.mu.Unlock()
 	for _, r := range rooms {
-		n.addToRoom(r, s)
+		if n.addToRoomLocked(r, s) {
+			created = append(created, r)
+		}
 	}
+	return created
 }
 
 func (n *Namespace) remove(s *Socket) {
@@ -49,16 +52,23 @@ func (n *Namespace) remove(s *Socket) {
 
 func (n *Namespace) addToRoom(room string, s *Socket) {
 	n.mu.Lock()
+	created := n.addToRoomLocked(room, s)
+	n.mu.Unlock()
+	if created && n.OnRoomCreated != nil {
+		n.OnRoomCreated(room)
+	}
+}
+
+// addToRoomLocked adds s to room and reports whether the room is new. n.mu
+// must be held.
+func (n *Namespace) addToRoomLocked(room string, s *Socket) bool {
 	members, ok := n.rooms[room]
 	if !ok {
 		members = make(map[*Socket]struct{}, 1)
 		n.rooms[room] = members
 	}
 	members[s] = struct{}{}
-	n.mu.Unlock()
-	if !ok && n.OnRoomCreated != nil {
-		n.OnRoomCreated(room)
-	}
+	return !ok
 }
 
 func (n *Namespace) removeFromRoom(room string, s *Socket) {
@@ -124,11 +134,17 @@ func (n *Namespace) Broadcast(room string, except map[string]bool, event string,
 	if err != nil {
 		return err
 	}
+	msg := engineio.NewMessage(text)
+	// Under the read lock, recording and sending are one step as seen by a
+	// socket being restored (which takes the write lock): each broadcast is
+	// either among its missed packets or sent to it, never both or neither.
+	// Send only queues, so the lock is held briefly.
+	n.mu.RLock()
+	defer n.mu.RUnlock()
 	if rs != nil {
 		rs.record(storedPacket{offset: offset, nsp: n.name, room: room, except: except, text: text})
 	}
-	msg := engineio.NewMessage(text)
-	for _, s := range n.Members(room) {
+	for s := range n.rooms[room] {
 		if !except[s.id] {
 			_ = s.client.sess.Send(msg)
 		}

@@ -93,6 +93,9 @@ func decodeEvent(data string) (string, []any, error) {
 		return "", nil, fmt.Errorf("%w: event without a name", ErrMalformedPacket)
 	}
 	var name string
+	if len(raw[0]) == 0 || raw[0][0] != '"' {
+		return "", nil, fmt.Errorf("%w: event name is not a string", ErrMalformedPacket)
+	}
 	if err := json.Unmarshal(raw[0], &name); err != nil {
 		return "", nil, fmt.Errorf("%w: event name is not a string", ErrMalformedPacket)
 	}

@@ -209,7 +209,17 @@ func (c *client) connectError(nsp, message string) {
 // connect admits the client to a namespace, restoring a recovered session
 // when its auth names one.
 func (c *client) connect(n *Namespace, auth map[string]any) {
-	sock := &Socket{nsp: n, client: c, auth: auth}
+	sock := &Socket{nsp: n, client: c, auth: auth, handshaking: true}
+	c.mu.Lock()
+	c.sockets = append(c.sockets, sock)
+	c.mu.Unlock()
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+	}
+	// Restoring, replying, replaying what was missed and joining the rooms
+	// happen under the namespace lock, so that no broadcast falls between
+	// the missed packets and the live ones or overtakes the connect reply.
+	n.mu.Lock()
 	var missed []string
 	if rs := c.server.recovery; rs != nil && c.modern() {
 		pid, _ := auth["pid"].(string)
@@ -230,13 +240,6 @@ func (c *client) connect(n *Namespace, auth map[string]any) {
 	if sock.id == "" {
 		sock.id = randomID()
 	}
-	c.mu.Lock()
-	c.sockets = append(c.sockets, sock)
-	c.mu.Unlock()
-	if c.connectTimer != nil {
-		c.connectTimer.Stop()
-	}
-	n.add(sock)
 	if c.modern() {
 		reply := map[string]string{"sid": sock.id}
 		if sock.pid != "" {
@@ -252,9 +255,24 @@ func (c *client) connect(n *Namespace, auth map[string]any) {
 	for _, m := range missed {
 		_ = c.sess.SendText(m)
 	}
+	created := n.addLocked(sock)
+	n.mu.Unlock()
+	if n.OnRoomCreated != nil {
+		for _, r := range created {
+			n.OnRoomCreated(r)
+		}
+	}
+	sock.mu.Lock()
+	early := sock.closedFor
+	sock.closedFor = ""
+	sock.mu.Unlock()
+	if early != "" {
+		sock.onClose(early) // the connection closed while it was registered
+	}
 	if f := n.OnConnection; f != nil {
 		f(sock)
 	}
+	sock.finishHandshake()
 }
 
 func (c *client) remove(sock *Socket) {

@@ -723,7 +723,6 @@ func BenchmarkBroadcast(b *testing.B) {
 // after its offset exactly once and in order, and none before its connect
 // reply: the missed ones from the store, then the live ones.
 func TestRecoveryUnderConcurrentBroadcasts(t *testing.T) {
-	t.Skip("BUG: server.go:217-252 restore, n.add, the connect reply and the missed replay are not atomic with Broadcast: concurrent broadcasts are lost, duplicated, reordered or sent before the connect reply")
 	srv, ts := startIO(t, Config{RecoveryWindow: time.Minute})
 	nsp := srv.Of("/")
 	a := newApp(nsp, "r")
@@ -813,7 +812,6 @@ func TestRecoveryUnderConcurrentBroadcasts(t *testing.T) {
 // consumer) while OnConnection is still setting its handlers must still
 // get its OnDisconnect, as every Node "connection" gets a "disconnect".
 func TestCloseDuringOnConnection(t *testing.T) {
-	t.Skip("BUG: socket.go:244 reads OnDisconnect unsynchronised; a close racing OnConnection (server.go:256) skips it and is a data race")
 	srv, ts := startIO(t, Config{})
 	entered := make(chan *Socket, 1)
 	release := make(chan struct{})

@@ -32,11 +32,13 @@ type Socket struct {
 	// Data belongs to the application.
 	Data any
 
-	mu        sync.Mutex
-	rooms     []string                 // guarded by mu; few per socket
-	acks      map[int]func(args []any) // guarded by mu
-	nextAck   int                      // guarded by mu
-	connected bool                     // guarded by mu
+	mu          sync.Mutex
+	handshaking bool                     // guarded by mu; OnConnection has not returned yet
+	closedFor   string                   // guarded by mu; a close reason held back until it has
+	rooms       []string                 // guarded by mu; few per socket
+	acks        map[int]func(args []any) // guarded by mu
+	nextAck     int                      // guarded by mu
+	connected   bool                     // guarded by mu
 }
 
 // ID is the socket's id.
@@ -225,6 +227,9 @@ func (s *Socket) ackSender(id int) AckFunc {
 func (s *Socket) onClose(reason string) {
 	s.mu.Lock()
 	if !s.connected {
+		if s.handshaking && s.closedFor == "" {
+			s.closedFor = reason // closed before connect registered it
+		}
 		s.mu.Unlock()
 		return
 	}
@@ -241,8 +246,30 @@ func (s *Socket) onClose(reason string) {
 	if rs := s.nsp.server.recovery; rs != nil && s.pid != "" && recoverable[reason] {
 		rs.persist(s.pid, savedSession{sid: s.id, nsp: s.nsp.name, rooms: rooms})
 	}
+	s.mu.Lock()
+	if s.handshaking {
+		// OnConnection is still setting the handlers; it reports this.
+		s.closedFor = reason
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
 	if f := s.OnDisconnect; f != nil {
 		f(reason)
+	}
+}
+
+// finishHandshake runs after OnConnection and reports a close that came
+// while it ran.
+func (s *Socket) finishHandshake() {
+	s.mu.Lock()
+	s.handshaking = false
+	reason := s.closedFor
+	s.mu.Unlock()
+	if reason != "" {
+		if f := s.OnDisconnect; f != nil {
+			f(reason)
+		}
 	}
 }
 
