@@ -5,6 +5,7 @@ package engineio
 import (
 	"errors"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,6 +17,8 @@ import (
 type poller struct {
 	epfd int
 	wake int // an eventfd: closing an epoll descriptor does not end a wait
+
+	workers *workers
 
 	mu     sync.Mutex
 	conns  map[int]*wsConn // guarded by mu; by file descriptor
@@ -40,7 +43,7 @@ func newPoller() (*poller, error) {
 		_ = unix.Close(wake)
 		return nil, err
 	}
-	p := &poller{epfd: fd, wake: wake, conns: make(map[int]*wsConn)}
+	p := &poller{epfd: fd, wake: wake, conns: make(map[int]*wsConn), workers: newWorkers(10 * time.Second)}
 	go p.loop()
 	return p, nil
 }
@@ -101,7 +104,7 @@ func (p *poller) loop() {
 				return
 			}
 			if c := p.conns[int(events[i].Fd)]; c != nil {
-				go c.onReadable()
+				p.workers.run(c.onReadable)
 			}
 		}
 		p.mu.Unlock()
