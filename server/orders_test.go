@@ -48,9 +48,9 @@ func dialWire(t *testing.T, ts *testServer) *wireClient {
 		t.Fatalf("socket.io connect: %q, %v", msg, err)
 	}
 	go c.read()
-	// The Socket.IO library writes its CONNECT reply before it registers the
-	// socket and runs our connection handler; an event sent in that gap
-	// closes the connection ("invalid state"). Wait for the handler.
+	// The CONNECT reply can reach the client before the connection handler
+	// has finished (events sent meanwhile wait for it); wait for the
+	// handler's gauge so that tests counting sockets start from a known state.
 	eventually(t, 10*time.Second, "the server's connection handler", func() bool { return connectedSockets(t, ts) > before })
 	return c
 }
