@@ -349,14 +349,20 @@ func (s *Session) attachWebSocket(c *wsConn) {
 		c.close()
 		return
 	}
-	s.ws = c
-	queued := s.pollQueue
-	s.pollQueue, s.pollBytes = nil, 0
-	s.wakeLocked()
+	s.switchToWebSocketLocked(c)
 	s.mu.Unlock()
-	for _, p := range queued {
+}
+
+// switchToWebSocketLocked makes c the transport and moves the queued
+// packets onto it before any later Send can reach it, so order is kept.
+// s.mu must be held (enqueue takes only c.mu, never s.mu).
+func (s *Session) switchToWebSocketLocked(c *wsConn) {
+	s.ws = c
+	for _, p := range s.pollQueue {
 		_ = c.enqueue(textFrame(p))
 	}
+	s.pollQueue, s.pollBytes = nil, 0
+	s.wakeLocked()
 }
 
 // upgrade accepts a websocket that probes, then takes over from polling.
@@ -413,15 +419,9 @@ func (s *Session) onProbePacket(c *wsConn, p packet) {
 			return
 		}
 		s.probe = nil
-		s.ws = c
 		c.probing = false
-		queued := s.pollQueue
-		s.pollQueue, s.pollBytes = nil, 0
-		s.wakeLocked()
+		s.switchToWebSocketLocked(c)
 		s.mu.Unlock()
-		for _, q := range queued {
-			_ = c.enqueue(textFrame(q))
-		}
 		s.srv.handler.OnUpgrade(s)
 	default:
 		s.mu.Lock()
