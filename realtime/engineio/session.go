@@ -9,6 +9,10 @@ import (
 	"time"
 )
 
+// pingFrame is shared by all sessions; frames are never written to after
+// they are built.
+var pingFrame = textFrame(string(packetPing))
+
 // ErrSessionClosed is returned when sending on a closed session.
 var ErrSessionClosed = errors.New("engine.io: session closed")
 
@@ -116,7 +120,11 @@ func (s *Session) sendPacket(kind byte, data string) {
 	}
 	if ws := s.ws; ws != nil {
 		s.mu.Unlock()
-		_ = ws.enqueue(textFrame(string(kind) + data))
+		frame := pingFrame // every idle session gets one every PingInterval
+		if kind != packetPing || data != "" {
+			frame = textFrame(string(kind) + data)
+		}
+		_ = ws.enqueue(frame)
 		return
 	}
 	s.queuePollLocked(string(kind) + data)
