@@ -162,6 +162,43 @@ func waitNow(cfg config) time.Duration {
 const cpuGone = time.Duration(math.MinInt64)
 
 // cpuSpan is the CPU time between two readings, and false if either failed.
+// cpuMeter holds the readings at a scenario's start: the server's CPU time,
+// its time spent waiting for a CPU, and this generator's own CPU time.
+type cpuMeter struct {
+	cfg                  config
+	server, waited, self time.Duration
+}
+
+func startCPUMeter(cfg config) cpuMeter {
+	return cpuMeter{cfg: cfg, server: cpuNow(cfg), waited: waitNow(cfg), self: selfCPU()}
+}
+
+// cpuUsage is what a meter measured; a server figure that could not be
+// read is left out of the results.
+type cpuUsage struct {
+	server, waited, self time.Duration
+	serverOK, waitedOK   bool
+}
+
+func (m cpuMeter) stop() cpuUsage {
+	u := cpuUsage{self: selfCPU() - m.self}
+	u.server, u.serverOK = cpuSpan(m.server, cpuNow(m.cfg))
+	u.serverOK = u.serverOK && m.cfg.pid > 0
+	u.waited, u.waitedOK = cpuSpan(m.waited, waitNow(m.cfg))
+	return u
+}
+
+// addTo adds the scenario's three CPU figures, in the table's order.
+func (u cpuUsage) addTo(res *Result, scenario string, valid bool) {
+	if u.serverOK {
+		res.add(scenario, "server CPU time", "s", u.server.Seconds(), valid)
+	}
+	if u.waitedOK {
+		res.add(scenario, "server waiting for a CPU", "s", u.waited.Seconds(), valid)
+	}
+	res.add(scenario, "generator CPU time", "s", u.self.Seconds(), valid)
+}
+
 func cpuSpan(from, to time.Duration) (time.Duration, bool) {
 	if from == cpuGone || to == cpuGone {
 		return 0, false
@@ -197,12 +234,10 @@ func idleAndE2E(ctx context.Context, cfg config, a *api, url string, res *Result
 	// Scenario 4: connect storm.
 	logf(cfg, "connect storm: %d clients, %d handshakes in flight", n, cfg.dialConc)
 	stormStart := time.Now()
-	stormCPU, stormSelf, stormWait := cpuNow(cfg), selfCPU(), waitNow(cfg)
+	stormMeter := startCPUMeter(cfg)
 	durs, failed, ferr := connectAll(ctx, set, clients, cfg.dialConc)
 	storm := time.Since(stormStart)
-	stormCPU, stormCPUOK := cpuSpan(stormCPU, cpuNow(cfg))
-	stormWait, stormWaitOK := cpuSpan(stormWait, waitNow(cfg))
-	stormSelf = selfCPU() - stormSelf
+	stormCPU := stormMeter.stop()
 	stormOK := failed == 0
 	if !stormOK {
 		res.problem("connect storm: %d of %d clients failed to connect and join; first: %v", failed, n, ferr)
@@ -212,13 +247,7 @@ func idleAndE2E(ctx context.Context, cfg config, a *api, url string, res *Result
 	res.add("storm", "connect+join rate", "clients/s", float64(len(durs))/storm.Seconds(), stormOK)
 	res.add("storm", "per-client connect+join p50", "ms", ms(percentile(durs, 50)), stormOK)
 	res.add("storm", "per-client connect+join p99", "ms", ms(percentile(durs, 99)), stormOK)
-	if cfg.pid > 0 && stormCPUOK {
-		res.add("storm", "server CPU time", "s", stormCPU.Seconds(), stormOK)
-	}
-	if stormWaitOK {
-		res.add("storm", "server waiting for a CPU", "s", stormWait.Seconds(), stormOK)
-	}
-	res.add("storm", "generator CPU time", "s", stormSelf.Seconds(), stormOK)
+	stormCPU.addTo(res, "storm", stormOK)
 
 	// Scenario 1: idle memory per connection.
 	time.Sleep(cfg.settle)
@@ -290,7 +319,7 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 		wg       sync.WaitGroup
 		sem      = make(chan struct{}, 512)
 	)
-	cpu0, self0, wait0 := cpuNow(cfg), selfCPU(), waitNow(cfg)
+	meter := startCPUMeter(cfg)
 	start := time.Now().Add(100 * time.Millisecond)
 	for k := range targets {
 		if ctx.Err() != nil {
@@ -335,9 +364,7 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 	}
 	// Keep listening a little for re-sends and stray duplicates.
 	time.Sleep(cfg.linger)
-	cpuUsed, cpuOK := cpuSpan(cpu0, cpuNow(cfg)) // includes the idle linger
-	waited, waitOK := cpuSpan(wait0, waitNow(cfg))
-	selfUsed := selfCPU() - self0
+	used := meter.stop() // includes the idle linger
 	wall := time.Since(start)
 
 	lats := make([]int64, 0, total)
@@ -378,13 +405,7 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 	res.add("e2e", "duplicate updates", "", float64(dups), valid)
 	res.add("e2e", "raw repeats (incl. retries)", "", float64(raw), valid)
 	res.add("e2e", "acks sent", "", float64(set.acksSent.Load()), valid)
-	if cfg.pid > 0 && cpuOK {
-		res.add("e2e", "server CPU time", "s", cpuUsed.Seconds(), valid)
-	}
-	if waitOK {
-		res.add("e2e", "server waiting for a CPU", "s", waited.Seconds(), valid)
-	}
-	res.add("e2e", "generator CPU time", "s", selfUsed.Seconds(), valid)
+	used.addTo(res, "e2e", valid)
 	res.add("e2e", "scenario wall time", "s", wall.Seconds(), valid)
 
 	if lost > 0 {
@@ -442,7 +463,7 @@ func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
 	sched := make([]int64, 0, broadcasts)
 	postErrs := 0
 	var firstErr error
-	cpu0, self0, wait0 := cpuNow(cfg), selfCPU(), waitNow(cfg)
+	meter := startCPUMeter(cfg)
 	start := time.Now().Add(100 * time.Millisecond)
 	// Broadcasts go out one after another: each trigger waits for the
 	// previous reply, so the server's timestamps are increasing and rank
@@ -472,9 +493,7 @@ func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(cfg.linger)
-	cpuUsed, cpuOK := cpuSpan(cpu0, cpuNow(cfg))
-	waited, waitOK := cpuSpan(wait0, waitNow(cfg))
-	selfUsed := selfCPU() - self0
+	used := meter.stop()
 	wall := time.Since(start)
 	set.closeAll(clients, 30*time.Second)
 
@@ -564,13 +583,7 @@ func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
 	}
 	res.add("fanout", "lost deliveries", "", float64(lost), valid)
 	res.add("fanout", "duplicate deliveries", "", float64(dups), valid)
-	if cfg.pid > 0 && cpuOK {
-		res.add("fanout", "server CPU time", "s", cpuUsed.Seconds(), valid)
-	}
-	if waitOK {
-		res.add("fanout", "server waiting for a CPU", "s", waited.Seconds(), valid)
-	}
-	res.add("fanout", "generator CPU time", "s", selfUsed.Seconds(), valid)
+	used.addTo(res, "fanout", valid)
 	res.add("fanout", "scenario wall time", "s", wall.Seconds(), valid)
 	if lost > 0 {
 		res.problem("fan-out: %d of %d deliveries never arrived", lost, expected)
