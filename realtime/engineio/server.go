@@ -232,18 +232,9 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (s *Server) handshake(w http.ResponseWriter, r *http.Request, protocol int, transport string) {
-	sess := newSession(s, newSessionID(), protocol, r)
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		writeCode(w, codeBadRequest)
-		return
-	}
-	s.sessions[sess.id] = sess
-	s.mu.Unlock()
-
+	id := newSessionID()
 	open := map[string]any{
-		"sid":          sess.id,
+		"sid":          id,
 		"upgrades":     []string{},
 		"pingInterval": s.cfg.PingInterval.Milliseconds(),
 		"pingTimeout":  s.cfg.PingTimeout.Milliseconds(),
@@ -255,7 +246,15 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, protocol int,
 		open["maxPayload"] = s.cfg.MaxPayload
 	}
 	body, _ := json.Marshal(open)
-	sess.queueFirst(string(packetOpen) + string(body))
+	sess := newSession(s, id, protocol, r, string(packetOpen)+string(body))
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		writeCode(w, codeBadRequest)
+		return
+	}
+	s.sessions[sess.id] = sess
+	s.mu.Unlock()
 	var ws *wsConn
 	if transport == "websocket" {
 		conn, early, err := upgradeWebSocket(w, r)

@@ -9,26 +9,30 @@ import (
 	"time"
 )
 
-// pingFrame is shared by all sessions; frames are never written to after
-// they are built.
-var pingFrame = textFrame(string(packetPing))
-
 // ErrSessionClosed is returned when sending on a closed session.
 var ErrSessionClosed = errors.New("engine.io: session closed")
 
-// Message is one Engine.IO message encoded once and shared by every
-// session it is sent to: a broadcast builds its websocket frame one time.
+// Message is one Engine.IO packet encoded once and shared by every session
+// it is sent to: a broadcast builds its websocket frame one time. Frames
+// are never written to once built.
 type Message struct {
-	text  string
-	once  sync.Once
-	frame []byte
+	packet string // type character and data, as a polling payload holds it
+	once   sync.Once
+	frame  []byte
 }
 
 // NewMessage wraps the data of a message packet.
-func NewMessage(data string) *Message { return &Message{text: data} }
+func NewMessage(data string) *Message { return controlMessage(packetMessage, data) }
+
+func controlMessage(kind byte, data string) *Message {
+	return &Message{packet: string(kind) + data}
+}
+
+// pingMessage is shared: every idle session gets one every PingInterval.
+var pingMessage = controlMessage(packetPing, "")
 
 func (m *Message) websocketFrame() []byte {
-	m.once.Do(func() { m.frame = textFrame(string(packetMessage) + m.text) })
+	m.once.Do(func() { m.frame = textFrame(m.packet) })
 	return m.frame
 }
 
@@ -57,8 +61,9 @@ type Session struct {
 	timer        *time.Timer   // guarded by mu
 }
 
-func newSession(srv *Server, id string, protocol int, r *http.Request) *Session {
-	return &Session{id: id, protocol: protocol, srv: srv, rawQuery: r.URL.RawQuery, remote: r.RemoteAddr}
+// newSession builds a session whose first packet for the client is open.
+func newSession(srv *Server, id string, protocol int, r *http.Request, open string) *Session {
+	return &Session{id: id, protocol: protocol, srv: srv, rawQuery: r.URL.RawQuery, remote: r.RemoteAddr, pollQueue: []string{open}}
 }
 
 // ID is the session id the client holds.
@@ -97,46 +102,21 @@ func (s *Session) Send(m *Message) error {
 		s.mu.Unlock()
 		return ws.enqueue(m.websocketFrame())
 	}
-	if s.pollBytes+len(m.text) > s.srv.cfg.MaxQueuedBytes {
+	isMessage := m.packet[0] == packetMessage // control packets are not bounded
+	if isMessage && s.pollBytes+len(m.packet) > s.srv.cfg.MaxQueuedBytes {
 		// A polling client that stopped polling is a slow consumer too.
 		s.mu.Unlock()
 		s.srv.cfg.Logger.Warn("engine.io: closing slow consumer", "session", s.id)
 		go s.closeWith("slow consumer", false) // the sender may hold locks closing takes
 		return ErrSessionClosed
 	}
-	s.queuePollLocked(string(packetMessage) + m.text)
+	s.queuePollLocked(m.packet)
 	s.mu.Unlock()
 	return nil
 }
 
 // SendText queues a message holding data.
 func (s *Session) SendText(data string) error { return s.Send(NewMessage(data)) }
-
-func (s *Session) sendPacket(kind byte, data string) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	if ws := s.ws; ws != nil {
-		s.mu.Unlock()
-		frame := pingFrame // every idle session gets one every PingInterval
-		if kind != packetPing || data != "" {
-			frame = textFrame(string(kind) + data)
-		}
-		_ = ws.enqueue(frame)
-		return
-	}
-	s.queuePollLocked(string(kind) + data)
-	s.mu.Unlock()
-}
-
-// queueFirst queues the open packet ahead of anything else.
-func (s *Session) queueFirst(p string) {
-	s.mu.Lock()
-	s.pollQueue = append([]string{p}, s.pollQueue...)
-	s.mu.Unlock()
-}
 
 // queuePollLocked queues a packet for the next poll. s.mu must be held.
 func (s *Session) queuePollLocked(p string) {
@@ -205,10 +185,15 @@ func (s *Session) startHeartbeat() {
 	}
 	wait := s.srv.cfg.PingInterval
 	if s.protocol < 4 {
-		// Protocol 3 clients ping; the server only watches for silence.
-		wait += s.srv.cfg.PingTimeout
+		wait = s.silenceLimit()
 	}
 	s.timer = time.AfterFunc(wait, s.heartbeat)
+}
+
+// silenceLimit is how long a protocol 3 client may go without pinging:
+// those clients ping, and the server only watches for silence.
+func (s *Session) silenceLimit() time.Duration {
+	return s.srv.cfg.PingInterval + s.srv.cfg.PingTimeout
 }
 
 func (s *Session) heartbeat() {
@@ -225,7 +210,7 @@ func (s *Session) heartbeat() {
 	s.awaitingPong = true
 	s.timer.Reset(s.srv.cfg.PingTimeout)
 	s.mu.Unlock()
-	s.sendPacket(packetPing, "")
+	_ = s.Send(pingMessage)
 }
 
 // onPacket handles a packet from the session's current transport.
@@ -237,10 +222,10 @@ func (s *Session) onPacket(p packet) {
 		if s.protocol < 4 {
 			s.mu.Lock()
 			if s.timer != nil && !s.closed {
-				s.timer.Reset(s.srv.cfg.PingInterval + s.srv.cfg.PingTimeout)
+				s.timer.Reset(s.silenceLimit())
 			}
 			s.mu.Unlock()
-			s.sendPacket(packetPong, p.data)
+			_ = s.Send(controlMessage(packetPong, p.data))
 		}
 	case packetPong:
 		s.mu.Lock()
@@ -264,10 +249,11 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.ws != nil || s.polling {
+		overlapping := s.ws == nil
 		s.mu.Unlock()
 		writeCode(w, codeBadRequest)
-		if !s.isUpgraded() {
-			s.closeWith("transport error", false) // overlapping polls
+		if overlapping {
+			s.closeWith("transport error", false)
 		}
 		return
 	}
@@ -309,10 +295,14 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
-func (s *Session) isUpgraded() bool {
+func (s *Session) isUpgraded() bool { return !s.isTransport(nil) }
+
+// isTransport reports whether c is the websocket carrying the session (nil:
+// none is, the session is on polling).
+func (s *Session) isTransport(c *wsConn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.ws != nil
+	return s.ws == c
 }
 
 // servePost reads a polling body and handles its packets in order.
@@ -400,13 +390,7 @@ func (s *Session) upgrade(w http.ResponseWriter, r *http.Request) {
 	s.probe = c
 	s.mu.Unlock()
 	time.AfterFunc(s.srv.cfg.UpgradeTimeout, func() {
-		s.mu.Lock()
-		stale := s.probe == c
-		if stale {
-			s.probe = nil
-		}
-		s.mu.Unlock()
-		if stale {
+		if s.dropProbe(c) {
 			c.close()
 		}
 	})
@@ -432,13 +416,20 @@ func (s *Session) onProbePacket(c *wsConn, p packet) {
 		s.mu.Unlock()
 		s.srv.handler.OnUpgrade(s)
 	default:
-		s.mu.Lock()
-		if s.probe == c {
-			s.probe = nil
-		}
-		s.mu.Unlock()
+		s.dropProbe(c)
 		c.close()
 	}
+}
+
+// dropProbe forgets c if it is the websocket being probed, and says so.
+func (s *Session) dropProbe(c *wsConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.probe != c {
+		return false
+	}
+	s.probe = nil
+	return true
 }
 
 // releasePollsDuringProbe answers a waiting poll with a noop now and every
@@ -459,13 +450,8 @@ func (s *Session) releasePollsDuringProbe(c *wsConn) {
 
 // onWebSocketGone is called when c fails or the peer closes it.
 func (s *Session) onWebSocketGone(c *wsConn, reason string) {
-	s.mu.Lock()
-	active := s.ws == c
-	if s.probe == c {
-		s.probe = nil
-	}
-	s.mu.Unlock()
-	if active {
+	s.dropProbe(c)
+	if s.isTransport(c) {
 		s.closeWith(reason, false)
 	}
 }

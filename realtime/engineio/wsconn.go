@@ -92,7 +92,7 @@ func (c *wsConn) readLoop() {
 var readBuffers = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
 // onReadable reads what has arrived without blocking and handles it; the
-// poller calls it on a fresh goroutine, at most one at a time per conn.
+// poller runs it on a worker, at most one at a time per conn.
 func (c *wsConn) onReadable() {
 	bufp := readBuffers.Get().(*[]byte)
 	buf := *bufp
@@ -105,14 +105,15 @@ func (c *wsConn) onReadable() {
 	if err == nil {
 		err = rerr
 	}
+	var ferr error
 	if n > 0 {
-		if ferr := c.reader.feed(buf[:n], c.onFrame); ferr != nil {
-			readBuffers.Put(bufp)
-			c.fail(ferr)
-			return
-		}
+		ferr = c.reader.feed(buf[:n], c.onFrame)
 	}
 	readBuffers.Put(bufp)
+	if ferr != nil {
+		c.fail(ferr)
+		return
+	}
 	switch {
 	case errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR):
 	case err != nil:
@@ -226,12 +227,17 @@ func (c *wsConn) enqueue(frame []byte) error {
 	}
 	c.out = append(c.out, frame)
 	c.queued += len(frame)
+	c.startFlushLocked()
+	c.mu.Unlock()
+	return nil
+}
+
+// startFlushLocked starts the flusher unless one runs. c.mu must be held.
+func (c *wsConn) startFlushLocked() {
 	if !c.writing {
 		c.writing = true
 		go c.flush()
 	}
-	c.mu.Unlock()
-	return nil
 }
 
 // writeNow writes what the socket takes without waiting. c.mu must be held,
@@ -264,10 +270,7 @@ func (c *wsConn) closeAfter(last []byte) {
 	}
 	c.out = append(c.out, last, appendFrame(nil, opClose, []byte{0x03, 0xE8}))
 	c.closing = true
-	if !c.writing {
-		c.writing = true
-		go c.flush()
-	}
+	c.startFlushLocked()
 	c.mu.Unlock()
 }
 
