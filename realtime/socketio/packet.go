@@ -85,32 +85,27 @@ func decodePacket(s string) (packet, error) {
 
 // decodeEvent splits an event's JSON array into its name and arguments.
 func decodeEvent(data string) (string, []any, error) {
-	var raw []json.RawMessage
-	if err := json.Unmarshal([]byte(data), &raw); err != nil {
-		return "", nil, fmt.Errorf("%w: %v", ErrMalformedPacket, err)
+	list, err := decodeArray(data)
+	if err != nil {
+		return "", nil, err
 	}
-	if len(raw) == 0 {
+	if len(list) == 0 {
 		return "", nil, fmt.Errorf("%w: event without a name", ErrMalformedPacket)
 	}
-	var name string
-	if len(raw[0]) == 0 || raw[0][0] != '"' {
+	name, ok := list[0].(string)
+	if !ok {
 		return "", nil, fmt.Errorf("%w: event name is not a string", ErrMalformedPacket)
 	}
-	if err := json.Unmarshal(raw[0], &name); err != nil {
-		return "", nil, fmt.Errorf("%w: event name is not a string", ErrMalformedPacket)
-	}
-	args, err := decodeArgs(raw[1:])
-	return name, args, err
+	return name, list[1:], nil
 }
 
-func decodeArgs(raw []json.RawMessage) ([]any, error) {
-	args := make([]any, len(raw))
-	for i, r := range raw {
-		if err := json.Unmarshal(r, &args[i]); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrMalformedPacket, err)
-		}
+// decodeArray decodes the JSON array of an event or an ack.
+func decodeArray(data string) ([]any, error) {
+	var list []any
+	if err := json.Unmarshal([]byte(data), &list); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformedPacket, err)
 	}
-	return args, nil
+	return list, nil
 }
 
 // encode builds a packet's text: type, namespace unless root, ack id, data.

@@ -183,12 +183,7 @@ func (s *Socket) onPacket(p packet) {
 			f(event, args, ack)
 		}
 	case packetAck:
-		var raw []json.RawMessage
-		if err := json.Unmarshal([]byte(p.data), &raw); err != nil {
-			s.client.sess.Close("parse error")
-			return
-		}
-		args, err := decodeArgs(raw)
+		args, err := decodeArray(p.data)
 		if err != nil {
 			s.client.sess.Close("parse error")
 			return
