@@ -194,11 +194,8 @@ func (c Config) withDefaults() (Config, Generated, error) {
 	default:
 		return c, nil, fmt.Errorf("%w: LOG_LEVEL must be debug, info, warn or error, not %q", ErrConfig, c.LogLevel)
 	}
-	if c.RoomAuth == "" {
-		c.RoomAuth = "token"
-	}
-	if c.RoomAuth != "token" && c.RoomAuth != "order" {
-		return c, nil, fmt.Errorf("%w: ROOM_AUTH must be token or order, not %q", ErrConfig, c.RoomAuth)
+	if err := eitherOf(&c.RoomAuth, "ROOM_AUTH", "token", "order"); err != nil {
+		return c, nil, err
 	}
 	switch {
 	case c.RolloutPercent == 0:
@@ -229,19 +226,11 @@ func (c Config) withDefaults() (Config, Generated, error) {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return c, nil, fmt.Errorf("%w: TLS_CERT_FILE and TLS_KEY_FILE must be set together", ErrConfig)
 	}
-	switch c.RealtimeEngine {
-	case "":
-		c.RealtimeEngine = "lean"
-	case "lean", "library":
-	default:
-		return c, nil, fmt.Errorf("%w: REALTIME_ENGINE must be lean or library, not %q", ErrConfig, c.RealtimeEngine)
+	if err := eitherOf(&c.RealtimeEngine, "REALTIME_ENGINE", "lean", "library"); err != nil {
+		return c, nil, err
 	}
-	switch c.RedisAdapter {
-	case "":
-		c.RedisAdapter = "pubsub"
-	case "pubsub", "streams":
-	default:
-		return c, nil, fmt.Errorf("%w: REDIS_ADAPTER must be pubsub or streams, not %q", ErrConfig, c.RedisAdapter)
+	if err := eitherOf(&c.RedisAdapter, "REDIS_ADAPTER", "pubsub", "streams"); err != nil {
+		return c, nil, err
 	}
 	if c.OrderTokenSecret == "" {
 		if c.Env == EnvProduction {
@@ -273,4 +262,17 @@ func randomSecret() string {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
 	return hex.EncodeToString(b[:])
+}
+
+// eitherOf fills an empty *value with def, and refuses anything but def or
+// alt with an error naming the variable.
+func eitherOf(value *string, name, def, alt string) error {
+	switch *value {
+	case "":
+		*value = def
+	case def, alt:
+	default:
+		return fmt.Errorf("%w: %s must be %s or %s, not %q", ErrConfig, name, def, alt, *value)
+	}
+	return nil
 }
