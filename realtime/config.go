@@ -73,17 +73,11 @@ var errConfig = errors.New("invalid realtime configuration")
 
 func (c *Config) withDefaults() (Config, error) {
 	out := *c
-	if out.RoomAuth == "" {
-		out.RoomAuth = RoomAuthToken
+	if err := eitherOf(&out.RoomAuth, "room auth", RoomAuthToken, RoomAuthOrder); err != nil {
+		return out, err
 	}
-	if out.RoomAuth != RoomAuthToken && out.RoomAuth != RoomAuthOrder {
-		return out, fmt.Errorf("%w: room auth %q is neither token nor order", errConfig, out.RoomAuth)
-	}
-	if out.Engine == "" {
-		out.Engine = EngineLean
-	}
-	if out.Engine != EngineLean && out.Engine != EngineLibrary {
-		return out, fmt.Errorf("%w: engine %q is neither lean nor library", errConfig, out.Engine)
+	if err := eitherOf(&out.Engine, "engine", EngineLean, EngineLibrary); err != nil {
+		return out, err
 	}
 	setDuration(&out.PingInterval, 25*time.Second)
 	setDuration(&out.PingTimeout, 20*time.Second)
@@ -119,6 +113,17 @@ func (c *Config) withDefaults() (Config, error) {
 		out.Redis = &r
 	}
 	return out, nil
+}
+
+// eitherOf fills an empty *v with def and refuses anything but def or alt.
+func eitherOf[T ~string](v *T, what string, def, alt T) error {
+	if *v == "" {
+		*v = def
+	}
+	if *v != def && *v != alt {
+		return fmt.Errorf("%w: %s %q is neither %s nor %s", errConfig, what, string(*v), string(def), string(alt))
+	}
+	return nil
 }
 
 func setDuration(d *time.Duration, def time.Duration) {

@@ -57,11 +57,8 @@ func (c *RedisConfig) withDefaults() (RedisConfig, error) {
 	if out.Client == nil {
 		return out, fmt.Errorf("%w: redis adapter without a client", errConfig)
 	}
-	if out.Mode == "" {
-		out.Mode = RedisPubSub
-	}
-	if out.Mode != RedisPubSub && out.Mode != RedisStreams {
-		return out, fmt.Errorf("%w: redis mode %q is neither pubsub nor streams", errConfig, out.Mode)
+	if err := eitherOf(&out.Mode, "redis mode", RedisPubSub, RedisStreams); err != nil {
+		return out, err
 	}
 	if out.Prefix == "" {
 		out.Prefix = DefaultRedisPrefix
