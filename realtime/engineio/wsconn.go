@@ -99,7 +99,7 @@ func (c *wsConn) onReadable() {
 	var n int
 	var rerr error
 	err := c.raw.Read(func(fd uintptr) bool {
-		n, rerr = syscall.Read(int(fd), buf)
+		n, rerr = readNonblocking(fd, buf)
 		return true
 	})
 	if err == nil {
@@ -246,7 +246,7 @@ func (c *wsConn) writeNow(frame []byte) (int, error) {
 	var n int
 	var werr error
 	err := c.raw.Write(func(fd uintptr) bool {
-		n, werr = syscall.Write(int(fd), frame)
+		n, werr = writeNonblocking(fd, frame)
 		return true
 	})
 	if err == nil {
