@@ -171,3 +171,79 @@ describe('delivery without lost updates', () => {
     }
   });
 });
+
+// A terminal update asks the page for an ack and is sent again until one
+// comes (ACK_TIMEOUT_SECONDS, ACK_RETRIES); an acked update is sent once.
+describe('terminal updates are resent until acknowledged', () => {
+  let server;
+  before(async () => { server = await startServer({ env: { ACK_TIMEOUT_SECONDS: '1', ACK_RETRIES: '2' } }); });
+  after(async () => { await server.stop(); });
+
+  // joinedSocket connects a v4 client, joins the order and records every
+  // payment-status-update with whether it carried an ack callback; onUpdate
+  // decides whether to ack each copy.
+  async function joinedSocket(order, onUpdate) {
+    const socket = connect('v4', server.url);
+    const copies = [];
+    socket.on('payment-status-update', (payload, ack) => {
+      copies.push({ seq: payload.seq, status: payload.status, at: Date.now(), askedForAck: typeof ack === 'function' });
+      if (typeof ack === 'function' && onUpdate(copies.length)) ack({ seq: payload.seq });
+    });
+    await connected(socket);
+    const joined = await socket.timeout(5000).emitWithAck('join-order', { orderId: order.id, token: order.token });
+    assert.equal(joined.success, true, JSON.stringify(joined));
+    return { socket, copies };
+  }
+
+  test('no ack: the update comes again after the timeout, at most 1 + ACK_RETRIES times', async () => {
+    const order = await createOrder(server);
+    const { socket, copies } = await joinedSocket(order, () => false);
+    try {
+      const res = await upiCallback(server, order, 'SUCCESS', `txn_noack_${order.id}`);
+      assert.equal(res.status, 200, res.text);
+      await waitFor(() => copies.length === 3, { timeout: 6000, message: 'three copies' });
+      // Nothing after the last retry.
+      await new Promise((r) => setTimeout(r, 1800));
+      assert.equal(copies.length, 3, JSON.stringify(copies));
+      for (const c of copies) {
+        assert.equal(c.status, 'completed');
+        assert.equal(c.seq, copies[0].seq);
+        assert.equal(c.askedForAck, true);
+      }
+      for (let i = 1; i < copies.length; i++) {
+        const gap = copies[i].at - copies[i - 1].at;
+        assert.ok(gap >= 800 && gap < 3000, `resend gap ${gap} ms`);
+      }
+    } finally {
+      socket.close();
+    }
+  });
+
+  test('acked on the second copy: no third copy', async () => {
+    const order = await createOrder(server);
+    const { socket, copies } = await joinedSocket(order, (n) => n === 2);
+    try {
+      const res = await upiCallback(server, order, 'SUCCESS', `txn_ack2_${order.id}`);
+      assert.equal(res.status, 200, res.text);
+      await waitFor(() => copies.length === 2, { timeout: 4000, message: 'second copy' });
+      await new Promise((r) => setTimeout(r, 2500));
+      assert.equal(copies.length, 2, JSON.stringify(copies));
+    } finally {
+      socket.close();
+    }
+  });
+
+  test('acked at once: sent exactly once', async () => {
+    const order = await createOrder(server);
+    const { socket, copies } = await joinedSocket(order, () => true);
+    try {
+      const res = await upiCallback(server, order, 'SUCCESS', `txn_ack1_${order.id}`);
+      assert.equal(res.status, 200, res.text);
+      await waitFor(() => copies.length === 1, { timeout: 4000, message: 'first copy' });
+      await new Promise((r) => setTimeout(r, 2500));
+      assert.equal(copies.length, 1, JSON.stringify(copies));
+    } finally {
+      socket.close();
+    }
+  });
+});

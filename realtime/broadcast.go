@@ -60,9 +60,17 @@ func (s *Server) deliverWithAck(id, room string, payload map[string]any, attempt
 	}
 	sock, ok := s.impl.lookup(id)
 	if ok && sock.Connected() && sock.In(room) {
+		// An ack stops the resend timer, so an acknowledged update costs no
+		// goroutine when the timeout passes (1,000 a second in the benchmark).
 		var acked atomic.Bool
-		_ = sock.EmitWithAck(EventPaymentStatus, func([]any) { acked.Store(true) }, payload)
-		time.AfterFunc(s.cfg.AckTimeout, func() {
+		var resend atomic.Pointer[time.Timer]
+		_ = sock.EmitWithAck(EventPaymentStatus, func([]any) {
+			acked.Store(true)
+			if t := resend.Load(); t != nil {
+				t.Stop()
+			}
+		}, payload)
+		t := time.AfterFunc(s.cfg.AckTimeout, func() {
 			if acked.Load() {
 				return
 			}
@@ -73,6 +81,10 @@ func (s *Server) deliverWithAck(id, room string, payload map[string]any, attempt
 			s.log.Info("resending unacknowledged update", "socket", id, "room", room, "attempt", attempt+1)
 			s.deliverWithAck(id, room, payload, attempt+1)
 		})
+		resend.Store(t)
+		if acked.Load() {
+			t.Stop()
+		}
 		return
 	}
 	// Gone for now: it may be restored by recovery within the window, and
