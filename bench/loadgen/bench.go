@@ -109,8 +109,11 @@ func connectAll(ctx context.Context, set *clientSet, clients []*client, conc int
 				return
 			}
 			set.wg.Add(1)
+			loop := c.serve()
 			wg.Done()
-			c.loop()
+			if loop != nil {
+				loop()
+			}
 		}(i, c)
 	}
 	wg.Wait()

@@ -3,25 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"net/http"
+	"net"
 	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
-
-// The dialer is shared by every client. Small read buffers and a pooled
-// write buffer keep a connected, idle client at a few KiB so that 10,000 of
-// them fit comfortably in one process next to the server under test.
-var dialer = &websocket.Dialer{
-	HandshakeTimeout: 30 * time.Second,
-	ReadBufferSize:   1024,
-	WriteBufferSize:  1024,
-	WriteBufferPool:  &sync.Pool{},
-}
 
 // wsURL turns the server's base URL into the Socket.IO websocket endpoint a
 // browser client would open.
@@ -73,23 +62,65 @@ type fanRecv struct {
 	recv int64 // local receipt time (ns since epoch)
 }
 
-// client is one simulated browser tab. Everything after the handshake runs
-// on the client's own goroutine, which is the only writer of the connection.
+// client is one simulated browser tab. Its handshake runs on the goroutine
+// that calls connect; afterwards one goroutine serves it (the reactor loop
+// that owns it on Linux, its own loop elsewhere), and that goroutine is the
+// only one that touches the client's state or writes to its connection.
 type client struct {
 	idx     int
 	orderID string
 	token   string
 	run     *clientSet
 
-	conn *websocket.Conn
-	// writeHook replaces the connection as the destination of writes in
-	// unit tests.
-	writeHook func([]byte) error
+	// w sends websocket frames: the TCP connection during the handshake,
+	// the reactor after it (Linux), a recorder in unit tests.
+	w  frameWriter
+	nc net.Conn // the connection while a goroutine reads it with blocking reads
+	ws wsReader // frames split across reads, fragments of a message
+
+	state     clientState
+	connected bool // Socket.IO connect acknowledged
+	joinSent  bool
+	// recvAt is the receipt time of the bytes being parsed: taken right
+	// after the read that delivered them (ns since epoch).
+	recvAt int64
+	// stopErr says why frame handling stopped: a handshake failure, or why
+	// the server ended a joined connection.
+	stopErr error
+	// ended: the connection ended (stopErr) while connect was still reading
+	// the frames that followed joined-order.
+	ended bool
 
 	// Per-order bookkeeping. A real client dedupes by seq; so do we.
 	seen []seqState
 
 	fan []fanRecv
+}
+
+// clientState is how far a client got through the handshakes.
+type clientState uint8
+
+const (
+	stateOpen    clientState = iota // waiting for the Engine.IO open packet
+	stateJoining                    // Socket.IO connect and join-order under way
+	stateJoined                     // joined-order arrived: steady state
+)
+
+// frameWriter sends one websocket frame (the implementation masks it).
+type frameWriter interface {
+	writeFrame(op byte, payload []byte) error
+}
+
+// connWriter writes frames to a connection with blocking writes.
+type connWriter struct {
+	nc  net.Conn
+	buf []byte
+}
+
+func (w *connWriter) writeFrame(op byte, payload []byte) error {
+	w.buf = appendClientFrame(w.buf[:0], op, payload)
+	_, err := w.nc.Write(w.buf)
+	return err
 }
 
 // clientSet holds the shared counters of a group of clients.
@@ -127,163 +158,291 @@ func (s *clientSet) noteError(err error) {
 	}
 }
 
-// connect performs the Engine.IO and Socket.IO handshakes and joins the
-// client's order room. It returns once `joined-order` arrived.
+// userAgent is what the generator's clients send in the upgrade request.
+const userAgent = "paystatus-loadgen"
+
+// connect performs the websocket upgrade and the Engine.IO and Socket.IO
+// handshakes and joins the client's order room. It returns once
+// `joined-order` arrived; serve then takes the connection over, with any
+// bytes read after joined-order kept in c.ws.
 func (c *client) connect(ctx context.Context) error {
-	hdr := http.Header{}
-	hdr.Set("User-Agent", "paystatus-loadgen")
-	conn, resp, err := dialer.DialContext(ctx, c.run.wsURL, hdr)
+	nc, rest, status, err := dialWS(ctx, c.run.wsURL, userAgent)
 	if err != nil {
-		if resp != nil {
-			return fmt.Errorf("dial: %w (HTTP %d)", err, resp.StatusCode)
+		if status != 0 {
+			return fmt.Errorf("dial: %w (HTTP %d)", err, status)
 		}
 		return fmt.Errorf("dial: %w", err)
 	}
-	c.conn = conn
+	c.nc = nc
+	c.w = &connWriter{nc: nc}
 	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetReadDeadline(dl)
+		_ = nc.SetReadDeadline(dl)
 	}
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
 	fail := func(err error) error {
-		_ = conn.Close()
+		_ = nc.Close()
+		c.nc = nil
 		return err
 	}
-
-	// Engine.IO open packet.
-	msg, err := c.read()
-	if err != nil {
-		return fail(fmt.Errorf("waiting for open packet: %w", err))
-	}
-	if len(msg) == 0 || msg[0] != eioOpen {
-		return fail(fmt.Errorf("expected open packet, got %.60q", msg))
-	}
-	// Socket.IO connect to the default namespace.
-	if err := conn.WriteMessage(websocket.TextMessage, []byte{eioMessage, sioConnect}); err != nil {
-		return fail(err)
-	}
-	connected := false
-	joinSent := false
+	c.state = stateOpen
+	buf := make([]byte, 1024)
+	chunk := rest
 	for {
-		msg, err := c.read()
-		if err != nil {
-			return fail(fmt.Errorf("handshake: %w", err))
-		}
-		if len(msg) == 0 {
-			continue
-		}
-		switch msg[0] {
-		case eioPing:
-			if err := c.write([]byte{eioPong}); err != nil {
-				return fail(err)
+		if len(chunk) > 0 {
+			c.recvAt = time.Now().UnixNano()
+			ok, perr := c.ws.feed(chunk, c)
+			if c.state == stateJoined {
+				// Frames after joined-order in the same read were handled
+				// as in the steady state; one of them may have ended it.
+				if perr != nil {
+					c.protocolClose(perr)
+					c.stopErr = perr
+				}
+				c.ended = perr != nil || !ok
+				_ = nc.SetReadDeadline(time.Time{})
+				return nil
 			}
-			continue
-		case eioMessage:
-		default:
-			continue
-		}
-		p, err := parseSIO(msg[1:])
-		if err != nil {
-			return fail(fmt.Errorf("handshake: %w", err))
-		}
-		switch {
-		case p.Type == sioConnect:
-			connected = true
-		case p.Type == sioConnectError:
-			return fail(fmt.Errorf("connect refused: %s", p.Data))
-		case p.Type == sioEvent && p.Event == "joined-order":
-			var r joinReply
-			if err := json.Unmarshal(p.Arg, &r); err != nil {
-				return fail(fmt.Errorf("joined-order: %w", err))
+			if perr != nil {
+				return fail(fmt.Errorf("%s: %w", c.stateWhat(), perr))
 			}
-			if !r.Success {
-				return fail(fmt.Errorf("join refused: %s", r.Error))
+			if !ok {
+				return fail(c.stopErr)
 			}
-			_ = conn.SetReadDeadline(time.Time{})
-			return nil
-		case p.Type == sioEvent:
-			// Anything else before the join reply (e.g. an early broadcast
-			// to a shared room) is handled like in the read loop.
-			c.handleEvent(p)
 		}
-		if connected && !joinSent {
-			join, _ := encodeEvent("join-order", map[string]string{"orderId": c.orderID, "token": c.token}, -1)
-			if err := c.write(join); err != nil {
-				return fail(err)
-			}
-			joinSent = true
+		n, err := nc.Read(buf)
+		chunk = buf[:n]
+		if n == 0 && err != nil {
+			return fail(fmt.Errorf("%s: %w", c.stateWhat(), err))
 		}
 	}
 }
 
-func (c *client) read() ([]byte, error) {
-	typ, msg, err := c.conn.ReadMessage()
-	if err != nil {
-		return nil, err
+func (c *client) stateWhat() string {
+	if c.state == stateOpen {
+		return "waiting for open packet"
 	}
-	if typ != websocket.TextMessage {
-		c.run.badFrames.Add(1)
-		return nil, nil
-	}
-	return msg, nil
+	return "handshake"
 }
 
 func (c *client) write(b []byte) error {
-	if c.writeHook != nil {
-		return c.writeHook(b)
-	}
-	return c.conn.WriteMessage(websocket.TextMessage, b)
+	return c.w.writeFrame(opText, b)
 }
 
-// loop serves the connection until it closes: answers pings, acks what asks
-// for an ack, and records updates and broadcasts.
-func (c *client) loop() {
-	defer c.run.wg.Done()
-	defer c.conn.Close()
-	for {
-		msg, err := c.read()
+// onFrame handles one websocket message or control frame of the connection
+// (frameSink). It returns false when the connection is finished: c.stopErr
+// says why.
+func (c *client) onFrame(op byte, payload []byte) bool {
+	switch op {
+	case opText:
+		switch c.state {
+		case stateOpen:
+			return c.onOpen(payload)
+		case stateJoining:
+			return c.onHandshake(payload)
+		default:
+			return c.onMessage(payload)
+		}
+	case opBinary:
+		c.run.badFrames.Add(1)
+		if c.state == stateOpen {
+			return c.onOpen(nil)
+		}
+	case opPing:
+		if err := c.w.writeFrame(opPong, payload); err != nil {
+			c.run.noteError(err)
+		}
+	case opClose:
+		code, reason, err := parseClose(payload)
 		if err != nil {
-			if !c.run.closing.Load() {
-				c.run.unexpected.Add(1)
-				c.run.noteError(fmt.Errorf("client %d: %w", c.idx, err))
-			}
-			return
+			c.protocolClose(err)
+			c.stopErr = c.handshakeErr(err)
+			return false
 		}
-		if len(msg) == 0 {
-			continue
+		// Answer with the same code, as a browser does, then give up.
+		_ = c.w.writeFrame(opClose, closePayload(code, ""))
+		err = fmt.Errorf("websocket: close %d %s", code, reason)
+		c.stopErr = c.handshakeErr(err)
+		return false
+	}
+	return true
+}
+
+// handshakeErr adds where the handshake was to an error that ends it.
+func (c *client) handshakeErr(err error) error {
+	if c.state == stateJoined {
+		return err
+	}
+	return fmt.Errorf("%s: %w", c.stateWhat(), err)
+}
+
+// protocolClose tells the server why the client gives up on a stream that
+// broke RFC 6455 (best effort).
+func (c *client) protocolClose(err error) {
+	_ = c.w.writeFrame(opClose, closePayload(closeProtocolError, err.Error()))
+}
+
+// onOpen expects the Engine.IO open packet and answers with a Socket.IO
+// connect to the default namespace.
+func (c *client) onOpen(msg []byte) bool {
+	if len(msg) == 0 || msg[0] != eioOpen {
+		c.stopErr = fmt.Errorf("expected open packet, got %.60q", msg)
+		return false
+	}
+	if err := c.write([]byte{eioMessage, sioConnect}); err != nil {
+		c.stopErr = err
+		return false
+	}
+	c.state = stateJoining
+	return true
+}
+
+// onHandshake handles a message before joined-order: the connect reply,
+// pings, the join reply, and anything broadcast to the client early.
+func (c *client) onHandshake(msg []byte) bool {
+	if len(msg) == 0 {
+		return true
+	}
+	switch msg[0] {
+	case eioPing:
+		if err := c.write(pongMsg); err != nil {
+			c.stopErr = err
+			return false
 		}
-		switch msg[0] {
-		case eioPing:
-			if err := c.write([]byte{eioPong}); err != nil {
-				c.run.noteError(err)
+		return true
+	case eioMessage:
+	default:
+		return true
+	}
+	p, err := parseSIO(msg[1:])
+	if err != nil {
+		c.stopErr = fmt.Errorf("handshake: %w", err)
+		return false
+	}
+	switch {
+	case p.Type == sioConnect:
+		c.connected = true
+	case p.Type == sioConnectError:
+		c.stopErr = fmt.Errorf("connect refused: %s", p.Data)
+		return false
+	case p.Type == sioEvent && p.Event == "joined-order":
+		var r joinReply
+		if err := json.Unmarshal(p.Arg, &r); err != nil {
+			c.stopErr = fmt.Errorf("joined-order: %w", err)
+			return false
+		}
+		if !r.Success {
+			c.stopErr = fmt.Errorf("join refused: %s", r.Error)
+			return false
+		}
+		c.state = stateJoined
+		return true
+	case p.Type == sioEvent:
+		// Anything else before the join reply (e.g. an early broadcast
+		// to a shared room) is handled like in the steady state.
+		c.handleEvent(p)
+	}
+	if c.connected && !c.joinSent {
+		join, _ := encodeEvent("join-order", map[string]string{"orderId": c.orderID, "token": c.token}, -1)
+		if err := c.write(join); err != nil {
+			c.stopErr = err
+			return false
+		}
+		c.joinSent = true
+	}
+	return true
+}
+
+var (
+	pongMsg = []byte{eioPong}
+
+	errServerClose      = errors.New("server sent close")
+	errServerDisconnect = errors.New("server disconnected the socket")
+)
+
+// onMessage handles a text message of a joined client: answers pings, acks
+// what asks for an ack, records updates and broadcasts.
+func (c *client) onMessage(msg []byte) bool {
+	if len(msg) == 0 {
+		return true
+	}
+	switch msg[0] {
+	case eioPing:
+		if err := c.write(pongMsg); err != nil {
+			c.run.noteError(err)
+		}
+	case eioClose:
+		c.stopErr = errServerClose
+		return false
+	case eioMessage:
+		// The fan-out's broadcasts take a shortcut when they have the
+		// plain shape the servers send; anything else gets the full
+		// decoding below, which decides what is malformed.
+		if ts, ackID, ok := fastConnTest(msg[1:]); ok {
+			c.onConnTest(ts, ackID)
+			return true
+		}
+		p, err := parseSIO(msg[1:])
+		if err != nil {
+			c.run.badFrames.Add(1)
+			c.run.noteError(err)
+			return true
+		}
+		switch p.Type {
+		case sioEvent:
+			c.handleEvent(p)
+		case sioDisconnect:
+			c.stopErr = errServerDisconnect
+			return false
+		}
+	}
+	return true
+}
+
+// finish accounts for the end of a served connection: unless the clients
+// are being closed, the server (or the network) ended it.
+func (c *client) finish(err error) {
+	if !c.run.closing.Load() {
+		c.run.noteError(fmt.Errorf("client %d: %w", c.idx, err))
+		c.run.unexpected.Add(1)
+	}
+	c.run.wg.Done()
+}
+
+// blockingLoop serves the connection with blocking reads until it ends: the
+// goroutine-per-client way, used where there is no reactor.
+func (c *client) blockingLoop() {
+	nc := c.nc
+	defer nc.Close()
+	if c.ended {
+		c.finish(c.stopErr)
+		return
+	}
+	buf := make([]byte, 1024)
+	for {
+		n, err := nc.Read(buf)
+		if n > 0 {
+			c.recvAt = time.Now().UnixNano()
+			ok, perr := c.ws.feed(buf[:n], c)
+			if perr != nil {
+				c.protocolClose(perr)
+				c.finish(perr)
+				return
 			}
-		case eioClose:
-			if !c.run.closing.Load() {
-				c.run.unexpected.Add(1)
-				c.run.noteError(fmt.Errorf("client %d: server sent close", c.idx))
-			}
-			return
-		case eioMessage:
-			p, err := parseSIO(msg[1:])
-			if err != nil {
-				c.run.badFrames.Add(1)
-				c.run.noteError(err)
-				continue
-			}
-			switch p.Type {
-			case sioEvent:
-				c.handleEvent(p)
-			case sioDisconnect:
-				if !c.run.closing.Load() {
-					c.run.unexpected.Add(1)
-					c.run.noteError(fmt.Errorf("client %d: server disconnected the socket", c.idx))
-				}
+			if !ok {
+				c.finish(c.stopErr)
 				return
 			}
 		}
+		if err != nil {
+			c.finish(err)
+			return
+		}
 	}
 }
 
+// handleEvent handles a Socket.IO event; c.recvAt is its receipt time.
 func (c *client) handleEvent(p sioPacket) {
-	now := time.Now().UnixNano()
 	switch p.Event {
 	case "payment-status-update":
 		var u statusUpdate
@@ -292,7 +451,7 @@ func (c *client) handleEvent(p sioPacket) {
 			c.run.noteError(err)
 			return
 		}
-		c.onUpdate(u, p.AckID, now)
+		c.onUpdate(u, p.AckID, c.recvAt)
 	case "connection-test":
 		var t connTest
 		if err := json.Unmarshal(p.Arg, &t); err != nil {
@@ -300,19 +459,24 @@ func (c *client) handleEvent(p sioPacket) {
 			c.run.noteError(err)
 			return
 		}
-		c.run.fanRecvs.Add(1)
-		if c.fan == nil && c.run.fanCap > 0 {
-			c.fan = make([]fanRecv, 0, c.run.fanCap)
-		}
-		c.fan = append(c.fan, fanRecv{ts: t.Timestamp, recv: now})
-		if p.AckID >= 0 {
-			c.ack(p.AckID, map[string]any{"received": true})
-		}
+		c.onConnTest(t.Timestamp, p.AckID)
 	default:
 		// Unknown events are still acknowledged if the server asks.
 		if p.AckID >= 0 {
 			c.ack(p.AckID, map[string]any{"received": true})
 		}
+	}
+}
+
+// onConnTest records one `connection-test` receipt.
+func (c *client) onConnTest(ts, ackID int64) {
+	c.run.fanRecvs.Add(1)
+	if c.fan == nil && c.run.fanCap > 0 {
+		c.fan = make([]fanRecv, 0, c.run.fanCap)
+	}
+	c.fan = append(c.fan, fanRecv{ts: ts, recv: c.recvAt})
+	if ackID >= 0 {
+		c.ack(ackID, map[string]any{"received": true})
 	}
 }
 
@@ -391,14 +555,15 @@ func (c *client) ack(id int64, body any) bool {
 }
 
 // closeAll closes every client's connection the way a tab going away does
-// and waits for their goroutines.
+// and waits until they are all finished.
 func (s *clientSet) closeAll(clients []*client, wait time.Duration) {
 	s.closing.Store(true)
 	for _, c := range clients {
-		if c != nil && c.conn != nil {
-			_ = c.conn.Close()
+		if c != nil && c.nc != nil {
+			_ = c.nc.Close()
 		}
 	}
+	closeServed(s)
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {

@@ -122,13 +122,16 @@ func TestOnUpdateDedupes(t *testing.T) {
 	set := &clientSet{sched: make([]atomic.Int64, 1), lat: make([]atomic.Int64, 1)}
 	var sent []string
 	failWrites := false
-	c := &client{idx: 0, orderID: "o1", run: set, writeHook: func(b []byte) error {
+	c := &client{idx: 0, orderID: "o1", run: set, w: writerFunc(func(op byte, b []byte) error {
+		if op != opText {
+			t.Errorf("opcode %d, want a text frame", op)
+		}
 		if failWrites {
 			return errors.New("write failed")
 		}
 		sent = append(sent, string(b))
 		return nil
-	}}
+	})}
 	set.sched[0].Store(1)
 
 	c.onUpdate(statusUpdate{OrderID: "o1", Status: "processing", Seq: 1}, -1, 10)
@@ -182,3 +185,8 @@ func TestReportTable(t *testing.T) {
 		}
 	}
 }
+
+// writerFunc records or fails the frames a client sends.
+type writerFunc func(op byte, payload []byte) error
+
+func (f writerFunc) writeFrame(op byte, payload []byte) error { return f(op, payload) }

@@ -159,3 +159,182 @@ func encodeAck(ackID int64, arg any) ([]byte, error) {
 	buf = strconv.AppendInt(buf, ackID, 10)
 	return append(buf, payload...), nil
 }
+
+// fastConnTest reads a `connection-test` event (the part of the frame after
+// the Engine.IO '4') without encoding/json, when it has the plain shape both
+// servers send: `2[<ackid>]["connection-test",{"key":value,...}]` with no
+// whitespace, keys and strings without escapes, integers, booleans and
+// nulls as the values of other keys; further arguments are skipped, as
+// splitEvent skips them. It returns ok=false for anything
+// else, which then goes through parseSIO and json.Unmarshal like every
+// event: so whatever those reject is still counted as a bad frame, and what
+// ok=true accepts, they accept with the same result (FuzzConnTestFastPath
+// checks this).
+func fastConnTest(b []byte) (ts, ackID int64, ok bool) {
+	const prefix = `["connection-test",{`
+	if len(b) < 2 || b[0] != sioEvent {
+		return 0, 0, false
+	}
+	i := 1
+	ackID = -1
+	if b[i] >= '0' && b[i] <= '9' {
+		ackID = 0
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			if i > 18 { // keep clear of int64 overflow
+				return 0, 0, false
+			}
+			ackID = ackID*10 + int64(b[i]-'0')
+		}
+	}
+	if len(b)-i < len(prefix) || string(b[i:i+len(prefix)]) != prefix {
+		return 0, 0, false
+	}
+	i += len(prefix)
+	haveTS := false
+	if i < len(b) && b[i] == '}' {
+		i++
+	} else {
+		for {
+			// "key":
+			if i >= len(b) || b[i] != '"' {
+				return 0, 0, false
+			}
+			end := plainStringEnd(b, i)
+			if end < 0 || end+1 >= len(b) || b[end+1] != ':' {
+				return 0, 0, false
+			}
+			key := b[i+1 : end]
+			i = end + 2
+			switch {
+			case string(key) == "timestamp":
+				v, n, isInt := plainInt(b[i:])
+				if !isInt {
+					return 0, 0, false
+				}
+				ts, haveTS = v, true
+				i += n
+			case string(key) == "orderId":
+				if i >= len(b) || b[i] != '"' {
+					return 0, 0, false
+				}
+				end := plainStringEnd(b, i)
+				if end < 0 {
+					return 0, 0, false
+				}
+				i = end + 1
+			case foldsToField(key):
+				// encoding/json matches field names case-insensitively.
+				return 0, 0, false
+			default:
+				n := plainValue(b[i:])
+				if n <= 0 {
+					return 0, 0, false
+				}
+				i += n
+			}
+			if i >= len(b) {
+				return 0, 0, false
+			}
+			if b[i] == '}' {
+				i++
+				break
+			}
+			if b[i] != ',' {
+				return 0, 0, false
+			}
+			i++
+		}
+	}
+	// Like splitEvent, ignore further arguments (the Go server adds its
+	// connection-state-recovery offset) up to the closing bracket.
+	if !haveTS || i >= len(b) || b[len(b)-1] != ']' || (b[i] != ']' && b[i] != ',') || (b[i] == ']' && i != len(b)-1) {
+		return 0, 0, false
+	}
+	return ts, ackID, true
+}
+
+// plainStringEnd returns the index of the quote closing the JSON string
+// that starts at b[i], or -1 if it has escapes or control characters or no
+// end.
+func plainStringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return j
+		case c == '\\' || c < 0x20:
+			return -1
+		}
+	}
+	return -1
+}
+
+// plainInt reads a JSON integer that fits an int64 comfortably (at most 18
+// digits) at the start of b, and reports its length. A fraction or
+// exponent makes it not plain.
+func plainInt(b []byte) (v int64, n int, ok bool) {
+	neg := false
+	if n < len(b) && b[n] == '-' {
+		neg = true
+		n++
+	}
+	start := n
+	for n < len(b) && b[n] >= '0' && b[n] <= '9' {
+		if n-start >= 18 {
+			return 0, 0, false
+		}
+		v = v*10 + int64(b[n]-'0')
+		n++
+	}
+	digits := n - start
+	if digits == 0 || (digits > 1 && b[start] == '0') {
+		return 0, 0, false
+	}
+	if n < len(b) && (b[n] == '.' || b[n] == 'e' || b[n] == 'E') {
+		return 0, 0, false
+	}
+	if neg {
+		v = -v
+	}
+	return v, n, true
+}
+
+// plainValue returns the length of a plain JSON value (string without
+// escapes, integer, true, false or null) at the start of b, or 0.
+func plainValue(b []byte) int {
+	if len(b) == 0 {
+		return 0
+	}
+	switch b[0] {
+	case '"':
+		return plainStringEnd(b, 0) + 1 // 0 when not plain
+	case 't':
+		if bytes.HasPrefix(b, []byte("true")) {
+			return 4
+		}
+	case 'f':
+		if bytes.HasPrefix(b, []byte("false")) {
+			return 5
+		}
+	case 'n':
+		if bytes.HasPrefix(b, []byte("null")) {
+			return 4
+		}
+	default:
+		if _, n, ok := plainInt(b); ok {
+			return n
+		}
+	}
+	return 0
+}
+
+// foldsToField reports whether encoding/json could match key to a field of
+// connTest: a case-insensitive match, or any non-ASCII key (Unicode folding
+// maps some letters onto ASCII ones).
+func foldsToField(key []byte) bool {
+	for _, c := range key {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return bytes.EqualFold(key, []byte("orderId")) || bytes.EqualFold(key, []byte("timestamp"))
+}
