@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,6 +38,10 @@ type Config struct {
 	MaxQueuedBytes int
 	// WriteTimeout bounds one websocket write (10 s).
 	WriteTimeout time.Duration
+	// NoSendRing writes each websocket of a batch with a system call of its
+	// own even where io_uring is available (for comparison, and to test
+	// that path).
+	NoSendRing bool
 	// Logger receives warnings (slog.Default()).
 	Logger *slog.Logger
 }
@@ -82,7 +87,8 @@ type Handler interface {
 type Server struct {
 	cfg     Config
 	handler Handler
-	poller  *poller // nil where the platform has none
+	poller  *poller                  // nil where the platform has none
+	ring    atomic.Pointer[sendRing] // nil where io_uring is unavailable or failed
 
 	mu       sync.Mutex
 	sessions map[string]*Session // guarded by mu
@@ -102,6 +108,13 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	if s.poller, err = newPoller(); err != nil {
 		cfg.Logger.Warn("engine.io: no epoll, one goroutine per websocket", "error", err)
 		s.poller = nil
+	}
+	if s.poller != nil && !cfg.NoSendRing {
+		if ring, err := newSendRing(); err == nil {
+			s.ring.Store(ring)
+		} else {
+			cfg.Logger.Info("engine.io: no io_uring, one write per socket", "error", err)
+		}
 	}
 	return s, nil
 }
@@ -318,6 +331,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.poller != nil {
 		s.poller.close()
+	}
+	if ring := s.ring.Swap(nil); ring != nil {
+		ring.close()
 	}
 	return nil
 }

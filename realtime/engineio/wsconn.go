@@ -28,7 +28,10 @@ type wsConn struct {
 	closed   bool     // guarded by mu
 	reason   string   // guarded by mu; why it closed, first cause wins
 	polled   bool     // guarded by mu; registered with the poller
-	earlyBuf []byte   // bytes read with the handshake, fed at start
+	inflight bool     // guarded by mu; a batched send holds the descriptor
+	// closeDeferred: closed while inflight; the batch closes the socket.
+	closeDeferred bool   // guarded by mu
+	earlyBuf      []byte // bytes read with the handshake, fed at start
 }
 
 func newWSConn(sess *Session, conn net.Conn, early []byte) *wsConn {
@@ -306,9 +309,15 @@ func (c *wsConn) close() {
 	c.closed = true
 	polled := c.polled
 	c.out = nil
+	// A batched send may still name the descriptor; closing it now could
+	// let a new connection take its number before the send goes out.
+	deferred := c.inflight
+	c.closeDeferred = deferred
 	c.mu.Unlock()
 	if polled {
 		c.sess.srv.poller.remove(c)
 	}
-	_ = c.conn.Close()
+	if !deferred {
+		_ = c.conn.Close()
+	}
 }

@@ -135,10 +135,13 @@ func (n *Namespace) Broadcast(room string, except map[string]bool, event string,
 		return err
 	}
 	msg := engineio.NewMessage(text)
-	// Under the read lock, recording and sending are one step as seen by a
+	// Under the read lock, recording and queueing are one step as seen by a
 	// socket being restored (which takes the write lock): each broadcast is
 	// either among its missed packets or sent to it, never both or neither.
-	// Send only queues, so the lock is held briefly.
+	// The batch's frames go to the kernel after the lock is released; they
+	// were committed to under it, as a queued frame is.
+	batch := n.server.eng.NewBatch()
+	defer batch.Flush()
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	if rs != nil {
@@ -146,7 +149,7 @@ func (n *Namespace) Broadcast(room string, except map[string]bool, event string,
 	}
 	for s := range n.rooms[room] {
 		if !except[s.id] {
-			_ = s.client.sess.Send(msg)
+			_ = s.client.sess.SendIn(batch, msg)
 		}
 	}
 	return nil

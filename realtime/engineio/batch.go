@@ -1,0 +1,144 @@
+package engineio
+
+import (
+	"math"
+	"sync"
+	"syscall"
+)
+
+// resPending marks a batched send that has no result yet.
+const resPending = math.MinInt32
+
+type batchItem struct {
+	conn  *wsConn
+	frame []byte
+	res   int // bytes written, a negative errno, or resPending
+}
+
+// Batch gathers one broadcast's direct websocket writes so that they reach
+// the kernel together (through io_uring where the platform has it) instead
+// of one system call each. Frames for connections with a backlog, for
+// polling sessions and for connections read by a goroutine (TLS) are
+// queued exactly as Send queues them.
+type Batch struct {
+	srv   *Server
+	items []batchItem
+}
+
+var batchPool = sync.Pool{New: func() any { return &Batch{} }}
+
+// NewBatch starts a batch; Flush sends it and releases it.
+func (s *Server) NewBatch() *Batch {
+	b := batchPool.Get().(*Batch)
+	b.srv = s
+	return b
+}
+
+// SendIn queues m for the session as part of b. Until b is flushed, the
+// session's later frames wait behind this one, so order is kept.
+func (s *Session) SendIn(b *Batch, m *Message) error {
+	if b == nil || b.srv.ring.Load() == nil {
+		return s.Send(m)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrSessionClosed
+	}
+	ws := s.ws
+	s.mu.Unlock()
+	if ws == nil {
+		return s.Send(m)
+	}
+	return ws.enqueueIn(b, m.websocketFrame())
+}
+
+// enqueueIn is enqueue for a batch: a connection with nothing queued gets
+// its frame in the batch, the rest queue as usual.
+func (c *wsConn) enqueueIn(b *Batch, frame []byte) error {
+	c.mu.Lock()
+	if c.writing || c.raw == nil || c.closed || c.closing || c.queued+len(frame) > c.sess.srv.cfg.MaxQueuedBytes {
+		c.mu.Unlock()
+		return c.enqueue(frame)
+	}
+	// writing holds off direct writes and the flusher until the batch has
+	// been sent; inflight keeps the descriptor open until then.
+	c.writing = true
+	c.inflight = true
+	c.mu.Unlock()
+	b.items = append(b.items, batchItem{conn: c, frame: frame, res: resPending})
+	return nil
+}
+
+// Flush sends the batch and settles each connection: what the kernel did
+// not take goes to the front of the connection's queue.
+func (b *Batch) Flush() {
+	if len(b.items) > 0 {
+		if ring := b.srv.ring.Load(); ring != nil {
+			if err := ring.send(b.items); err != nil {
+				// The ring is in an unknown state: stop using it. Sends it
+				// did not report are written below.
+				if b.srv.ring.CompareAndSwap(ring, nil) {
+					b.srv.cfg.Logger.Warn("engine.io: io_uring failed, writing socket by socket", "error", err)
+					ring.close()
+				}
+			}
+		}
+		for i := range b.items {
+			it := &b.items[i]
+			if it.res == resPending {
+				n, err := writeNonblocking(uintptr(it.conn.fd), it.frame)
+				it.res = n
+				if errno, ok := err.(syscall.Errno); ok {
+					it.res = -int(errno)
+				}
+			}
+			it.conn.finishBatched(it.frame, it.res)
+		}
+	}
+	clear(b.items)
+	b.items = b.items[:0]
+	b.srv = nil
+	batchPool.Put(b)
+}
+
+// finishBatched settles a batched send that wrote res bytes of frame (or
+// failed with -res).
+func (c *wsConn) finishBatched(frame []byte, res int) {
+	var rest []byte
+	failed := false
+	switch {
+	case res == len(frame):
+	case res >= 0:
+		rest = frame[res:]
+	case res == -int(syscall.EAGAIN) || res == -int(syscall.EINTR):
+		rest = frame
+	default:
+		failed = true
+	}
+	c.mu.Lock()
+	c.inflight = false
+	if c.closed || failed {
+		c.writing = false
+		closeFD := c.closeDeferred
+		c.closeDeferred = false
+		c.mu.Unlock()
+		if closeFD {
+			_ = c.conn.Close()
+		}
+		if failed {
+			c.failAsync("transport error")
+		}
+		return
+	}
+	if rest != nil {
+		c.out = append([][]byte{rest}, c.out...)
+		c.queued += len(rest)
+	}
+	if len(c.out) > 0 {
+		go c.flush() // writing stays true for the flusher
+	} else {
+		c.writing = false
+	}
+	c.mu.Unlock()
+}

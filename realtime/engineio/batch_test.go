@@ -1,0 +1,165 @@
+package engineio
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// TestBatchedSends runs each case with the io_uring ring (where the
+// platform has it) and with a system call per socket.
+func TestBatchedSends(t *testing.T) {
+	for _, mode := range []struct {
+		name   string
+		noRing bool
+	}{{"ring", false}, {"one write per socket", true}} {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Run("every peer gets the frame, polling ones too", func(t *testing.T) {
+				rec := newRecorder()
+				srv, ts := startServer(t, Config{AllowEIO3: true, PingInterval: time.Minute, NoSendRing: mode.noRing}, rec)
+				if hasRing := srv.ring.Load() != nil; mode.noRing && hasRing {
+					t.Fatal("NoSendRing set, yet the server has a ring")
+				} else if !mode.noRing && !hasRing {
+					t.Log("io_uring is not available here: this case runs the fallback")
+				}
+				var conns []*websocket.Conn
+				var sids []string
+				for i := 0; i < 20; i++ {
+					c := dialWS(t, wsURL(ts, 3+i%2, ""), nil)
+					conns = append(conns, c)
+					sids = append(sids, parseOpen(t, readText(t, c)).SID)
+				}
+				polled, _ := pollOpen(t, ts, 4)
+
+				msg := NewMessage("batched")
+				b := srv.NewBatch()
+				for _, sid := range append(sids, polled.SID) {
+					if err := rec.session(sid).SendIn(b, msg); err != nil {
+						t.Fatal(err)
+					}
+				}
+				b.Flush()
+				for i, c := range conns {
+					if got := readText(t, c); got != "4batched" {
+						t.Fatalf("peer %d got %q", i, got)
+					}
+				}
+				if got := poll(t, ts, 4, polled.SID); fmt.Sprint(got) != "[4batched]" {
+					t.Fatalf("polling peer got %q", got)
+				}
+			})
+
+			t.Run("a frame sent before the flush waits behind the batched one", func(t *testing.T) {
+				rec := newRecorder()
+				srv, ts := startServer(t, Config{PingInterval: time.Minute, NoSendRing: mode.noRing}, rec)
+				c := dialWS(t, wsURL(ts, 4, ""), nil)
+				sess := rec.session(parseOpen(t, readText(t, c)).SID)
+				b := srv.NewBatch()
+				if err := sess.SendIn(b, NewMessage("first")); err != nil {
+					t.Fatal(err)
+				}
+				// Sent while the batch holds the connection: queued behind it.
+				if err := sess.SendText("second"); err != nil {
+					t.Fatal(err)
+				}
+				b.Flush()
+				for _, want := range []string{"4first", "4second"} {
+					if got := readText(t, c); got != want {
+						t.Fatalf("got %q, want %q", got, want)
+					}
+				}
+			})
+
+			t.Run("what a full socket does not take is queued and arrives in order", func(t *testing.T) {
+				rec := newRecorder()
+				srv, ts := startServer(t, Config{PingInterval: time.Minute, NoSendRing: mode.noRing, MaxQueuedBytes: 64 << 20}, rec)
+				c := dialWS(t, wsURL(ts, 4, ""), nil)
+				sess := rec.session(parseOpen(t, readText(t, c)).SID)
+				// Batches of 256 KiB frames, the client not reading: the socket
+				// fills, so later batched sends are short or refused.
+				const frames = 40
+				for i := 0; i < frames; i++ {
+					b := srv.NewBatch()
+					if err := sess.SendIn(b, NewMessage(fmt.Sprintf("%03d", i)+strings.Repeat("x", 256<<10))); err != nil {
+						t.Fatal(err)
+					}
+					b.Flush()
+				}
+				_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+				for i := 0; i < frames; i++ {
+					_, data, err := c.ReadMessage()
+					if err != nil {
+						t.Fatalf("frame %d: %v", i, err)
+					}
+					if want := fmt.Sprintf("4%03d", i); !strings.HasPrefix(string(data), want) || len(data) != 4+256<<10 {
+						t.Fatalf("frame %d: got %q… (%d bytes), want %s…", i, data[:min(len(data), 8)], len(data), want)
+					}
+				}
+			})
+
+			t.Run("the unsent rest of a batched frame goes before frames queued meanwhile", func(t *testing.T) {
+				rec := newRecorder()
+				srv, ts := startServer(t, Config{PingInterval: time.Minute, NoSendRing: mode.noRing, MaxQueuedBytes: 64 << 20}, rec)
+				c := dialWS(t, wsURL(ts, 4, ""), nil)
+				c.SetReadLimit(64 << 20)
+				sess := rec.session(parseOpen(t, readText(t, c)).SID)
+				// 16 MiB is more than loopback's socket buffers take at once,
+				// so the batched write is short and the rest is queued.
+				big := "A" + strings.Repeat("a", 16<<20)
+				b := srv.NewBatch()
+				if err := sess.SendIn(b, NewMessage(big)); err != nil {
+					t.Fatal(err)
+				}
+				if err := sess.SendText("B"); err != nil {
+					t.Fatal(err)
+				}
+				b.Flush()
+				_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+				_, first, err := c.ReadMessage()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(first) != "4"+big {
+					t.Fatalf("first frame: %d bytes starting %q, want the 16 MiB frame", len(first), first[:min(len(first), 8)])
+				}
+				if got := readText(t, c); got != "4B" {
+					t.Fatalf("second frame %q", got)
+				}
+			})
+
+			t.Run("a session closed before the flush is closed, and the flush is harmless", func(t *testing.T) {
+				rec := newRecorder()
+				srv, ts := startServer(t, Config{PingInterval: time.Minute, NoSendRing: mode.noRing}, rec)
+				c := dialWS(t, wsURL(ts, 4, ""), nil)
+				sid := parseOpen(t, readText(t, c)).SID
+				sess := rec.session(sid)
+				b := srv.NewBatch()
+				if err := sess.SendIn(b, NewMessage("late")); err != nil {
+					t.Fatal(err)
+				}
+				sess.Close("server closing")
+				b.Flush()
+				if _, ok := rec.closeReason(sid); !ok {
+					eventually(t, 5*time.Second, func() bool { _, ok := rec.closeReason(sid); return ok })
+				}
+				// The peer sees the connection end; whether "late" arrived
+				// first does not matter, but nothing may hang.
+				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				for {
+					if _, _, err := c.ReadMessage(); err != nil {
+						if strings.Contains(err.Error(), "timeout") {
+							t.Fatal("connection still open after close and flush")
+						}
+						break
+					}
+				}
+				if err := sess.SendIn(srv.NewBatch(), NewMessage("after")); err == nil {
+					t.Fatal("SendIn on a closed session succeeded")
+				}
+			})
+		})
+	}
+}
