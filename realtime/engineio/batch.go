@@ -34,25 +34,6 @@ func (s *Server) NewBatch() *Batch {
 	return b
 }
 
-// SendIn queues m for the session as part of b. Until b is flushed, the
-// session's later frames wait behind this one, so order is kept.
-func (s *Session) SendIn(b *Batch, m *Message) error {
-	if b == nil || b.srv.ring.Load() == nil {
-		return s.Send(m)
-	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrSessionClosed
-	}
-	ws := s.ws
-	s.mu.Unlock()
-	if ws == nil {
-		return s.Send(m)
-	}
-	return ws.enqueueIn(b, m.websocketFrame())
-}
-
 // enqueueIn is enqueue for a batch: a connection with nothing queued gets
 // its frame in the batch, the rest queue as usual.
 func (c *wsConn) enqueueIn(b *Batch, frame []byte) error {

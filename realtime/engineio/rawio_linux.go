@@ -14,21 +14,20 @@ import (
 // profile of fan-out showed 16 % of the server's time in those context
 // switches.
 func writeNonblocking(fd uintptr, b []byte) (int, error) {
-	if len(b) == 0 {
-		return 0, nil
-	}
-	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if errno != 0 {
-		return -1, errno
-	}
-	return int(n), nil
+	return socketCall(syscall.SYS_WRITE, fd, b)
 }
 
 func readNonblocking(fd uintptr, b []byte) (int, error) {
+	return socketCall(syscall.SYS_READ, fd, b)
+}
+
+// socketCall is read(2) or write(2) on b, returning -1 and the errno on
+// failure as the syscall package does.
+func socketCall(trap, fd uintptr, b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	n, _, errno := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 	if errno != 0 {
 		return -1, errno
 	}

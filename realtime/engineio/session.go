@@ -92,7 +92,12 @@ func (s *Session) Transport() string {
 }
 
 // Send queues a message. It never blocks on the network.
-func (s *Session) Send(m *Message) error {
+func (s *Session) Send(m *Message) error { return s.SendIn(nil, m) }
+
+// SendIn queues m for the session as part of b (nil: on its own). Until b
+// is flushed, the session's later frames wait behind this one, so order is
+// kept.
+func (s *Session) SendIn(b *Batch, m *Message) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -100,6 +105,9 @@ func (s *Session) Send(m *Message) error {
 	}
 	if ws := s.ws; ws != nil {
 		s.mu.Unlock()
+		if b != nil && b.srv.ring.Load() != nil {
+			return ws.enqueueIn(b, m.websocketFrame())
+		}
 		return ws.enqueue(m.websocketFrame())
 	}
 	isMessage := m.packet[0] == packetMessage // control packets are not bounded
