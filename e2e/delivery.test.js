@@ -195,55 +195,43 @@ describe('terminal updates are resent until acknowledged', () => {
     return { socket, copies };
   }
 
-  test('no ack: the update comes again after the timeout, at most 1 + ACK_RETRIES times', async () => {
+  // completeAndCount joins a fresh order's room, completes the order, waits
+  // for `want` copies of the update and then a quiet spell, and returns the
+  // copies after checking that no more came.
+  async function completeAndCount(onUpdate, want, { timeout, quietMs }) {
     const order = await createOrder(server);
-    const { socket, copies } = await joinedSocket(order, () => false);
+    const { socket, copies } = await joinedSocket(order, onUpdate);
     try {
-      const res = await upiCallback(server, order, 'SUCCESS', `txn_noack_${order.id}`);
+      const res = await upiCallback(server, order, 'SUCCESS', `txn_${want}_${order.id}`);
       assert.equal(res.status, 200, res.text);
-      await waitFor(() => copies.length === 3, { timeout: 6000, message: 'three copies' });
-      // Nothing after the last retry.
-      await new Promise((r) => setTimeout(r, 1800));
-      assert.equal(copies.length, 3, JSON.stringify(copies));
-      for (const c of copies) {
-        assert.equal(c.status, 'completed');
-        assert.equal(c.seq, copies[0].seq);
-        assert.equal(c.askedForAck, true);
-      }
-      for (let i = 1; i < copies.length; i++) {
-        const gap = copies[i].at - copies[i - 1].at;
-        assert.ok(gap >= 800 && gap < 3000, `resend gap ${gap} ms`);
-      }
+      await waitFor(() => copies.length === want, { timeout, message: `${want} copies` });
+      await new Promise((r) => setTimeout(r, quietMs));
+      assert.equal(copies.length, want, JSON.stringify(copies));
+      return copies;
     } finally {
       socket.close();
+    }
+  }
+
+  test('no ack: the update comes again after the timeout, at most 1 + ACK_RETRIES times', async () => {
+    // Nothing after the last retry.
+    const copies = await completeAndCount(() => false, 3, { timeout: 6000, quietMs: 1800 });
+    for (const c of copies) {
+      assert.equal(c.status, 'completed');
+      assert.equal(c.seq, copies[0].seq);
+      assert.equal(c.askedForAck, true);
+    }
+    for (let i = 1; i < copies.length; i++) {
+      const gap = copies[i].at - copies[i - 1].at;
+      assert.ok(gap >= 800 && gap < 3000, `resend gap ${gap} ms`);
     }
   });
 
   test('acked on the second copy: no third copy', async () => {
-    const order = await createOrder(server);
-    const { socket, copies } = await joinedSocket(order, (n) => n === 2);
-    try {
-      const res = await upiCallback(server, order, 'SUCCESS', `txn_ack2_${order.id}`);
-      assert.equal(res.status, 200, res.text);
-      await waitFor(() => copies.length === 2, { timeout: 4000, message: 'second copy' });
-      await new Promise((r) => setTimeout(r, 2500));
-      assert.equal(copies.length, 2, JSON.stringify(copies));
-    } finally {
-      socket.close();
-    }
+    await completeAndCount((n) => n === 2, 2, { timeout: 4000, quietMs: 2500 });
   });
 
   test('acked at once: sent exactly once', async () => {
-    const order = await createOrder(server);
-    const { socket, copies } = await joinedSocket(order, () => true);
-    try {
-      const res = await upiCallback(server, order, 'SUCCESS', `txn_ack1_${order.id}`);
-      assert.equal(res.status, 200, res.text);
-      await waitFor(() => copies.length === 1, { timeout: 4000, message: 'first copy' });
-      await new Promise((r) => setTimeout(r, 2500));
-      assert.equal(copies.length, 1, JSON.stringify(copies));
-    } finally {
-      socket.close();
-    }
+    await completeAndCount(() => true, 1, { timeout: 4000, quietMs: 2500 });
   });
 });
