@@ -34,23 +34,6 @@ func (s *Server) NewBatch() *Batch {
 	return b
 }
 
-// enqueueIn is enqueue for a batch: a connection with nothing queued gets
-// its frame in the batch, the rest queue as usual.
-func (c *wsConn) enqueueIn(b *Batch, frame []byte) error {
-	c.mu.Lock()
-	if c.writing || c.raw == nil || c.closed || c.closing || c.queued+len(frame) > c.sess.srv.cfg.MaxQueuedBytes {
-		c.mu.Unlock()
-		return c.enqueue(frame)
-	}
-	// writing holds off direct writes and the flusher until the batch has
-	// been sent; inflight keeps the descriptor open until then.
-	c.writing = true
-	c.inflight = true
-	c.mu.Unlock()
-	b.items = append(b.items, batchItem{conn: c, frame: frame, res: resPending})
-	return nil
-}
-
 // Flush sends the batch and settles each connection: what the kernel did
 // not take goes to the front of the connection's queue.
 func (b *Batch) Flush() {

@@ -105,10 +105,10 @@ func (s *Session) SendIn(b *Batch, m *Message) error {
 	}
 	if ws := s.ws; ws != nil {
 		s.mu.Unlock()
-		if b != nil && b.srv.ring.Load() != nil {
-			return ws.enqueueIn(b, m.websocketFrame())
+		if b != nil && b.srv.ring.Load() == nil {
+			b = nil // without io_uring a batch saves nothing: write at once
 		}
-		return ws.enqueue(m.websocketFrame())
+		return ws.enqueueIn(b, m.websocketFrame())
 	}
 	isMessage := m.packet[0] == packetMessage // control packets are not bounded
 	if isMessage && s.pollBytes+len(m.packet) > s.srv.cfg.MaxQueuedBytes {

@@ -200,7 +200,11 @@ func isProtocolError(err error) bool {
 
 // enqueue queues a frame; a connection whose backlog passes the limit is a
 // slow consumer and is closed rather than allowed to grow.
-func (c *wsConn) enqueue(frame []byte) error {
+func (c *wsConn) enqueue(frame []byte) error { return c.enqueueIn(nil, frame) }
+
+// enqueueIn is enqueue as part of b (nil: on its own). A connection with
+// nothing queued has its frame written at once, or put in b.
+func (c *wsConn) enqueueIn(b *Batch, frame []byte) error {
 	c.mu.Lock()
 	if c.closed || c.closing {
 		c.mu.Unlock()
@@ -211,6 +215,15 @@ func (c *wsConn) enqueue(frame []byte) error {
 		c.sess.srv.cfg.Logger.Warn("engine.io: closing slow consumer", "session", c.sess.id)
 		c.failAsync("slow consumer")
 		return ErrSessionClosed
+	}
+	if !c.writing && c.raw != nil && b != nil {
+		// writing holds off direct writes and the flusher until the batch
+		// has been sent; inflight keeps the descriptor open until then.
+		c.writing = true
+		c.inflight = true
+		c.mu.Unlock()
+		b.items = append(b.items, batchItem{conn: c, frame: frame, res: resPending})
+		return nil
 	}
 	if !c.writing && c.raw != nil {
 		// Nothing is queued: try the socket directly, which spares a
