@@ -187,6 +187,10 @@ bench_one() {
 	"${pin_gen[@]}" bin/loadgen -name "$label" -url "http://127.0.0.1:$port" -pid "$server_pid" \
 		-out "$OUT/$name.json" "${gen_flags[@]}" 2> >(tee "$OUT/$name-loadgen.log" >&2)
 	local rc=$?
+	# The server's own view (the Go server's callback-to-broadcast histogram
+	# among it), kept beside the results; the reference has no /metrics.
+	curl -fsS --max-time 5 "http://127.0.0.1:$port/metrics" >"$OUT/$name-metrics.txt" 2>/dev/null ||
+		rm -f "$OUT/$name-metrics.txt"
 	if [ $rc -ne 0 ]; then
 		log "FAIL: generator reported problems against $label (exit $rc)"
 		failed=1
