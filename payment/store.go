@@ -24,6 +24,9 @@ type Store struct {
 	sqlDB    *sql.DB
 	stmts    *transitionStatements
 	postgres bool
+	// checkpointer copies the WAL into a SQLite file; nil on Postgres and
+	// for in-memory SQLite.
+	checkpointer *walCheckpointer
 }
 
 // maxPostgresConns caps one node's connections to Postgres.
@@ -38,7 +41,7 @@ func OpenStore(ctx context.Context, url string) (*Store, error) {
 	// does not cover that step. Retrying is safe because nothing was written.
 	deadline := time.Now().Add(sqliteOpenRetryFor)
 	for backoff := 5 * time.Millisecond; ; backoff = min(2*backoff, 200*time.Millisecond) {
-		s, err := openStore(ctx, url)
+		s, err := openStore(ctx, url, checkpointOptions{})
 		if err == nil || !isSQLiteBusy(err) || time.Now().After(deadline) {
 			return s, err
 		}
@@ -59,8 +62,9 @@ func isSQLiteBusy(err error) bool {
 	return errors.As(err, &sqliteErr) && (sqliteErr.Code == sqlite3.ErrBusy || sqliteErr.Code == sqlite3.ErrLocked)
 }
 
-func openStore(ctx context.Context, url string) (*Store, error) {
+func openStore(ctx context.Context, url string, ckpt checkpointOptions) (*Store, error) {
 	var dialector gorm.Dialector
+	var sqliteDSN string
 	isPostgres := strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
 	if isPostgres {
 		dialector = postgres.Open(url)
@@ -76,7 +80,8 @@ func openStore(ctx context.Context, url string) (*Store, error) {
 		}
 		// Immediate transactions take the write lock at BEGIN, so concurrent
 		// writers queue on busy_timeout instead of failing mid-transaction.
-		dialector = sqlite.Open("file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_synchronous=NORMAL")
+		sqliteDSN = "file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_synchronous=NORMAL"
+		dialector = sqlite.New(sqlite.Config{DriverName: sqliteDriverName, DSN: sqliteDSN})
 	}
 	db, err := gorm.Open(dialector, &gorm.Config{Logger: logger.Discard, TranslateError: true, PrepareStmt: true})
 	if err != nil {
@@ -107,6 +112,12 @@ func openStore(ctx context.Context, url string) (*Store, error) {
 	if s.stmts, err = prepareTransition(ctx, s.sqlDB, isPostgres); err != nil {
 		_ = s.Close()
 		return nil, err
+	}
+	if sqliteDSN != "" && !isInMemory(sqliteDSN) {
+		if s.checkpointer, err = startCheckpointer(sqliteDSN, s.sqlDB, ckpt); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -148,8 +159,17 @@ func (s *Store) Ping(ctx context.Context) error {
 	return sqlDB.PingContext(ctx)
 }
 
+// isInMemory reports whether a SQLite DSN names an in-memory database,
+// which has no WAL to checkpoint.
+func isInMemory(dsn string) bool {
+	return strings.HasPrefix(dsn, "file::memory:") || strings.Contains(dsn, "mode=memory")
+}
+
 // Close closes the database.
 func (s *Store) Close() error {
+	if s.checkpointer != nil {
+		_ = s.checkpointer.close()
+	}
 	if s.stmts != nil {
 		s.stmts.close()
 	}

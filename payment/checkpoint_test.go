@@ -1,0 +1,141 @@
+package payment
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// The checkpointer is SQLite's, so these tests use a SQLite file whatever
+// TEST_DATABASE_URL says.
+
+// openSQLiteStore opens a store on a fresh SQLite file with the given
+// checkpoint options and returns it with the file's path.
+func openSQLiteStore(t *testing.T, opts checkpointOptions) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ckpt.db")
+	s, err := openStore(context.Background(), path, opts)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if s.checkpointer == nil {
+		t.Fatal("a SQLite file store has no checkpointer")
+	}
+	return s, path
+}
+
+// completeNewOrder writes two transactions: a new order, then its move to
+// completed. It may run on any goroutine.
+func completeNewOrder(s *Store) error {
+	ctx := context.Background()
+	o, err := s.CreateOrder(ctx, NewOrder{Amount: 49900, Currency: "inr", Description: "checkpoint test"})
+	if err != nil {
+		return err
+	}
+	_, err = s.ApplyTransition(ctx, Transition{OrderID: o.ID, To: StatusCompleted, Source: "test"})
+	return err
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+func TestSQLiteCommitsDoNotCheckpoint(t *testing.T) {
+	s, _ := openSQLiteStore(t, checkpointOptions{Every: time.Hour})
+	var pages int
+	if err := s.sqlDB.QueryRow("PRAGMA wal_autocheckpoint").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if pages != 0 {
+		t.Fatalf("wal_autocheckpoint = %d on the writer's connection, want 0", pages)
+	}
+}
+
+// Without the checkpointer nothing would reach the database file while the
+// store is open: automatic checkpoints are off.
+func TestCheckpointerCopiesTheWALIntoTheDatabase(t *testing.T) {
+	s, path := openSQLiteStore(t, checkpointOptions{Every: 5 * time.Millisecond})
+	before := fileSize(t, path)
+	for range 300 {
+		newTestOrder(t, s)
+	}
+	const grown = 20 * 4096 // 300 orders take far more than 20 pages
+	deadline := time.Now().Add(10 * time.Second)
+	for fileSize(t, path) < before+grown {
+		if time.Now().After(deadline) {
+			t.Fatalf("database file still %d bytes (%d at open) after 300 orders", fileSize(t, path), before)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A pass beside a writer that never pauses cannot copy the whole WAL, so the
+// WAL would never start over; the catch-up pass on the writer's connection
+// keeps it near CatchUpFrames.
+func TestCheckpointerBoundsTheWALUnderSteadyWrites(t *testing.T) {
+	const catchUp = 50
+	s, path := openSQLiteStore(t, checkpointOptions{Every: time.Hour, CatchUpFrames: catchUp})
+	const orders = 750 // 1,500 transactions of a few pages each
+	done := make(chan struct{})
+	var writeErr error
+	go func() {
+		defer close(done)
+		for range orders {
+			if writeErr = completeNewOrder(s); writeErr != nil {
+				return
+			}
+		}
+	}()
+	maxFrames, passes := 0, 0
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		st, err := s.checkpointer.pass(context.Background())
+		if err != nil {
+			t.Fatalf("pass: %v", err)
+		}
+		passes++
+		maxFrames = max(maxFrames, st.Frames)
+	}
+	if writeErr != nil {
+		t.Fatalf("write: %v", writeErr)
+	}
+	// The WAL file keeps the size of its longest run.
+	walPages := (fileSize(t, path+"-wal") - 32) / (4096 + 24)
+	t.Logf("%d passes, longest WAL seen by a pass %d pages, WAL file %d pages", passes, maxFrames, walPages)
+	const limit = 2000 // catch-up bound plus what a slow pass lets through; unbounded it is about 7,000
+	if walPages > limit {
+		t.Fatalf("WAL file grew to %d pages under steady writes, want at most %d", walPages, limit)
+	}
+}
+
+func TestCheckpointerCloseIsIdempotent(t *testing.T) {
+	s, _ := openSQLiteStore(t, checkpointOptions{Every: time.Millisecond})
+	c := s.checkpointer
+	if err := c.close(); err != nil {
+		t.Fatalf("first close: %v", err)
+	}
+	if err := c.close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	select {
+	case <-c.done:
+	default:
+		t.Fatal("the checkpoint loop is still running after close")
+	}
+	// The store itself keeps working without it.
+	if err := completeNewOrder(s); err != nil {
+		t.Fatal(err)
+	}
+}
