@@ -322,6 +322,8 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 		wg       sync.WaitGroup
 		sem      = make(chan struct{}, 512)
 	)
+	pace := newPacer()
+	defer pace.close()
 	meter := startCPUMeter(cfg)
 	start := time.Now().Add(100 * time.Millisecond)
 	for k := range targets {
@@ -329,9 +331,7 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 			break
 		}
 		at := start.Add(time.Duration(k) * interval)
-		if d := time.Until(at); d > 0 {
-			time.Sleep(d)
-		}
+		pace.waitUntil(at)
 		i := targets[k]
 		set.sched[i].Store(at.UnixNano())
 		wg.Add(1)
@@ -471,11 +471,11 @@ func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
 	// Broadcasts go out one after another: each trigger waits for the
 	// previous reply, so the server's timestamps are increasing and rank
 	// order identifies the broadcast.
+	pace := newPacer()
+	defer pace.close()
 	for k := 0; k < broadcasts && ctx.Err() == nil; k++ {
 		at := start.Add(time.Duration(k) * interval)
-		if d := time.Until(at); d > 0 {
-			time.Sleep(d)
-		}
+		pace.waitUntil(at)
 		r, err := a.testConnection(ctx, o.ID)
 		if err != nil {
 			postErrs++

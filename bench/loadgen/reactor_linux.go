@@ -66,6 +66,8 @@ type rloop struct {
 	conns  []*rconn     // by descriptor
 	closes []*clientSet // sets whose connections the loop must close
 
+	pause *pacer // the pause between rounds in a burst
+
 	buf    []byte // the read buffer, shared by the loop's connections
 	wbuf   []byte // scratch for outgoing frames
 	events []unix.EpollEvent
@@ -155,6 +157,7 @@ func newLoop() (*rloop, error) {
 	l := &rloop{
 		epfd:   epfd,
 		evfd:   evfd,
+		pause:  newPacer(),
 		buf:    make([]byte, readBufSize),
 		events: make([]unix.EpollEvent, maxEvents),
 	}
@@ -172,13 +175,21 @@ func newLoop() (*rloop, error) {
 // microseconds, and a loop that sleeps whenever it has caught up is woken
 // for nearly every frame; on a virtual machine each wake-up costs more than
 // the read. So in a burst the loop batches: after a round with events, it
-// lets other goroutines run, sleeps coalesceWait, and takes everything that
-// arrived meanwhile in one round. A frame can then be read up to about
-// 0.1 ms (the wait plus the kernel's timer slack) after it arrived,
+// pauses coalesceWait and takes everything that arrived meanwhile in one
+// round. A frame can then be read up to about 0.1 ms after it arrived,
 // against fan-out latencies of tens of milliseconds. Sparse traffic (the
 // end-to-end scenario's one update per millisecond, pings) is read as soon
 // as it arrives, and as soon as a round finds nothing the loop waits for
 // the next event in the runtime's poller.
+//
+// The pause is a nanosleep that keeps the P, which costs less than parking
+// the goroutine. But while the loop keeps the P, the scheduler never polls
+// for goroutines whose sockets or timers are ready, and during a wave of
+// pings a pause after every round left the end-to-end sender waking up to
+// 10 ms late (sysmon's fallback poll), counted as the server's latency. So
+// once the loop has held the P for maxHold, the pause parks on a timer in
+// the runtime's poller instead. (Parking every time doubled the generator's
+// CPU per fan-out receipt.)
 func (l *rloop) run() {
 	var raw syscall.RawConn
 	if l.file != nil {
@@ -187,20 +198,31 @@ func (l *rloop) run() {
 	var n int
 	var err error
 	burst := false
-	var lastEvents int64 // when a round last found events (ns, monotonic)
+	var lastEvents int64  // when a round last found events (ns, monotonic)
+	lastPark := monoNow() // when the loop last gave the P up
 	for {
 		switch {
 		case len(l.again) > 0 || n == len(l.events):
 			n, err = l.poll() // more is waiting: no pause
 		case burst:
-			runtime.Gosched()
-			rawSleep(coalesceWait)
+			if monoNow()-lastPark > maxHold {
+				l.pause.sleep(coalesceWait)
+				lastPark = monoNow()
+			} else {
+				runtime.Gosched()
+				rawSleep(coalesceWait)
+			}
 			n, err = l.poll()
 		case raw != nil:
+			calls := 0
 			rerr := raw.Read(func(uintptr) bool {
+				calls++
 				n, err = l.poll()
 				return n > 0 || err != nil
 			})
+			if calls > 1 { // it parked between the calls
+				lastPark = monoNow()
+			}
 			if rerr != nil {
 				// The descriptor is not in the runtime's poller after
 				// all: wait in the kernel from now on.
@@ -234,6 +256,8 @@ func (l *rloop) run() {
 const (
 	// coalesceWait is the pause between rounds during a burst.
 	coalesceWait = 50 * time.Microsecond
+	// maxHold bounds how long the loop keeps the P without parking.
+	maxHold = int64(time.Millisecond)
 	// burstGap: events closer together than this mean a burst.
 	burstGap = int64(200 * time.Microsecond)
 )
@@ -336,15 +360,6 @@ func (rc *rconn) read(hup bool) {
 		}
 		return
 	}
-}
-
-// rawSleep sleeps without telling the scheduler (see rawRead).
-func rawSleep(d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	ts := unix.NsecToTimespec(int64(d))
-	unix.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
 }
 
 // writeFrame sends a frame without blocking: what the socket does not take
@@ -522,4 +537,13 @@ func (l *rloop) poll() (int, error) {
 		return 0, e
 	}
 	return int(r), nil
+}
+
+// rawSleep sleeps without telling the scheduler (see rawRead).
+func rawSleep(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	ts := unix.NsecToTimespec(int64(d))
+	unix.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
 }
