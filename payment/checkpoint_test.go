@@ -2,8 +2,10 @@ package payment
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -137,5 +139,46 @@ func TestCheckpointerCloseIsIdempotent(t *testing.T) {
 	// The store itself keeps working without it.
 	if err := completeNewOrder(s); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestWithSparePOnlyWhenAlone(t *testing.T) {
+	for _, procs := range []int{1, 2, 4} {
+		t.Run(fmt.Sprint(procs), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			want := procs
+			if procs == 1 {
+				want = 2
+			}
+			during := 0
+			withSpareP(func() { during = runtime.GOMAXPROCS(0) })
+			if during != want {
+				t.Errorf("GOMAXPROCS %d inside, want %d", during, want)
+			}
+			if after := runtime.GOMAXPROCS(0); after != procs {
+				t.Errorf("GOMAXPROCS %d after, want %d back", after, procs)
+			}
+		})
+	}
+}
+
+// The server pinned to one CPU runs with GOMAXPROCS=1; passes still work.
+func TestCheckpointerPassWithOneP(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	s, _ := openSQLiteStore(t, checkpointOptions{Every: time.Hour, CatchUpFrames: 1})
+	for range 20 {
+		if err := completeNewOrder(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := s.checkpointer.pass(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Frames == 0 || st.Checkpointed != st.Frames {
+		t.Fatalf("after a catch-up pass with no writer: %+v, want every frame copied", st)
+	}
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Fatalf("GOMAXPROCS %d after the pass, want 1", got)
 	}
 }
