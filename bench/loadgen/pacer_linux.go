@@ -15,9 +15,9 @@ import (
 // waits in epoll_pwait with a timeout in whole milliseconds: a wait shorter
 // than 1 ms takes 1 ms. Pacing callbacks 1 ms apart, sends then left 0.59 ms
 // after their scheduled time at the median (1.07 ms at p99), and that delay
-// counted as the server's latency. A timerfd armed for the absolute time
-// wakes the poller when it fires instead; it sits in the runtime's poller
-// like a socket, so waiting on it parks only this goroutine.
+// counted as the server's latency. A timerfd armed for the wait wakes the
+// poller when it fires instead; it sits in the runtime's poller like a
+// socket, so waiting on it parks only this goroutine.
 type pacer struct {
 	timer *os.File // nil: fall back to time.Sleep
 	fd    int
@@ -32,17 +32,7 @@ func newPacer() *pacer {
 }
 
 // waitUntil returns at the time at, or at once if it has passed.
-func (p *pacer) waitUntil(at time.Time) {
-	d := time.Until(at)
-	if d <= 0 {
-		return
-	}
-	if p.timer == nil || !p.arm(d) {
-		time.Sleep(d)
-		return
-	}
-	p.wait(time.Until(at))
-}
+func (p *pacer) waitUntil(at time.Time) { p.sleep(time.Until(at)) }
 
 // sleep returns after d.
 func (p *pacer) sleep(d time.Duration) {
@@ -54,27 +44,10 @@ func (p *pacer) sleep(d time.Duration) {
 		time.Sleep(d)
 		return
 	}
-	p.wait(d)
-}
-
-// wait reads the armed timer; if that fails, it sleeps d instead.
-func (p *pacer) wait(d time.Duration) {
 	var expirations [8]byte
 	if _, err := p.timer.Read(expirations[:]); err != nil {
 		time.Sleep(d)
 	}
-}
-
-// arm sets the timer to fire d from now on the monotonic clock, which is the
-// clock that time.Until measures with.
-func (p *pacer) arm(d time.Duration) bool {
-	var now unix.Timespec
-	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &now) != nil {
-		return false
-	}
-	deadline := unix.NsecToTimespec(now.Nano() + int64(d))
-	spec := unix.ItimerSpec{Value: deadline}
-	return unix.TimerfdSettime(p.fd, unix.TFD_TIMER_ABSTIME, &spec, nil) == nil
 }
 
 func (p *pacer) close() {

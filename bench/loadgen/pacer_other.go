@@ -10,11 +10,7 @@ type pacer struct{}
 
 func newPacer() *pacer { return &pacer{} }
 
-func (*pacer) waitUntil(at time.Time) {
-	if d := time.Until(at); d > 0 {
-		time.Sleep(d)
-	}
-}
+func (p *pacer) waitUntil(at time.Time) { p.sleep(time.Until(at)) }
 
 func (*pacer) sleep(d time.Duration) { time.Sleep(d) }
 
