@@ -113,11 +113,12 @@ type walState struct {
 // pass runs one checkpoint beside the writer and, if the WAL has grown past
 // CatchUpFrames, one on the writer's connection.
 func (c *walCheckpointer) pass(ctx context.Context) (st walState, err error) {
-	withSpareP(func() { st, err = passiveCheckpoint(ctx, c.own) })
-	if err != nil || st.Frames <= c.opts.CatchUpFrames {
-		return st, err
-	}
-	withSpareP(func() { st, err = passiveCheckpoint(ctx, c.writer) })
+	withSpareP(func() {
+		st, err = passiveCheckpoint(ctx, c.own)
+		if err == nil && st.Frames > c.opts.CatchUpFrames {
+			st, err = passiveCheckpoint(ctx, c.writer)
+		}
+	})
 	return st, err
 }
 
@@ -130,8 +131,8 @@ func (c *walCheckpointer) pass(ctx context.Context) (st walState, err error) {
 // of the end-to-end benchmark showed every request waiting out each 5 ms
 // checkpoint. With a spare P, a thread waits in the network poller and
 // serves requests while fn's thread sleeps in fsync. Changing GOMAXPROCS
-// stops the world for microseconds; it happens twice per pass, five times a
-// second at most. It also ends the runtime's automatic GOMAXPROCS updates,
+// stops the world for microseconds; it happens twice per pass, five passes
+// a second. It also ends the runtime's automatic GOMAXPROCS updates,
 // which only matter if the CPU limit changes while the server runs.
 func withSpareP(fn func()) {
 	if runtime.GOMAXPROCS(0) != 1 {
