@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Store tests run on the database named by TEST_DATABASE_URL (a postgres://
@@ -493,5 +494,44 @@ func TestBurstLargerThanServerConnectionLimit(t *testing.T) {
 	}
 	if got := sqlDB.Stats().MaxOpenConnections; got != maxPostgresConns {
 		t.Fatalf("pool allows %d connections, want %d", got, maxPostgresConns)
+	}
+}
+
+// A transition waits for a database connection only as long as its request
+// lasts, and a request that ended changes nothing.
+func TestTransitionGivesUpWithItsRequest(t *testing.T) {
+	url := testStoreURL(t)
+	s := openTestStore(t, url)
+	o := newTestOrder(t, s)
+	completed := Transition{OrderID: o.ID, To: StatusCompleted, Source: "test"}
+
+	t.Run("request already ended", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := s.ApplyTransition(ctx, completed); !errors.Is(err, context.Canceled) {
+			t.Fatalf("got %v, want context.Canceled", err)
+		}
+	})
+	if !isPostgresURL(url) {
+		t.Run("request ends while the writer is busy", func(t *testing.T) {
+			// SQLite has one writer connection; hold it.
+			held, err := s.sqlDB.Conn(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			_, err = s.ApplyTransition(ctx, completed)
+			_ = held.Close()
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("got %v, want context.DeadlineExceeded", err)
+			}
+		})
+	}
+	if got, _ := s.Order(context.Background(), o.ID); got.Status != StatusPending || got.Seq != 0 {
+		t.Fatalf("order changed by ended requests: %+v", got)
+	}
+	if _, err := s.ApplyTransition(context.Background(), completed); err != nil {
+		t.Fatalf("transition after the ended requests: %v", err)
 	}
 }

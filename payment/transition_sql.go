@@ -78,12 +78,40 @@ func (s *Store) translate(err error) error {
 	return err
 }
 
+// beginTransition starts a transition's transaction and returns the context
+// its statements run under, and a release to call after commit or rollback.
+// Waiting for the connection honours ctx either way. On SQLite the
+// statements then run without cancellation: mattn/go-sqlite3 runs each
+// statement under a cancellable context on a goroutine of its own, and
+// database/sql adds one per transaction, six per transition; and a local
+// commit once started is better finished, since the gateway's retry then
+// finds it done. On Postgres they keep ctx, so that a network round trip
+// that hangs still ends with the request.
+func (s *Store) beginTransition(ctx context.Context) (*sql.Tx, context.Context, func(), error) {
+	if s.postgres {
+		tx, err := s.sqlDB.BeginTx(ctx, nil)
+		return tx, ctx, func() {}, err
+	}
+	conn, err := s.sqlDB.Conn(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	stmtCtx := context.WithoutCancel(ctx)
+	tx, err := conn.BeginTx(stmtCtx, nil)
+	if err != nil {
+		_ = conn.Close()
+		return nil, nil, nil, err
+	}
+	return tx, stmtCtx, func() { _ = conn.Close() }, nil
+}
+
 // runTransition applies one attempt of a transition in its own transaction.
 func (s *Store) runTransition(ctx context.Context, tr Transition, dedup *string) (change StatusChange, err error) {
-	tx, err := s.sqlDB.BeginTx(ctx, nil)
+	tx, ctx, release, err := s.beginTransition(ctx)
 	if err != nil {
 		return StatusChange{}, fmt.Errorf("begin: %w", s.translate(err))
 	}
+	defer release()
 	defer func() {
 		if err != nil {
 			_ = tx.Rollback()
