@@ -51,8 +51,9 @@ func (o *checkpointOptions) fillDefaults() {
 }
 
 // walCheckpointer copies a SQLite database's WAL back into the database file
-// from a connection of its own, so that writers do not wait for the copy and
-// its fsyncs.
+// away from the writer, so that writers do not wait for the copy and its
+// fsyncs. Its passes run beside the writer on a thread of their own (see
+// checkpointThread).
 //
 // SQLite can only start the WAL over once a checkpoint has copied every
 // frame in it, and under a steady stream of commits a pass beside the writer
@@ -64,7 +65,7 @@ func (o *checkpointOptions) fillDefaults() {
 // of one per 1,000.
 type walCheckpointer struct {
 	opts   checkpointOptions
-	own    *sql.DB // one connection, used only for checkpoints
+	beside *checkpointThread
 	writer *sql.DB // the store's pool
 
 	stop     chan struct{}
@@ -72,21 +73,21 @@ type walCheckpointer struct {
 	stopOnce sync.Once
 }
 
-// startCheckpointer opens a second connection to the SQLite database at dsn
-// and starts checkpointing it.
-func startCheckpointer(dsn string, writer *sql.DB, opts checkpointOptions) (*walCheckpointer, error) {
+// startCheckpointer starts checkpointing the SQLite database at path, whose
+// writers use the pool writer.
+func startCheckpointer(path string, writer *sql.DB, opts checkpointOptions) (*walCheckpointer, error) {
 	opts.fillDefaults()
-	own, err := sql.Open(sqliteDriverName, dsn)
+	beside, err := startCheckpointThread(path, opts.Every)
 	if err != nil {
-		return nil, fmt.Errorf("open checkpoint connection: %w", err)
+		return nil, err
 	}
-	own.SetMaxOpenConns(1)
-	own.SetMaxIdleConns(1)
-	c := &walCheckpointer{opts: opts, own: own, writer: writer, stop: make(chan struct{}), done: make(chan struct{})}
+	c := &walCheckpointer{opts: opts, beside: beside, writer: writer, stop: make(chan struct{}), done: make(chan struct{})}
 	go c.run()
 	return c, nil
 }
 
+// run watches the thread's passes and catches up on the writer's
+// connection when the WAL has grown past CatchUpFrames.
 func (c *walCheckpointer) run() {
 	defer close(c.done)
 	ticker := time.NewTicker(c.opts.Every)
@@ -98,7 +99,9 @@ func (c *walCheckpointer) run() {
 		case <-ticker.C:
 			// A failed pass (another process checkpointing, a full disk) is
 			// retried on the next tick; SQLite checkpoints again on close.
-			_, _ = c.pass(context.Background())
+			if st, _, err := c.beside.last(); err == nil && st.Frames > c.opts.CatchUpFrames {
+				_, _ = c.catchUp(context.Background())
+			}
 		}
 	}
 }
@@ -110,15 +113,19 @@ type walState struct {
 	Checkpointed int
 }
 
-// pass runs one checkpoint beside the writer and, if the WAL has grown past
-// CatchUpFrames, one on the writer's connection.
-func (c *walCheckpointer) pass(ctx context.Context) (st walState, err error) {
-	withSpareP(func() {
-		st, err = passiveCheckpoint(ctx, c.own)
-		if err == nil && st.Frames > c.opts.CatchUpFrames {
-			st, err = passiveCheckpoint(ctx, c.writer)
-		}
-	})
+// pass runs one checkpoint beside the writer now and, if the WAL has grown
+// past CatchUpFrames, one on the writer's connection.
+func (c *walCheckpointer) pass(ctx context.Context) (walState, error) {
+	st, err := c.beside.passNow()
+	if err == nil && st.Frames > c.opts.CatchUpFrames {
+		st, err = c.catchUp(ctx)
+	}
+	return st, err
+}
+
+// catchUp runs a pass on the writer's connection.
+func (c *walCheckpointer) catchUp(ctx context.Context) (st walState, err error) {
+	withSpareP(func() { st, err = passiveCheckpoint(ctx, c.writer) })
 	return st, err
 }
 
@@ -131,9 +138,10 @@ func (c *walCheckpointer) pass(ctx context.Context) (st walState, err error) {
 // of the end-to-end benchmark showed every request waiting out each 5 ms
 // checkpoint. With a spare P, a thread waits in the network poller and
 // serves requests while fn's thread sleeps in fsync. Changing GOMAXPROCS
-// stops the world for microseconds; it happens twice per pass, five passes
-// a second. It also ends the runtime's automatic GOMAXPROCS updates,
-// which only matter if the CPU limit changes while the server runs.
+// stops the world for microseconds, which a catch-up pass (one per
+// CatchUpFrames pages) can afford. It also ends the runtime's automatic
+// GOMAXPROCS updates, which only matter if the CPU limit changes while the
+// server runs.
 func withSpareP(fn func()) {
 	if runtime.GOMAXPROCS(0) != 1 {
 		fn()
@@ -157,14 +165,13 @@ func passiveCheckpoint(ctx context.Context, db *sql.DB) (walState, error) {
 	return st, nil
 }
 
-// close stops the passes and closes the checkpoint connection. Safe to call
-// more than once.
+// close stops the passes and the thread. Safe to call more than once.
 func (c *walCheckpointer) close() error {
 	var err error
 	c.stopOnce.Do(func() {
 		close(c.stop)
 		<-c.done
-		err = c.own.Close()
+		err = c.beside.stop()
 	})
 	return err
 }

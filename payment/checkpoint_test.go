@@ -1,11 +1,14 @@
 package payment
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -180,5 +183,66 @@ func TestCheckpointerPassWithOneP(t *testing.T) {
 	}
 	if got := runtime.GOMAXPROCS(0); got != 1 {
 		t.Fatalf("GOMAXPROCS %d after the pass, want 1", got)
+	}
+}
+
+// backgroundThreads counts this process's threads at the checkpoint
+// thread's nice value.
+func backgroundThreads(t *testing.T) int {
+	t.Helper()
+	tasks, err := filepath.Glob("/proc/self/task/*/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, task := range tasks {
+		stat, err := os.ReadFile(task)
+		if err != nil {
+			continue // the thread ended
+		}
+		// Fields after the command name, which ends at the last ')': state is
+		// field 3, nice field 19.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 16 && fields[16] == "19" {
+			n++
+		}
+	}
+	return n
+}
+
+// The passes run on a thread outside Go's scheduler, at the lowest CPU
+// priority, and it ends with the store.
+func TestCheckpointThreadRunsInTheBackground(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("per-thread nice values are Linux's")
+	}
+	before := backgroundThreads(t)
+	s, _ := openSQLiteStore(t, checkpointOptions{Every: time.Millisecond})
+	if got := backgroundThreads(t); got != before+1 {
+		t.Fatalf("%d threads at nice 19 with the store open, want %d", got, before+1)
+	}
+	newTestOrder(t, s)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, passes, err := s.checkpointer.beside.last()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if passes >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d passes in 5 s at one per millisecond", passes)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := backgroundThreads(t); got != before {
+		t.Fatalf("%d threads at nice 19 after close, want %d", got, before)
+	}
+	if _, _, err := s.checkpointer.beside.last(); !errors.Is(err, errCheckpointThreadClosed) {
+		t.Fatalf("last() after close: %v", err)
 	}
 }

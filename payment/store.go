@@ -64,7 +64,7 @@ func isSQLiteBusy(err error) bool {
 
 func openStore(ctx context.Context, url string, ckpt checkpointOptions) (*Store, error) {
 	var dialector gorm.Dialector
-	var sqliteDSN string
+	var sqliteDSN, sqlitePath string
 	isPostgres := strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
 	if isPostgres {
 		dialector = postgres.Open(url)
@@ -80,6 +80,7 @@ func openStore(ctx context.Context, url string, ckpt checkpointOptions) (*Store,
 		}
 		// Immediate transactions take the write lock at BEGIN, so concurrent
 		// writers queue on busy_timeout instead of failing mid-transaction.
+		sqlitePath = path
 		sqliteDSN = "file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_synchronous=NORMAL"
 		dialector = sqlite.New(sqlite.Config{DriverName: sqliteDriverName, DSN: sqliteDSN})
 	}
@@ -114,7 +115,7 @@ func openStore(ctx context.Context, url string, ckpt checkpointOptions) (*Store,
 		return nil, err
 	}
 	if sqliteDSN != "" && !isInMemory(sqliteDSN) {
-		if s.checkpointer, err = startCheckpointer(sqliteDSN, s.sqlDB, ckpt); err != nil {
+		if s.checkpointer, err = startCheckpointer(sqlitePath, s.sqlDB, ckpt); err != nil {
 			_ = s.Close()
 			return nil, err
 		}

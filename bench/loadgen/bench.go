@@ -565,6 +565,11 @@ func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
 		}
 	}
 	sortInt64(lats)
+	reach := make([]string, len(perBcastMax))
+	for k, d := range perBcastMax {
+		reach[k] = fmt.Sprintf("%.1f", ms(d))
+	}
+	logf(cfg, "fan-out: time to reach all sockets, each broadcast in order (ms): %s", strings.Join(reach, " "))
 	sortInt64(perBcastMax)
 	lost := expected - delivered
 	valid := lost == 0 && dups == 0 && postErrs == 0 && set.unexpected.Load() == 0 && failed == 0
