@@ -54,7 +54,7 @@ func (s *Server) BroadcastOrderUpdate(c payment.OrderChange) {
 // deliverWithAck emits to one socket and schedules a resend if no ack comes
 // within AckTimeout. The socket is looked up by id at each attempt, so a
 // socket restored by connection state recovery is found again.
-func (s *Server) deliverWithAck(id, room string, payload map[string]any, attempt int) {
+func (s *Server) deliverWithAck(id, room string, payload *statusUpdate, attempt int) {
 	if s.ctx.Err() != nil {
 		return
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vmihailenco/msgpack/v5"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -144,7 +146,15 @@ func TestStatusChangePayload(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"amount":1500,"currency":"INR","orderId":"ord_abc","paymentId":"pay_1","previousStatus":"processing","seq":3,"source":"upi","status":"completed","updatedAt":"2024-05-06T01:38:09.123456789Z"}`
-	if string(b) != want {
+	// Key order is not part of JSON: compare the objects.
+	var gotObj, wantObj map[string]any
+	if err := json.Unmarshal(b, &gotObj); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(want), &wantObj); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(gotObj, wantObj) {
 		t.Fatalf("payload\n got %s\nwant %s", b, want)
 	}
 }
@@ -242,4 +252,66 @@ func BenchmarkStatusChangePayload(b *testing.B) {
 	for b.Loop() {
 		_ = statusChangePayload(c)
 	}
+}
+
+// Across nodes the Redis adapter encodes payloads with msgpack: the payload
+// structs must carry the same field names there as in JSON.
+func TestPayloadsEncodeAlikeInMsgpackAndJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		payload any
+	}{
+		{"payment-status-update", statusChangePayload(testChange())},
+		{"joined-order status", snapshotPayload(testChange().Snapshot)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			js, err := json.Marshal(tc.payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mp, err := msgpack.Marshal(tc.payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fromJSON, fromMsgpack map[string]any
+			if err := json.Unmarshal(js, &fromJSON); err != nil {
+				t.Fatal(err)
+			}
+			if err := msgpack.Unmarshal(mp, &fromMsgpack); err != nil {
+				t.Fatal(err)
+			}
+			if len(fromJSON) < 7 || fmt.Sprint(fromJSON) != fmt.Sprint(normalizeNumbers(fromMsgpack)) {
+				t.Fatalf("json %v\nmsgpack %v", fromJSON, fromMsgpack)
+			}
+		})
+	}
+}
+
+// normalizeNumbers turns msgpack's integer types into float64, as
+// encoding/json decodes numbers.
+func normalizeNumbers(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		switch n := v.(type) {
+		case int8:
+			out[k] = float64(n)
+		case int16:
+			out[k] = float64(n)
+		case int32:
+			out[k] = float64(n)
+		case int64:
+			out[k] = float64(n)
+		case uint8:
+			out[k] = float64(n)
+		case uint16:
+			out[k] = float64(n)
+		case uint32:
+			out[k] = float64(n)
+		case uint64:
+			out[k] = float64(n)
+		default:
+			out[k] = v
+		}
+	}
+	return out
 }

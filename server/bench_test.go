@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -15,7 +17,8 @@ import (
 // BenchmarkUPICallback measures the whole callback path in process: signature
 // check, parse, one transaction and the broadcast to an empty room.
 func BenchmarkUPICallback(b *testing.B) {
-	ts := newTestServer(b)
+	// The benchmark's servers log at warn, as bench/run.sh runs them.
+	ts := newTestServerLogging(b, slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	ids := make([]string, b.N)
 	for i := range ids {
 		ids[i], _ = ts.createOrder(b, 49900, "INR")

@@ -38,6 +38,13 @@ type testServer struct {
 // adjust the Config before it is used.
 func newTestServer(t testing.TB, options ...func(*Config)) *testServer {
 	t.Helper()
+	return newTestServerLogging(t, slog.New(slog.NewTextHandler(io.Discard, nil)), options...)
+}
+
+// newTestServerLogging is newTestServer with its logger; in verbose runs
+// the logger is replaced by one that prints warnings and errors.
+func newTestServerLogging(t testing.TB, log *slog.Logger, options ...func(*Config)) *testServer {
+	t.Helper()
 	cfg := Config{
 		Env:              EnvDevelopment,
 		DatabaseURL:      testDatabaseURL(t),
@@ -53,7 +60,6 @@ func newTestServer(t testing.TB, options ...func(*Config)) *testServer {
 	for _, opt := range options {
 		opt(&cfg)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
