@@ -209,10 +209,10 @@ func (p libraryPeer) ID() string { return string(p.sock.Id()) }
 
 func (p libraryPeer) Emit(event string, args ...any) error { return p.sock.Emit(event, args...) }
 
-func (p libraryPeer) EmitWithAck(event string, onAck func([]any), args ...any) error {
-	ack := socket.Ack(func(reply []any, err error) {
+func (p libraryPeer) EmitWithAckSignal(event string, acked func(), args ...any) error {
+	ack := socket.Ack(func(_ []any, err error) {
 		if err == nil {
-			onAck(reply)
+			acked()
 		}
 	})
 	return p.sock.Emit(event, append(args, ack)...)

@@ -64,7 +64,7 @@ func (s *Server) deliverWithAck(id, room string, payload *statusUpdate, attempt 
 		// goroutine when the timeout passes (1,000 a second in the benchmark).
 		var acked atomic.Bool
 		var resend atomic.Pointer[time.Timer]
-		_ = sock.EmitWithAck(EventPaymentStatus, func([]any) {
+		_ = sock.EmitWithAckSignal(EventPaymentStatus, func() {
 			acked.Store(true)
 			if t := resend.Load(); t != nil {
 				t.Stop()

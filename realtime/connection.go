@@ -18,7 +18,8 @@ const joinTimeout = 5 * time.Second
 type peer interface {
 	ID() string
 	Emit(event string, args ...any) error
-	EmitWithAck(event string, onAck func(args []any), args ...any) error
+	// EmitWithAckSignal calls acked when the client acknowledges the event.
+	EmitWithAckSignal(event string, acked func(), args ...any) error
 	Join(room string) bool
 	Leave(room string) bool
 	In(room string) bool

@@ -99,6 +99,13 @@ func decodeEvent(data string) (string, []any, error) {
 	return name, list[1:], nil
 }
 
+// isJSONArray reports whether data is one well-formed JSON array, as
+// decodeArray would accept, without building its values.
+func isJSONArray(data string) bool {
+	trimmed := strings.TrimLeft(data, " \t\r\n")
+	return strings.HasPrefix(trimmed, "[") && json.Valid([]byte(trimmed))
+}
+
 // decodeArray decodes the JSON array of an event or an ack.
 func decodeArray(data string) ([]any, error) {
 	var list []any

@@ -228,3 +228,42 @@ func FuzzDecodePacket(f *testing.F) {
 		}
 	})
 }
+
+// isJSONArray, used for acknowledgements whose answer is not decoded, must
+// accept exactly the answers that decodeArray turns into a list.
+func FuzzIsJSONArrayAgreesWithDecodeArray(f *testing.F) {
+	for _, s := range []string{
+		`[]`, ` [1,"a",{"k":[true]}]`, `[{"seq":2,"orderId":"ord_1"}]`, "\t[null]\n", `null`, `{}`, `[`, `[1]x`, `"[]"`, ``, "\ufeff[]",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		list, err := decodeArray(s)
+		decoded := err == nil && list != nil
+		if got := isJSONArray(s); got != decoded {
+			t.Fatalf("isJSONArray(%q) = %v, decodeArray gives %v, %v", s, got, list, err)
+		}
+	})
+}
+
+// An acknowledgement as a checkout page answers payment-status-update:
+// decoded for EmitWithAck, only checked for EmitWithAckSignal.
+func BenchmarkAckAnswer(b *testing.B) {
+	const answer = `[{"seq":2,"orderId":"ord_k3v6x2m9q1w8e7r5"}]`
+	b.Run("decoded", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeArray(answer); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("checked", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if !isJSONArray(answer) {
+				b.Fatal("rejected")
+			}
+		}
+	})
+}

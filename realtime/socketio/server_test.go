@@ -332,12 +332,19 @@ func TestEventAck(t *testing.T) {
 	}
 }
 
-func TestServerEmit(t *testing.T) {
+// connectedSocket starts a server and connects one client to its root
+// namespace; it returns the app, the client, its socket id and socket.
+func connectedSocket(t *testing.T) (*app, *rawClient, string, *Socket) {
+	t.Helper()
 	srv, ts := startIO(t, Config{})
 	a := newApp(srv.Of("/"))
 	cl := dialIO(t, ts, 4)
 	sid := cl.connect("/", "")["sid"]
-	sock := a.socket(sid)
+	return a, cl, sid, a.socket(sid)
+}
+
+func TestServerEmit(t *testing.T) {
+	a, cl, sid, sock := connectedSocket(t)
 
 	if err := sock.Emit("plain", "é", 2); err != nil {
 		t.Fatal(err)
@@ -847,5 +854,50 @@ func TestCloseDuringOnConnection(t *testing.T) {
 	}
 	if err := <-shut; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An acknowledgement whose answer is not decoded still runs once, and a
+// malformed answer still ends the connection as a parse error.
+func TestEmitWithAckSignal(t *testing.T) {
+	a, cl, sid, sock := connectedSocket(t)
+
+	acked := make(chan int, 4)
+	for i := 0; i < 2; i++ {
+		if err := sock.EmitWithAckSignal("update", func() { acked <- i }, map[string]any{"seq": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := cl.recv(); got != `20["update",{"seq":0}]` {
+		t.Fatalf("first emit %q", got)
+	}
+	if got := cl.recv(); got != `21["update",{"seq":1}]` {
+		t.Fatalf("second emit %q", got)
+	}
+	cl.send(`30[{"seq":0,"orderId":"ord_1"}]`)
+	cl.send(`30[]`) // used once
+	select {
+	case got := <-acked:
+		if got != 0 {
+			t.Fatalf("ack for emit %d, want 0", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no ack")
+	}
+	cl.send(`25["echo"]`) // a round trip: the repeated answer was handled
+	if got := cl.recv(); got != `35[]` {
+		t.Fatalf("echo %q", got)
+	}
+	if len(acked) != 0 {
+		t.Fatalf("an ack ran twice: %d", <-acked)
+	}
+
+	cl.send(`31[{"seq":`)
+	cl.expectClosed()
+	if r, _ := a.disconnect(sid); r != "parse error" {
+		t.Fatalf("disconnect reason %q, want parse error", r)
+	}
+	if len(acked) != 0 {
+		t.Fatalf("a malformed answer ran the ack for emit %d", <-acked)
 	}
 }

@@ -33,12 +33,12 @@ type Socket struct {
 	Data any
 
 	mu          sync.Mutex
-	handshaking bool                     // guarded by mu; OnConnection has not returned yet
-	closedFor   string                   // guarded by mu; a close reason held back until it has
-	rooms       []string                 // guarded by mu; few per socket
-	acks        map[int]func(args []any) // guarded by mu
-	nextAck     int                      // guarded by mu
-	connected   bool                     // guarded by mu
+	handshaking bool               // guarded by mu; OnConnection has not returned yet
+	closedFor   string             // guarded by mu; a close reason held back until it has
+	rooms       []string           // guarded by mu; few per socket
+	acks        map[int]pendingAck // guarded by mu
+	nextAck     int                // guarded by mu
+	connected   bool               // guarded by mu
 }
 
 // ID is the socket's id.
@@ -130,28 +130,43 @@ func (s *Socket) Leave(room string) bool {
 
 // Emit sends an event to this socket.
 func (s *Socket) Emit(event string, args ...any) error {
-	return s.emit(event, args, nil)
+	return s.emit(event, args, pendingAck{})
+}
+
+// pendingAck waits for the client's answer to one emit. Exactly one of its
+// functions is set.
+type pendingAck struct {
+	withArgs func(args []any) // gets the answer decoded
+	signal   func()           // the answer is only checked to be a JSON array
 }
 
 // EmitWithAck sends an event and calls onAck with the client's answer.
 func (s *Socket) EmitWithAck(event string, onAck func(args []any), args ...any) error {
-	return s.emit(event, args, onAck)
+	return s.emit(event, args, pendingAck{withArgs: onAck})
 }
 
-func (s *Socket) emit(event string, args []any, onAck func([]any)) error {
+// EmitWithAckSignal sends an event and calls acked when the client
+// acknowledges it, without decoding the answer: for a caller that only needs
+// to know, decoding the answer (a checkout page sends an object back) was
+// most of an acknowledgement's cost.
+func (s *Socket) EmitWithAckSignal(event string, acked func(), args ...any) error {
+	return s.emit(event, args, pendingAck{signal: acked})
+}
+
+func (s *Socket) emit(event string, args []any, ack pendingAck) error {
 	id := -1
 	s.mu.Lock()
 	if !s.connected {
 		s.mu.Unlock()
 		return ErrDisconnected
 	}
-	if onAck != nil {
+	if ack.withArgs != nil || ack.signal != nil {
 		if s.acks == nil {
-			s.acks = make(map[int]func([]any))
+			s.acks = make(map[int]pendingAck)
 		}
 		id = s.nextAck
 		s.nextAck++
-		s.acks[id] = onAck
+		s.acks[id] = ack
 	}
 	s.mu.Unlock()
 	text, err := encodeEvent(s.nsp.name, id, event, args, "")
@@ -183,17 +198,25 @@ func (s *Socket) onPacket(p packet) {
 			f(event, args, ack)
 		}
 	case packetAck:
+		s.mu.Lock()
+		ack := s.acks[p.ackID]
+		delete(s.acks, p.ackID)
+		s.mu.Unlock()
+		if ack.signal != nil {
+			if !isJSONArray(p.data) {
+				s.client.sess.Close("parse error")
+				return
+			}
+			ack.signal()
+			return
+		}
 		args, err := decodeArray(p.data)
 		if err != nil {
 			s.client.sess.Close("parse error")
 			return
 		}
-		s.mu.Lock()
-		f := s.acks[p.ackID]
-		delete(s.acks, p.ackID)
-		s.mu.Unlock()
-		if f != nil {
-			f(args)
+		if ack.withArgs != nil {
+			ack.withArgs(args)
 		}
 	case packetDisconnect:
 		s.onClose("client namespace disconnect")
