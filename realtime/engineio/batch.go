@@ -11,6 +11,7 @@ const resPending = math.MinInt32
 
 type batchItem struct {
 	conn  *wsConn
+	fd    int // conn.fd, copied so that submitting does not load conn again
 	frame []byte
 	res   int // bytes written, a negative errno, or resPending
 }
@@ -51,7 +52,7 @@ func (b *Batch) Flush() {
 		for i := range b.items {
 			it := &b.items[i]
 			if it.res == resPending {
-				n, err := writeNonblocking(uintptr(it.conn.fd), it.frame)
+				n, err := writeNonblocking(uintptr(it.fd), it.frame)
 				it.res = n
 				if errno, ok := err.(syscall.Errno); ok {
 					it.res = -int(errno)

@@ -159,7 +159,7 @@ func (r *sendRing) sendChunk(chunk []batchItem) error {
 		e := (*sqe)(unsafe.Add(r.sqes, uintptr(idx)*unsafe.Sizeof(sqe{})))
 		*e = sqe{
 			opcode:   ioringOpSend,
-			fd:       int32(chunk[i].conn.fd),
+			fd:       int32(chunk[i].fd),
 			addr:     uint64(uintptr(unsafe.Pointer(&chunk[i].frame[0]))),
 			len:      uint32(len(chunk[i].frame)),
 			msgFlags: msgDontWait | msgNoSignal,

@@ -222,7 +222,7 @@ func (c *wsConn) enqueueIn(b *Batch, frame []byte) error {
 		c.writing = true
 		c.inflight = true
 		c.mu.Unlock()
-		b.items = append(b.items, batchItem{conn: c, frame: frame, res: resPending})
+		b.items = append(b.items, batchItem{conn: c, fd: c.fd, frame: frame, res: resPending})
 		return nil
 	}
 	if !c.writing && c.raw != nil {

@@ -149,7 +149,7 @@ func (n *Namespace) Broadcast(room string, except map[string]bool, event string,
 	}
 	for s := range n.rooms[room] {
 		if !except[s.id] {
-			_ = s.client.sess.SendIn(batch, msg)
+			_ = s.sess.SendIn(batch, msg)
 		}
 	}
 	return nil

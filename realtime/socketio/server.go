@@ -209,7 +209,7 @@ func (c *client) connectError(nsp, message string) {
 // connect admits the client to a namespace, restoring a recovered session
 // when its auth names one.
 func (c *client) connect(n *Namespace, auth map[string]any) {
-	sock := &Socket{nsp: n, client: c, auth: auth, handshaking: true}
+	sock := &Socket{nsp: n, client: c, sess: c.sess, auth: auth, handshaking: true}
 	c.mu.Lock()
 	c.sockets = append(c.sockets, sock)
 	c.mu.Unlock()

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+
+	"paystatus/realtime/engineio"
 )
 
 // AckFunc answers an event the client sent with an acknowledgement.
@@ -16,10 +18,13 @@ var ErrDisconnected = errors.New("socket.io: socket disconnected")
 // the namespace's OnConnection; they run on the client's reading goroutine,
 // one event at a time.
 type Socket struct {
-	id        string
-	pid       string
-	nsp       *Namespace
-	client    *client
+	id     string
+	pid    string
+	nsp    *Namespace
+	client *client
+	// sess is client.sess, kept here so that a broadcast reaches the session
+	// without loading the client: one cache miss fewer per recipient.
+	sess      *engineio.Session
 	auth      map[string]any
 	recovered bool
 
