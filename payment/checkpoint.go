@@ -92,15 +92,20 @@ func (c *walCheckpointer) run() {
 	defer close(c.done)
 	ticker := time.NewTicker(c.opts.Every)
 	defer ticker.Stop()
+	var caughtUpAt int64 // the thread's pass count at the last catch-up
 	for {
 		select {
 		case <-c.stop:
 			return
 		case <-ticker.C:
-			// A failed pass (another process checkpointing, a full disk) is
-			// retried on the next tick; SQLite checkpoints again on close.
-			if st, _, err := c.beside.last(); err == nil && st.Frames > c.opts.CatchUpFrames {
+			// Only a pass made after the last catch-up tells how long the
+			// WAL is now. A failed pass (another process checkpointing, a
+			// full disk) is retried on the next tick; SQLite checkpoints
+			// again on close.
+			st, passes, err := c.beside.last()
+			if err == nil && passes > caughtUpAt && st.Frames > c.opts.CatchUpFrames {
 				_, _ = c.catchUp(context.Background())
+				caughtUpAt = passes
 			}
 		}
 	}
