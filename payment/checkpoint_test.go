@@ -263,15 +263,16 @@ func TestCheckpointThreadRunsInTheBackground(t *testing.T) {
 // WAL's length and the store's loop catches up on the writer's connection.
 func TestCheckpointerCatchesUpByItself(t *testing.T) {
 	s, path := openSQLiteStore(t, checkpointOptions{Every: time.Millisecond, CatchUpFrames: 50})
-	for range 750 {
+	for range 1500 {
 		if err := completeNewOrder(s); err != nil {
 			t.Fatal(err)
 		}
 	}
 	walPages := (fileSize(t, path+"-wal") - 32) / (4096 + 24)
-	// Unbounded it is about 7,000; the loop reacts a tick or two late, and
-	// under -race the WAL reached 2,600 pages.
-	const limit = 4000
+	t.Logf("WAL file %d pages", walPages)
+	// Unbounded it is about 14,000; the loop reacts a tick or two late, and
+	// under -race it reached 2,600 pages while other packages were tested beside it.
+	const limit = 6000
 	if walPages > limit {
 		t.Fatalf("WAL file grew to %d pages with the background loop, want at most %d", walPages, limit)
 	}
