@@ -22,8 +22,9 @@ type Socket struct {
 	pid    string
 	nsp    *Namespace
 	client *client
-	// sess is client.sess, kept here so that a broadcast reaches the session
-	// without loading the client: one cache miss fewer per recipient.
+	// sess is client.sess, which never changes; the socket uses it directly,
+	// and a broadcast then reaches the session without loading the client:
+	// one cache miss fewer per recipient.
 	sess      *engineio.Session
 	auth      map[string]any
 	recovered bool
@@ -59,16 +60,16 @@ func (s *Socket) Auth() map[string]any {
 }
 
 // Query is the connection's handshake query string.
-func (s *Socket) Query() map[string][]string { return s.client.sess.Query() }
+func (s *Socket) Query() map[string][]string { return s.sess.Query() }
 
 // Recovered reports whether connection state recovery restored the socket.
 func (s *Socket) Recovered() bool { return s.recovered }
 
 // Transport names the transport now in use: polling or websocket.
-func (s *Socket) Transport() string { return s.client.sess.Transport() }
+func (s *Socket) Transport() string { return s.sess.Transport() }
 
 // Protocol is the Engine.IO protocol revision: 3 for socket.io-client 2.
-func (s *Socket) Protocol() int { return s.client.sess.Protocol() }
+func (s *Socket) Protocol() int { return s.sess.Protocol() }
 
 // Connected reports whether the socket is still in its namespace.
 func (s *Socket) Connected() bool {
@@ -138,8 +139,8 @@ func (s *Socket) Emit(event string, args ...any) error {
 	return s.emit(event, args, pendingAck{})
 }
 
-// pendingAck waits for the client's answer to one emit. Exactly one of its
-// functions is set.
+// pendingAck waits for the client's answer to one emit. At most one of its
+// functions is set; neither for an emit that asks for no answer.
 type pendingAck struct {
 	withArgs func(args []any) // gets the answer decoded
 	signal   func()           // the answer is only checked to be a JSON array
@@ -178,12 +179,12 @@ func (s *Socket) emit(event string, args []any, ack pendingAck) error {
 	if err != nil {
 		return err
 	}
-	return s.client.sess.SendText(text)
+	return s.sess.SendText(text)
 }
 
 // Disconnect removes the socket from its namespace, telling the client.
 func (s *Socket) Disconnect() {
-	_ = s.client.sess.SendText(encode(packetDisconnect, s.nsp.name, -1, nil))
+	_ = s.sess.SendText(encode(packetDisconnect, s.nsp.name, -1, nil))
 	s.onClose("server namespace disconnect")
 }
 
@@ -192,7 +193,7 @@ func (s *Socket) onPacket(p packet) {
 	case packetEvent:
 		event, args, err := decodeEvent(p.data)
 		if err != nil {
-			s.client.sess.Close("parse error")
+			s.sess.Close("parse error")
 			return
 		}
 		var ack AckFunc
@@ -209,7 +210,7 @@ func (s *Socket) onPacket(p packet) {
 		s.mu.Unlock()
 		if ack.signal != nil {
 			if !isJSONArray(p.data) {
-				s.client.sess.Close("parse error")
+				s.sess.Close("parse error")
 				return
 			}
 			ack.signal()
@@ -217,7 +218,7 @@ func (s *Socket) onPacket(p packet) {
 		}
 		args, err := decodeArray(p.data)
 		if err != nil {
-			s.client.sess.Close("parse error")
+			s.sess.Close("parse error")
 			return
 		}
 		if ack.withArgs != nil {
@@ -240,7 +241,7 @@ func (s *Socket) ackSender(id int) AckFunc {
 			if err != nil {
 				return
 			}
-			_ = s.client.sess.SendText(encode(packetAck, s.nsp.name, id, data))
+			_ = s.sess.SendText(encode(packetAck, s.nsp.name, id, data))
 		})
 	}
 }
