@@ -101,8 +101,9 @@ type orderSnapshot struct {
 }
 
 // statusUpdate is the payload of payment-status-update.
+// Both encoders inline the embedded snapshot's fields.
 type statusUpdate struct {
-	orderSnapshot  `json:",inline" msgpack:",inline"`
+	orderSnapshot  `msgpack:",inline"`
 	PreviousStatus string `json:"previousStatus" msgpack:"previousStatus"`
 	Source         string `json:"source" msgpack:"source"`
 }

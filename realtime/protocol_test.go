@@ -4,11 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/vmihailenco/msgpack/v5"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
 
 	"paystatus/payment"
 )
@@ -147,14 +148,7 @@ func TestStatusChangePayload(t *testing.T) {
 	}
 	want := `{"amount":1500,"currency":"INR","orderId":"ord_abc","paymentId":"pay_1","previousStatus":"processing","seq":3,"source":"upi","status":"completed","updatedAt":"2024-05-06T01:38:09.123456789Z"}`
 	// Key order is not part of JSON: compare the objects.
-	var gotObj, wantObj map[string]any
-	if err := json.Unmarshal(b, &gotObj); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal([]byte(want), &wantObj); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(gotObj, wantObj) {
+	if !reflect.DeepEqual(jsonObject(t, b), jsonObject(t, []byte(want))) {
 		t.Fatalf("payload\n got %s\nwant %s", b, want)
 	}
 }
@@ -273,45 +267,30 @@ func TestPayloadsEncodeAlikeInMsgpackAndJSON(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var fromJSON, fromMsgpack map[string]any
-			if err := json.Unmarshal(js, &fromJSON); err != nil {
-				t.Fatal(err)
-			}
+			var fromMsgpack map[string]any
 			if err := msgpack.Unmarshal(mp, &fromMsgpack); err != nil {
 				t.Fatal(err)
 			}
-			if len(fromJSON) < 7 || fmt.Sprint(fromJSON) != fmt.Sprint(normalizeNumbers(fromMsgpack)) {
+			// Through JSON once more, so that msgpack's integer types become
+			// the float64s that encoding/json decodes numbers to.
+			again, err := json.Marshal(fromMsgpack)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromJSON := jsonObject(t, js)
+			if len(fromJSON) < 7 || !reflect.DeepEqual(fromJSON, jsonObject(t, again)) {
 				t.Fatalf("json %v\nmsgpack %v", fromJSON, fromMsgpack)
 			}
 		})
 	}
 }
 
-// normalizeNumbers turns msgpack's integer types into float64, as
-// encoding/json decodes numbers.
-func normalizeNumbers(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		switch n := v.(type) {
-		case int8:
-			out[k] = float64(n)
-		case int16:
-			out[k] = float64(n)
-		case int32:
-			out[k] = float64(n)
-		case int64:
-			out[k] = float64(n)
-		case uint8:
-			out[k] = float64(n)
-		case uint16:
-			out[k] = float64(n)
-		case uint32:
-			out[k] = float64(n)
-		case uint64:
-			out[k] = float64(n)
-		default:
-			out[k] = v
-		}
+// jsonObject decodes a JSON object.
+func jsonObject(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return m
 }
