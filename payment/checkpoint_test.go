@@ -44,6 +44,13 @@ func completeNewOrder(s *Store) error {
 	return err
 }
 
+// walFilePages is the length in pages of the WAL file of the database at
+// path: the file keeps the size of its longest run.
+func walFilePages(t *testing.T, path string) int64 {
+	t.Helper()
+	return (fileSize(t, path+"-wal") - 32) / (4096 + 24) // header, then a page and its frame header each
+}
+
 func fileSize(t *testing.T, path string) int64 {
 	t.Helper()
 	fi, err := os.Stat(path)
@@ -73,13 +80,8 @@ func TestCheckpointerCopiesTheWALIntoTheDatabase(t *testing.T) {
 		newTestOrder(t, s)
 	}
 	const grown = 20 * 4096 // 300 orders take far more than 20 pages
-	deadline := time.Now().Add(10 * time.Second)
-	for fileSize(t, path) < before+grown {
-		if time.Now().After(deadline) {
-			t.Fatalf("database file still %d bytes (%d at open) after 300 orders", fileSize(t, path), before)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, fmt.Sprintf("the database file (%d bytes at open) to grow by %d bytes after 300 orders", before, grown),
+		func() bool { return fileSize(t, path) >= before+grown })
 }
 
 // A pass beside a writer that never pauses cannot copy the whole WAL, so the
@@ -116,8 +118,7 @@ func TestCheckpointerBoundsTheWALUnderSteadyWrites(t *testing.T) {
 	if writeErr != nil {
 		t.Fatalf("write: %v", writeErr)
 	}
-	// The WAL file keeps the size of its longest run.
-	walPages := (fileSize(t, path+"-wal") - 32) / (4096 + 24)
+	walPages := walFilePages(t, path)
 	t.Logf("%d passes, longest WAL seen by a pass %d pages, WAL file %d pages", passes, maxFrames, walPages)
 	const limit = 2000 // catch-up bound plus what a slow pass lets through; unbounded it is about 7,000
 	if walPages > limit {
@@ -268,7 +269,7 @@ func TestCheckpointerCatchesUpByItself(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	walPages := (fileSize(t, path+"-wal") - 32) / (4096 + 24)
+	walPages := walFilePages(t, path)
 	t.Logf("WAL file %d pages", walPages)
 	// Unbounded it is about 14,000; the loop reacts a tick or two late, and
 	// under -race it reached 2,600 pages while other packages were tested beside it.
