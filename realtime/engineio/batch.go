@@ -2,6 +2,7 @@ package engineio
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"syscall"
 )
@@ -24,6 +25,10 @@ type batchItem struct {
 type Batch struct {
 	srv   *Server
 	items []batchItem
+
+	// Scratch space for orderByDescriptor, kept with the pooled batch.
+	spare []batchItem
+	slots []int32
 }
 
 var batchPool = sync.Pool{New: func() any { return &Batch{} }}
@@ -39,6 +44,7 @@ func (s *Server) NewBatch() *Batch {
 // not take goes to the front of the connection's queue.
 func (b *Batch) Flush() {
 	if len(b.items) > 0 {
+		b.orderByDescriptor()
 		if ring := b.srv.ring.Load(); ring != nil {
 			if err := ring.send(b.items); err != nil {
 				// The ring is in an unknown state: stop using it. Sends it
@@ -65,6 +71,55 @@ func (b *Batch) Flush() {
 	b.items = b.items[:0]
 	b.srv = nil
 	batchPool.Put(b)
+}
+
+// orderByDescriptor puts the items in ascending descriptor order. The
+// kernel allocated the sockets' structures in accept order, which is
+// roughly descriptor order, so a broadcast that walks them in that order
+// misses the cache less than one in the room's map order: on the
+// benchmark machine a 10,000-socket broadcast took 54–59 ms against 58–76
+// ms unordered, in interleaved runs. A connection appears in a batch at
+// most once, so descriptors are distinct; where they are dense (the usual
+// case) a table indexed by descriptor orders them in linear time, about
+// fifteen times faster than a comparison sort of 10,000 items.
+func (b *Batch) orderByDescriptor() {
+	if len(b.items) < 2 {
+		return
+	}
+	lowest, highest := b.items[0].fd, b.items[0].fd
+	for _, it := range b.items[1:] {
+		lowest, highest = min(lowest, it.fd), max(highest, it.fd)
+	}
+	span := highest - lowest + 1
+	if span > 4*len(b.items) {
+		slices.SortFunc(b.items, func(x, y batchItem) int { return x.fd - y.fd })
+		return
+	}
+	if cap(b.slots) < span {
+		b.slots = make([]int32, span)
+	}
+	slots := b.slots[:span]
+	for i := range slots {
+		slots[i] = -1
+	}
+	for i, it := range b.items {
+		if slots[it.fd-lowest] >= 0 {
+			// Not expected (see above); a comparison sort keeps both.
+			slices.SortFunc(b.items, func(x, y batchItem) int { return x.fd - y.fd })
+			return
+		}
+		slots[it.fd-lowest] = int32(i)
+	}
+	ordered := b.spare[:0]
+	for _, i := range slots {
+		if i >= 0 {
+			ordered = append(ordered, b.items[i])
+		}
+	}
+	previous := b.items
+	b.items = ordered
+	clear(previous) // it holds connections and frames until reused
+	b.spare = previous[:0]
 }
 
 // finishBatched settles a batched send that wrote res bytes of frame (or

@@ -2,6 +2,8 @@ package engineio
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -161,5 +163,73 @@ func TestBatchedSends(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+func TestOrderByDescriptor(t *testing.T) {
+	shuffled := func(fds ...int) []int {
+		rand.New(rand.NewPCG(1, 2)).Shuffle(len(fds), func(i, j int) { fds[i], fds[j] = fds[j], fds[i] })
+		return fds
+	}
+	dense := make([]int, 500)
+	for i := range dense {
+		dense[i] = 7 + i
+	}
+	for _, tc := range []struct {
+		name string
+		fds  []int
+	}{
+		{"none", nil},
+		{"one", []int{9}},
+		{"dense", shuffled(dense...)},
+		{"dense with gaps", shuffled(10, 12, 13, 17, 11, 19, 14)},
+		{"sparse", shuffled(5, 90000, 17, 40000, 6)},
+		{"a descriptor twice keeps both", shuffled(8, 9, 8, 10)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &Batch{}
+			// Twice, as a pooled batch is reused with its scratch space.
+			for round := 0; round < 2; round++ {
+				for i, fd := range tc.fds {
+					b.items = append(b.items, batchItem{fd: fd, frame: []byte(strconv.Itoa(i))})
+				}
+				b.orderByDescriptor()
+				if len(b.items) != len(tc.fds) {
+					t.Fatalf("round %d: %d items after ordering, want %d", round, len(b.items), len(tc.fds))
+				}
+				seen := map[string]bool{}
+				for i, it := range b.items {
+					if i > 0 && b.items[i-1].fd > it.fd {
+						t.Fatalf("round %d: descriptor %d before %d", round, b.items[i-1].fd, it.fd)
+					}
+					idx, _ := strconv.Atoi(string(it.frame))
+					if tc.fds[idx] != it.fd || seen[string(it.frame)] {
+						t.Fatalf("round %d: item %q (fd %d) is not one of the originals", round, it.frame, it.fd)
+					}
+					seen[string(it.frame)] = true
+				}
+				clear(b.items)
+				b.items = b.items[:0]
+			}
+			for _, it := range b.spare[:cap(b.spare)] {
+				if it.frame != nil {
+					t.Fatal("the scratch space still holds a frame")
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkOrderByDescriptor(b *testing.B) {
+	const sockets = 10000
+	order := rand.New(rand.NewPCG(3, 4)).Perm(sockets)
+	batch := &Batch{}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, i := range order {
+			batch.items = append(batch.items, batchItem{fd: 20 + i})
+		}
+		batch.orderByDescriptor()
+		batch.items = batch.items[:0]
 	}
 }
