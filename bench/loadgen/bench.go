@@ -451,7 +451,10 @@ func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
 	set := &clientSet{wsURL: url, fanCap: broadcasts}
 	clients := make([]*client, m)
 	for i := range clients {
-		clients[i] = &client{idx: i, orderID: o.ID, token: o.Token, run: set}
+		// The receipt log is made now: made at the first receipt, 10,000 of
+		// them set off a collection in the generator during the first
+		// broadcast and delayed its receipts.
+		clients[i] = &client{idx: i, orderID: o.ID, token: o.Token, run: set, fan: make([]fanRecv, 0, broadcasts)}
 	}
 	logf(cfg, "fan-out: joining %d clients to one room", m)
 	durs, failed, ferr := connectAll(ctx, set, clients, cfg.dialConc)
