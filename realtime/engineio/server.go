@@ -90,6 +90,8 @@ type Server struct {
 	poller  *poller                  // nil where the platform has none
 	ring    atomic.Pointer[sendRing] // nil where io_uring is unavailable or failed
 
+	keptBatch atomic.Pointer[Batch] // see NewBatch
+
 	mu       sync.Mutex
 	sessions map[string]*Session // guarded by mu
 	closed   bool                // guarded by mu

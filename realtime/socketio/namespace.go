@@ -147,6 +147,7 @@ func (n *Namespace) Broadcast(room string, except map[string]bool, event string,
 	if rs != nil {
 		rs.record(storedPacket{offset: offset, nsp: n.name, room: room, except: except, text: text})
 	}
+	batch.Grow(len(n.rooms[room]))
 	for s := range n.rooms[room] {
 		if !except[s.id] {
 			_ = s.sess.SendIn(batch, msg)
