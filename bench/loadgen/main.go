@@ -116,7 +116,7 @@ func main() {
 		// With Go's default pacing the generator's small heap was collected
 		// every 0.6–0.8 s in the end-to-end scenario; a collection slows its
 		// reading and delays receipt timestamps, which then count against
-		// whichever server is measured. A full run allocates about 1.5 GB.
+		// whichever server is measured. A full run allocates about 350 MB.
 		debug.SetGCPercent(-1)
 		debug.SetMemoryLimit(int64(cfg.gcLimitMiB) << 20)
 	}
