@@ -69,6 +69,7 @@ type rloop struct {
 	pause *pacer // the pause between rounds in a burst
 
 	buf    []byte // the read buffer, shared by the loop's connections
+	oob    []byte // control messages of a read: the kernel's receive time
 	wbuf   []byte // scratch for outgoing frames
 	events []unix.EpollEvent
 	ready  []*rconn
@@ -159,6 +160,7 @@ func newLoop() (*rloop, error) {
 		evfd:   evfd,
 		pause:  newPacer(),
 		buf:    make([]byte, readBufSize),
+		oob:    make([]byte, unix.CmsgSpace(16)*2),
 		events: make([]unix.EpollEvent, maxEvents),
 	}
 	// A non-blocking descriptor given to os.NewFile joins the runtime's
@@ -325,9 +327,9 @@ func (l *rloop) dispatch(events []unix.EpollEvent) {
 func (rc *rconn) read(hup bool) {
 	l, c := rc.l, rc.c
 	for {
-		n, err := rawRead(rc.fd, l.buf)
+		n, at, err := rawReadStamped(rc.fd, l.buf, l.oob)
 		if n > 0 {
-			c.recvAt = time.Now().UnixNano()
+			c.recvAt = at
 			ok, perr := c.ws.feed(l.buf[:n], c)
 			switch {
 			case perr != nil:
@@ -492,6 +494,15 @@ func (r *reactor) add(c *client) error {
 		c.finish(c.stopErr)
 		return nil
 	}
+	// Receipts are timed by the kernel's receive timestamp, the moment the
+	// bytes reached the socket, rather than by when this loop got round to
+	// reading them (see rawReadStamped).
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+		_ = unix.Close(fd)
+		rc.closed = true
+		c.finish(fmt.Errorf("SO_TIMESTAMPNS: %w", err))
+		return nil
+	}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: evRead, Fd: int32(fd)}); err != nil {
 		_ = unix.Close(fd)
 		rc.closed = true
@@ -511,14 +522,40 @@ func (r *reactor) add(c *client) error {
 // seeing the P in system calls, would keep waking every 20 µs to take it
 // away, on the generator's one CPU.
 
-// rawRead is recvfrom(2) rather than read(2): on a socket it skips the
-// file layer read goes through first.
-func rawRead(fd int, p []byte) (int, unix.Errno) {
-	r, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), 0, 0, 0)
+// rawReadStamped is recvmsg(2) on a socket with SO_TIMESTAMPNS set. at is
+// the kernel's receive time of the data read (for TCP, of the last segment
+// in it), or the time of the read where the kernel gave none. The loop reads
+// a socket some time after its bytes arrive, more so while it works through
+// a burst; that delay is the generator's, and with this stamp it no longer
+// counts against the server measured.
+func rawReadStamped(fd int, p, oob []byte) (n int, at int64, errno unix.Errno) {
+	iov := unix.Iovec{Base: unsafe.SliceData(p)}
+	iov.SetLen(len(p))
+	msg := unix.Msghdr{Iov: &iov, Iovlen: 1, Control: unsafe.SliceData(oob)}
+	msg.SetControllen(len(oob))
+	r, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), 0)
 	if e != 0 {
-		return 0, e
+		return 0, 0, e
 	}
-	return int(r), 0
+	return int(r), receiveStamp(oob[:msg.Controllen]), 0
+}
+
+// receiveStamp finds the SCM_TIMESTAMPNS control message in oob and returns
+// its time, or now where there is none.
+func receiveStamp(oob []byte) int64 {
+	for len(oob) >= unix.CmsgSpace(0) {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(unsafe.SliceData(oob)))
+		size := int(h.Len)
+		if size < unix.CmsgLen(0) || size > len(oob) {
+			break
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && size >= unix.CmsgLen(int(unsafe.Sizeof(unix.Timespec{}))) {
+			ts := (*unix.Timespec)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+			return ts.Nano()
+		}
+		oob = oob[min(len(oob), unix.CmsgSpace(size-unix.CmsgLen(0))):]
+	}
+	return time.Now().UnixNano()
 }
 
 func rawWrite(fd int, p []byte) (int, unix.Errno) {
@@ -539,7 +576,7 @@ func (l *rloop) poll() (int, error) {
 	return int(r), nil
 }
 
-// rawSleep sleeps without telling the scheduler (see rawRead).
+// rawSleep sleeps without telling the scheduler (see above).
 func rawSleep(d time.Duration) {
 	if d <= 0 {
 		return
