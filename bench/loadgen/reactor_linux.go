@@ -576,7 +576,8 @@ func (l *rloop) poll() (int, error) {
 	return int(r), nil
 }
 
-// rawSleep sleeps without telling the scheduler (see above).
+// rawSleep sleeps without telling the scheduler (see the note on the
+// loop's system calls above).
 func rawSleep(d time.Duration) {
 	if d <= 0 {
 		return
