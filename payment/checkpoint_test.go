@@ -76,11 +76,11 @@ func TestSQLiteCommitsDoNotCheckpoint(t *testing.T) {
 func TestCheckpointerCopiesTheWALIntoTheDatabase(t *testing.T) {
 	s, path := openSQLiteStore(t, checkpointOptions{Every: 5 * time.Millisecond})
 	before := fileSize(t, path)
-	for range 300 {
+	for range 600 {
 		newTestOrder(t, s)
 	}
-	const grown = 20 * 4096 // 300 orders take far more than 20 pages
-	waitUntil(t, fmt.Sprintf("the database file (%d bytes at open) to grow by %d bytes after 300 orders", before, grown),
+	const grown = 20 * 4096 // 600 orders take about 30 pages
+	waitUntil(t, fmt.Sprintf("the database file (%d bytes at open) to grow by %d bytes after 600 orders", before, grown),
 		func() bool { return fileSize(t, path) >= before+grown })
 }
 

@@ -130,7 +130,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	if !s.postgres {
 		// The immediate transaction holds SQLite's write lock, so processes
 		// opening one file together do not both try CREATE TABLE.
-		err := db.Transaction(func(tx *gorm.DB) error { return tx.AutoMigrate(&Order{}, &Event{}) })
+		err := db.Transaction(func(tx *gorm.DB) error {
+			if err := tx.AutoMigrate(&Order{}, &Event{}); err != nil {
+				return err
+			}
+			return dropUnusedIndexes(tx)
+		})
 		if err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
@@ -147,8 +152,25 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err := conn.AutoMigrate(&Order{}, &Event{}); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
+		if err := dropUnusedIndexes(conn); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
 		return nil
 	})
+}
+
+// dropUnusedIndexes removes indexes that earlier versions created and that
+// no query uses. AutoMigrate adds indexes but never drops one.
+//
+// idx_orders_status: every status change rewrote its entry. Dropping it, in
+// interleaved runs of the benchmark's end-to-end scenario on SQLite, the
+// receipt p99 was 1.14–1.79 ms (median 1.30) against 1.19–2.33 ms (median
+// 1.96) with it.
+func dropUnusedIndexes(db *gorm.DB) error {
+	if err := db.Exec("DROP INDEX IF EXISTS idx_orders_status").Error; err != nil {
+		return fmt.Errorf("drop idx_orders_status: %w", err)
+	}
+	return nil
 }
 
 // Ping checks that the database answers.

@@ -535,3 +535,26 @@ func TestTransitionGivesUpWithItsRequest(t *testing.T) {
 		t.Fatalf("transition after the ended requests: %v", err)
 	}
 }
+
+// A database made by an earlier version has an index on orders.status;
+// migrating drops it, and the orders are still there.
+func TestMigrationDropsTheUnusedStatusIndex(t *testing.T) {
+	u := testStoreURL(t)
+	old := openTestStore(t, u)
+	o := newTestOrder(t, old)
+	if err := old.db.Exec("CREATE INDEX idx_orders_status ON orders (status)").Error; err != nil {
+		t.Fatalf("create the earlier version's index: %v", err)
+	}
+	if !old.db.Migrator().HasIndex(&Order{}, "idx_orders_status") {
+		t.Fatal("the index was not created")
+	}
+	_ = old.Close()
+
+	s := openTestStore(t, u)
+	if s.db.Migrator().HasIndex(&Order{}, "idx_orders_status") {
+		t.Fatal("idx_orders_status is still there after migrating")
+	}
+	if got, err := s.Order(context.Background(), o.ID); err != nil || got.ID != o.ID {
+		t.Fatalf("order after migrating: %+v %v", got, err)
+	}
+}
