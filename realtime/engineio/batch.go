@@ -104,7 +104,7 @@ func (b *Batch) orderByDescriptor() {
 	}
 	span := highest - lowest + 1
 	if span > 4*len(b.items) {
-		slices.SortFunc(b.items, func(x, y batchItem) int { return x.fd - y.fd })
+		slices.SortFunc(b.items, byDescriptor)
 		return
 	}
 	if cap(b.slots) < span {
@@ -117,7 +117,7 @@ func (b *Batch) orderByDescriptor() {
 	for i, it := range b.items {
 		if slots[it.fd-lowest] >= 0 {
 			// Not expected (see above); a comparison sort keeps both.
-			slices.SortFunc(b.items, func(x, y batchItem) int { return x.fd - y.fd })
+			slices.SortFunc(b.items, byDescriptor)
 			return
 		}
 		slots[it.fd-lowest] = int32(i)
@@ -149,6 +149,8 @@ func (b *Batch) orderByDescriptor() {
 		}
 	}
 }
+
+func byDescriptor(x, y batchItem) int { return x.fd - y.fd }
 
 // finishBatched settles a batched send that wrote res bytes of frame (or
 // failed with -res).
