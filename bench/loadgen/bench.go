@@ -384,20 +384,8 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 	}
 	sortInt64(lats)
 	// Requests still unanswered when the scenario ended have no latency.
-	answered := make([]int64, 0, total)
-	for i := range httpLat {
-		if v := httpLat[i].Load(); v > 0 {
-			answered = append(answered, v)
-		}
-	}
-	sortInt64(answered)
-	written := make([]int64, 0, total)
-	for i := range sendLate {
-		if v := sendLate[i].Load(); v > 0 {
-			written = append(written, v)
-		}
-	}
-	sortInt64(written)
+	answered := recordedSorted(httpLat)
+	written := recordedSorted(sendLate)
 	lost := int64(total - len(lats))
 	dups := set.dups.Load()
 	raw := set.rawDups.Load()
@@ -450,6 +438,19 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 	if n := set.badFrames.Load(); n > 0 {
 		res.problem("e2e: %d frames could not be parsed; last error: %s", n, set.lastErr())
 	}
+}
+
+// recordedSorted returns the durations recorded in vals (zero: none
+// recorded), in ascending order.
+func recordedSorted(vals []atomic.Int64) []int64 {
+	out := make([]int64, 0, len(vals))
+	for i := range vals {
+		if v := vals[i].Load(); v > 0 {
+			out = append(out, v)
+		}
+	}
+	sortInt64(out)
+	return out
 }
 
 // fanout is scenario 3: one room holding every socket, a steady trickle of
