@@ -70,14 +70,7 @@ func (b *leanBackend) onConnection(sock *socketio.Socket) {
 func (b *leanBackend) httpHandler() http.Handler { return b.io }
 
 func (b *leanBackend) broadcast(room string, except []string, event string, payload any) {
-	var skip map[string]bool
-	if len(except) > 0 {
-		skip = make(map[string]bool, len(except))
-		for _, id := range except {
-			skip[id] = true
-		}
-	}
-	if err := b.nsp.Broadcast(room, skip, event, payload); err != nil {
+	if err := b.nsp.Broadcast(room, except, event, payload); err != nil {
 		b.srv.log.Error("broadcast failed", "room", room, "event", event, "error", err)
 	}
 }

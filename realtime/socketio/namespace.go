@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"slices"
 	"sync"
 
 	"paystatus/realtime/engineio"
@@ -122,13 +123,16 @@ func (n *Namespace) Members(room string) []*Socket {
 }
 
 // Broadcast sends an event to every socket in room except those whose ids
-// are in except. The packet is encoded once for all of them; with recovery
+// are in except, which is searched for each socket: it is meant for a few
+// ids (the room's members on this node that got the event another way), and
+// it is kept with the packet while recovery is on. The packet is encoded once for all of them; with recovery
 // on it carries an offset and is kept for sockets that return.
-func (n *Namespace) Broadcast(room string, except map[string]bool, event string, args ...any) error {
+func (n *Namespace) Broadcast(room string, except []string, event string, args ...any) error {
+	var seq uint64
 	offset := ""
 	rs := n.server.recovery
 	if rs != nil {
-		offset = rs.nextOffset()
+		seq, offset = rs.nextOffset()
 	}
 	text, err := encodeEvent(n.name, -1, event, args, offset)
 	if err != nil {
@@ -145,11 +149,11 @@ func (n *Namespace) Broadcast(room string, except map[string]bool, event string,
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	if rs != nil {
-		rs.record(storedPacket{offset: offset, nsp: n.name, room: room, except: except, text: text})
+		rs.record(storedPacket{seq: seq, nsp: n.name, room: room, except: except, text: text})
 	}
 	batch.Grow(len(n.rooms[room]))
 	for s := range n.rooms[room] {
-		if !except[s.id] {
+		if len(except) == 0 || !slices.Contains(except, s.id) {
 			_ = s.sess.SendIn(batch, msg)
 		}
 	}

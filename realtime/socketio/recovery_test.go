@@ -9,9 +9,9 @@ import (
 
 // broadcastTo records a broadcast in rs the way Namespace.Broadcast does
 // and returns its offset.
-func broadcastTo(rs *recoveryStore, nsp, room string, except map[string]bool, text string) string {
-	off := rs.nextOffset()
-	rs.record(storedPacket{offset: off, nsp: nsp, room: room, except: except, text: text})
+func broadcastTo(rs *recoveryStore, nsp, room string, except []string, text string) string {
+	seq, off := rs.nextOffset()
+	rs.record(storedPacket{seq: seq, nsp: nsp, room: room, except: except, text: text})
 	return off
 }
 
@@ -23,8 +23,8 @@ func TestRecoveryRestoresMissedPackets(t *testing.T) {
 
 	broadcastTo(rs, "/", "r", nil, "r1")
 	broadcastTo(rs, "/", "other", nil, "not a member")
-	broadcastTo(rs, "/", "q", map[string]bool{"s1": true}, "excepting s1")
-	broadcastTo(rs, "/", "q", map[string]bool{"s2": true}, "excepting another")
+	broadcastTo(rs, "/", "q", []string{"s1"}, "excepting s1")
+	broadcastTo(rs, "/", "q", []string{"s2"}, "excepting another")
 	broadcastTo(rs, "/x", "r", nil, "other namespace")
 	broadcastTo(rs, "/", "", nil, "to all")
 	broadcastTo(rs, "/", "r", nil, "r2")
@@ -157,7 +157,7 @@ func TestRecoveryPrunesOldPackets(t *testing.T) {
 	time.Sleep(30 * time.Millisecond)
 	broadcastTo(rs, "/", "r", nil, "new")
 	rs.mu.Lock()
-	n := len(rs.packets)
+	n := len(rs.keptLocked())
 	rs.mu.Unlock()
 	if n != 1 {
 		t.Fatalf("%d packets kept, want only the fresh one", n)
@@ -173,7 +173,7 @@ func TestRecoveryOffsets(t *testing.T) {
 	seen := map[string]bool{}
 	prefix := ""
 	for i := 0; i < 100; i++ {
-		off := rs.nextOffset()
+		_, off := rs.nextOffset()
 		if seen[off] {
 			t.Fatalf("offset %q repeated", off)
 		}
@@ -184,7 +184,80 @@ func TestRecoveryOffsets(t *testing.T) {
 		}
 		prefix = p
 	}
-	if other := newRecoveryStore(time.Minute).nextOffset(); seen[other] {
+	if _, other := newRecoveryStore(time.Minute).nextOffset(); seen[other] {
 		t.Fatalf("two stores share offset %q", other)
+	}
+}
+
+// steadyStore returns a store whose window holds kept packets, with a clock
+// that advances one millisecond per broadcast, so that from then on each
+// record prunes exactly one packet.
+func steadyStore(kept int) (*recoveryStore, func()) {
+	clock := time.Unix(1_700_000_000, 0)
+	rs := newRecoveryStore(time.Duration(kept-1) * time.Millisecond)
+	rs.now = func() time.Time { return clock }
+	var seq uint64 // not nextOffset: its string would be counted as the store's allocation
+	tick := func() {
+		clock = clock.Add(time.Millisecond)
+		seq++
+		rs.record(storedPacket{seq: seq, nsp: "/", room: "r", text: "x"})
+	}
+	for range kept {
+		tick()
+	}
+	return rs, tick
+}
+
+func TestRecoveryPruningKeepsTheWindowWithoutCopyingIt(t *testing.T) {
+	const kept = 10000
+	rs, tick := steadyStore(kept)
+	// Pruning one packet used to copy the rest into a new slice: one
+	// allocation of the whole window per broadcast.
+	allocs := testing.AllocsPerRun(5*kept, tick)
+	if allocs > 0.01 {
+		t.Fatalf("%.3f allocations per broadcast in a full window, want about none", allocs)
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	live := rs.keptLocked()
+	if len(live) != kept {
+		t.Fatalf("%d packets kept, want the window's %d", len(live), kept)
+	}
+	for i := 1; i < len(live); i++ {
+		if live[i].seq != live[i-1].seq+1 {
+			t.Fatalf("packets out of order or lost at %d: %d after %d", i, live[i].seq, live[i-1].seq)
+		}
+	}
+	if cap(rs.packets) > 4*kept {
+		t.Fatalf("backing array of %d for a window of %d", cap(rs.packets), kept)
+	}
+}
+
+func TestRecoveryGivesBackRoomAfterABurst(t *testing.T) {
+	rs, _ := steadyStore(20000)
+	clock := rs.now()
+	rs.now = func() time.Time { return clock.Add(time.Hour) }
+	rs.record(storedPacket{seq: 1 << 40, nsp: "/", room: "r", text: "after the burst"})
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if n := len(rs.keptLocked()); n != 1 {
+		t.Fatalf("%d packets kept, want 1", n)
+	}
+	if c := cap(rs.packets); c > 1024 {
+		t.Fatalf("a backing array of %d kept for one packet", c)
+	}
+}
+
+func TestRecoveryRejectsMalformedOffsets(t *testing.T) {
+	rs := newRecoveryStore(time.Minute)
+	good := broadcastTo(rs, "/", "r", nil, "a")
+	prefix, _, _ := strings.Cut(good, "-")
+	for _, off := range []string{prefix, prefix + "-", prefix + "-zz-1", prefix + "-0", prefix + "-!", "-1", good + "x"} {
+		t.Run(off, func(t *testing.T) {
+			rs.persist("p", savedSession{sid: "s", nsp: "/", rooms: []string{"r"}})
+			if _, _, ok := rs.restore("p", off, "/"); ok {
+				t.Fatalf("restored from offset %q", off)
+			}
+		})
 	}
 }

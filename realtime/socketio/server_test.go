@@ -427,7 +427,7 @@ func TestBroadcastRooms(t *testing.T) {
 		t.Fatalf("room sizes r=%d all=%d", nsp.RoomSize("r"), nsp.RoomSize("all"))
 	}
 
-	if err := nsp.Broadcast("r", map[string]bool{sids["B"]: true}, "news", map[string]int{"n": 1}); err != nil {
+	if err := nsp.Broadcast("r", []string{sids["B"]}, "news", map[string]int{"n": 1}); err != nil {
 		t.Fatal(err)
 	}
 	// A broadcast to everyone marks the end: what comes before it is what
@@ -899,5 +899,39 @@ func TestEmitWithAckSignal(t *testing.T) {
 	}
 	if len(acked) != 0 {
 		t.Fatalf("a malformed answer ran the ack for emit %d", <-acked)
+	}
+}
+
+// Answers may come in any order; each runs its own callback, and once none
+// is awaited the socket holds no list of them.
+func TestAcksAnsweredOutOfOrder(t *testing.T) {
+	_, cl, _, sock := connectedSocket(t)
+	acked := make(chan int, 8)
+	for i := 0; i < 3; i++ {
+		if err := sock.EmitWithAckSignal("update", func() { acked <- i }, i); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := cl.recv(), fmt.Sprintf(`2%d["update",%d]`, i, i); got != want {
+			t.Fatalf("emit %q, want %q", got, want)
+		}
+	}
+	for _, id := range []int{2, 7, 0, 1} { // 7 was never asked
+		cl.send(fmt.Sprintf("3%d[]", id))
+	}
+	for _, want := range []int{2, 0, 1} {
+		select {
+		case got := <-acked:
+			if got != want {
+				t.Fatalf("ack for emit %d, want %d", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no ack for emit %d", want)
+		}
+	}
+	sock.mu.Lock()
+	pending := sock.acks
+	sock.mu.Unlock()
+	if pending != nil {
+		t.Fatalf("%d answers still awaited (list kept: %v)", len(pending), pending != nil)
 	}
 }

@@ -3,6 +3,7 @@ package socketio
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"sync"
 
 	"paystatus/realtime/engineio"
@@ -39,12 +40,12 @@ type Socket struct {
 	Data any
 
 	mu          sync.Mutex
-	handshaking bool               // guarded by mu; OnConnection has not returned yet
-	closedFor   string             // guarded by mu; a close reason held back until it has
-	rooms       []string           // guarded by mu; few per socket
-	acks        map[int]pendingAck // guarded by mu
-	nextAck     int                // guarded by mu
-	connected   bool               // guarded by mu
+	handshaking bool         // guarded by mu; OnConnection has not returned yet
+	closedFor   string       // guarded by mu; a close reason held back until it has
+	rooms       []string     // guarded by mu; few per socket
+	acks        []pendingAck // guarded by mu; nil when none is awaited
+	nextAck     int          // guarded by mu
+	connected   bool         // guarded by mu
 }
 
 // ID is the socket's id.
@@ -141,7 +142,12 @@ func (s *Socket) Emit(event string, args ...any) error {
 
 // pendingAck waits for the client's answer to one emit. At most one of its
 // functions is set; neither for an emit that asks for no answer.
+//
+// A socket awaits few answers at a time (the server asks one per terminal
+// status), so they are a short list, dropped when it empties: a map stayed
+// allocated on every socket that had ever been asked.
 type pendingAck struct {
+	id       int
 	withArgs func(args []any) // gets the answer decoded
 	signal   func()           // the answer is only checked to be a JSON array
 }
@@ -167,12 +173,10 @@ func (s *Socket) emit(event string, args []any, ack pendingAck) error {
 		return ErrDisconnected
 	}
 	if ack.withArgs != nil || ack.signal != nil {
-		if s.acks == nil {
-			s.acks = make(map[int]pendingAck)
-		}
 		id = s.nextAck
 		s.nextAck++
-		s.acks[id] = ack
+		ack.id = id
+		s.acks = append(s.acks, ack)
 	}
 	s.mu.Unlock()
 	text, err := encodeEvent(s.nsp.name, id, event, args, "")
@@ -205,8 +209,7 @@ func (s *Socket) onPacket(p packet) {
 		}
 	case packetAck:
 		s.mu.Lock()
-		ack := s.acks[p.ackID]
-		delete(s.acks, p.ackID)
+		ack := s.takeAckLocked(p.ackID)
 		s.mu.Unlock()
 		if ack.signal != nil {
 			if !isJSONArray(p.data) {
@@ -227,6 +230,21 @@ func (s *Socket) onPacket(p packet) {
 	case packetDisconnect:
 		s.onClose("client namespace disconnect")
 	}
+}
+
+// takeAckLocked removes and returns the pending answer with id, or a zero
+// pendingAck if none waits. s.mu must be held.
+func (s *Socket) takeAckLocked(id int) pendingAck {
+	i := slices.IndexFunc(s.acks, func(a pendingAck) bool { return a.id == id })
+	if i < 0 {
+		return pendingAck{}
+	}
+	ack := s.acks[i]
+	s.acks = slices.Delete(s.acks, i, i+1)
+	if len(s.acks) == 0 {
+		s.acks = nil
+	}
+	return ack
 }
 
 // ackSender answers ack id once.
