@@ -51,21 +51,33 @@ func newLeanBackend(s *Server) (*leanBackend, error) {
 }
 
 func (b *leanBackend) onConnection(sock *socketio.Socket) {
-	s := b.srv
-	st := s.socketOpened(sock, sock.Transport(), sock.Protocol(), sock.Recovered())
-	sock.OnUpgrade = func() { s.socketUpgraded(sock, st, "websocket") }
-	sock.OnDisconnect = func(reason string) { s.socketClosed(sock, st, reason) }
-	sock.OnEvent = func(event string, args []any, ack socketio.AckFunc) {
-		if !s.admitEvent(sock, st) {
-			return
-		}
-		var reply func(any)
-		if ack != nil {
-			reply = func(v any) { ack(v) }
-		}
-		s.handleEvent(sock, event, args, reply)
-	}
+	h := &leanSocket{srv: b.srv, sock: sock}
+	b.srv.socketOpened(&h.st, sock, sock.Transport(), sock.Protocol(), sock.Recovered())
+	sock.Handler = h
 }
+
+// leanSocket handles one socket's events, and holds its state: one heap
+// object per connection.
+type leanSocket struct {
+	srv  *Server
+	sock *socketio.Socket
+	st   socketState
+}
+
+func (h *leanSocket) OnEvent(event string, args []any, ack socketio.AckFunc) {
+	if !h.srv.admitEvent(h.sock, &h.st) {
+		return
+	}
+	var reply func(any)
+	if ack != nil {
+		reply = func(v any) { ack(v) }
+	}
+	h.srv.handleEvent(h.sock, event, args, reply)
+}
+
+func (h *leanSocket) OnDisconnect(reason string) { h.srv.socketClosed(h.sock, &h.st, reason) }
+
+func (h *leanSocket) OnUpgrade() { h.srv.socketUpgraded(h.sock, &h.st, "websocket") }
 
 func (b *leanBackend) httpHandler() http.Handler { return b.io }
 

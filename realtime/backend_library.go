@@ -80,7 +80,8 @@ func (b *libraryBackend) onConnection(sock *socket.Socket) {
 	s := b.srv
 	p := libraryPeer{sock}
 	initial, protocol := libraryTransport(sock)
-	st := s.socketOpened(p, initial, protocol, sock.Recovered())
+	st := &socketState{}
+	s.socketOpened(st, p, initial, protocol, sock.Recovered())
 	_ = sock.Conn().On("upgrade", func(...any) {
 		next, _ := libraryTransport(sock)
 		s.socketUpgraded(p, st, next)

@@ -27,23 +27,40 @@ type peer interface {
 	Connected() bool
 }
 
-// socketState is the per-socket bookkeeping of the protocol handlers.
+// socketState is the per-socket bookkeeping of the protocol handlers. It is
+// held by value in each backend's per-socket handler, so that a connection
+// costs one heap object for all of it.
 type socketState struct {
-	limiter   *eventLimiter
+	limiter   eventLimiter
 	transport atomic.Pointer[string] // the upgrade and disconnect run on different goroutines
 	protocol  int
 }
 
-func (s *Server) socketOpened(p peer, transport string, protocol int, recovered bool) *socketState {
-	st := &socketState{limiter: newEventLimiter(s.cfg.EventsPerSecond), protocol: protocol}
-	st.transport.Store(&transport)
+var transportNames = [...]string{"polling", "websocket"}
+
+// transportName returns a shared copy of a transport's name, so that
+// storing it allocates nothing.
+func transportName(t string) *string {
+	for i := range transportNames {
+		if transportNames[i] == t {
+			return &transportNames[i]
+		}
+	}
+	return &t
+}
+
+// socketOpened readies st, which must be new, for a socket that has
+// connected.
+func (s *Server) socketOpened(st *socketState, p peer, transport string, protocol int, recovered bool) {
+	st.limiter.init(s.cfg.EventsPerSecond)
+	st.protocol = protocol
+	st.transport.Store(transportName(transport))
 	s.obs.SocketConnected(transport, protocol)
 	s.log.Info("client connected", "socket", p.ID(), "transport", transport, "eio", protocol, "recovered", recovered)
-	return st
 }
 
 func (s *Server) socketUpgraded(p peer, st *socketState, next string) {
-	prev := st.transport.Swap(&next)
+	prev := st.transport.Swap(transportName(next))
 	s.obs.SocketDisconnected(*prev, st.protocol)
 	s.obs.SocketConnected(next, st.protocol)
 	s.log.Debug("transport upgraded", "socket", p.ID(), "from", *prev, "to", next)

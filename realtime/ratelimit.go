@@ -17,7 +17,14 @@ type eventLimiter struct {
 }
 
 func newEventLimiter(perSecond int) *eventLimiter {
-	return &eventLimiter{rate: float64(perSecond), burst: float64(2 * perSecond), tokens: float64(2 * perSecond), last: time.Now()}
+	l := &eventLimiter{}
+	l.init(perSecond)
+	return l
+}
+
+// init readies a limiter held by value (in socketState), before first use.
+func (l *eventLimiter) init(perSecond int) {
+	l.rate, l.burst, l.tokens, l.last = float64(perSecond), float64(2*perSecond), float64(2*perSecond), time.Now()
 }
 
 // allow takes a token; shouldLog is true at most once a second while

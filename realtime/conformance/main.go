@@ -48,7 +48,7 @@ func newServer() (*socketio.Server, error) {
 	}
 	onConnection := func(sock *socketio.Socket) {
 		_ = sock.Emit("auth", sock.Auth())
-		sock.OnEvent = func(event string, args []any, ack socketio.AckFunc) {
+		sock.Handler = &socketio.HandlerFuncs{Event: func(event string, args []any, ack socketio.AckFunc) {
 			switch event {
 			case "message":
 				_ = sock.Emit("message-back", args...)
@@ -57,7 +57,7 @@ func newServer() (*socketio.Server, error) {
 					ack(args...)
 				}
 			}
-		}
+		}}
 	}
 	io.Of("/").OnConnection = onConnection
 	io.Of("/custom").OnConnection = func(sock *socketio.Socket) { _ = sock.Emit("auth", sock.Auth()) }

@@ -121,8 +121,8 @@ func (h engineHandler) OnClose(sess *engineio.Session, reason string) {
 func (h engineHandler) OnUpgrade(sess *engineio.Session) {
 	if c, ok := sess.Data.(*client); ok {
 		for _, sock := range c.socketList() {
-			if f := sock.OnUpgrade; f != nil {
-				f()
+			if h := sock.Handler; h != nil {
+				h.OnUpgrade()
 			}
 		}
 	}

@@ -71,7 +71,8 @@ func newApp(n *Namespace, joinOnConnect ...string) *app {
 		for _, r := range a.joinOnConnect {
 			s.Join(r)
 		}
-		s.OnEvent = func(event string, args []any, ack AckFunc) {
+		handler := &HandlerFuncs{}
+		handler.Event = func(event string, args []any, ack AckFunc) {
 			a.mu.Lock()
 			a.events = append(a.events, fmt.Sprintf("%s:%s:%v:%v", s.ID(), event, args, ack != nil))
 			a.mu.Unlock()
@@ -87,11 +88,12 @@ func newApp(n *Namespace, joinOnConnect ...string) *app {
 				}
 			}
 		}
-		s.OnDisconnect = func(reason string) {
+		handler.Disconnect = func(reason string) {
 			a.mu.Lock()
 			a.disconnects[s.ID()] = reason
 			a.mu.Unlock()
 		}
+		s.Handler = handler
 		// Recorded last: once a test sees the socket, its handlers are set
 		// (see TestCloseDuringOnConnection for why tests wait for that).
 		a.mu.Lock()
@@ -817,7 +819,7 @@ func TestRecoveryUnderConcurrentBroadcasts(t *testing.T) {
 
 // A socket closed by another goroutine (shutdown, ping timeout, slow
 // consumer) while OnConnection is still setting its handlers must still
-// get its OnDisconnect, as every Node "connection" gets a "disconnect".
+// get its Handler.OnDisconnect, as every Node "connection" gets a "disconnect".
 func TestCloseDuringOnConnection(t *testing.T) {
 	srv, ts := startIO(t, Config{})
 	entered := make(chan *Socket, 1)
@@ -826,7 +828,7 @@ func TestCloseDuringOnConnection(t *testing.T) {
 	srv.Of("/").OnConnection = func(s *Socket) {
 		entered <- s
 		<-release
-		s.OnDisconnect = func(reason string) { disconnected <- reason }
+		s.Handler = &HandlerFuncs{Disconnect: func(reason string) { disconnected <- reason }}
 	}
 	cl := dialIO(t, ts, 4)
 	cl.send("0")

@@ -30,12 +30,8 @@ type Socket struct {
 	auth      map[string]any
 	recovered bool
 
-	// OnEvent receives each event; ack is nil unless the client asked for one.
-	OnEvent func(event string, args []any, ack AckFunc)
-	// OnDisconnect runs once, with Node's reason names.
-	OnDisconnect func(reason string)
-	// OnUpgrade runs when the connection moves from polling to websocket.
-	OnUpgrade func()
+	// Handler receives the socket's events; OnConnection sets it.
+	Handler Handler
 	// Data belongs to the application.
 	Data any
 
@@ -46,6 +42,42 @@ type Socket struct {
 	acks        []pendingAck // guarded by mu; nil when none is awaited
 	nextAck     int          // guarded by mu
 	connected   bool         // guarded by mu
+}
+
+// Handler receives one socket's events. One value per socket serves all
+// three, where three closures were three heap objects per connection.
+type Handler interface {
+	// OnEvent receives each event; ack is nil unless the client asked for one.
+	OnEvent(event string, args []any, ack AckFunc)
+	// OnDisconnect runs once, with Node's reason names.
+	OnDisconnect(reason string)
+	// OnUpgrade runs when the connection moves from polling to websocket.
+	OnUpgrade()
+}
+
+// HandlerFuncs is a Handler made of functions, any of which may be nil.
+type HandlerFuncs struct {
+	Event      func(event string, args []any, ack AckFunc)
+	Disconnect func(reason string)
+	Upgrade    func()
+}
+
+func (h *HandlerFuncs) OnEvent(event string, args []any, ack AckFunc) {
+	if h.Event != nil {
+		h.Event(event, args, ack)
+	}
+}
+
+func (h *HandlerFuncs) OnDisconnect(reason string) {
+	if h.Disconnect != nil {
+		h.Disconnect(reason)
+	}
+}
+
+func (h *HandlerFuncs) OnUpgrade() {
+	if h.Upgrade != nil {
+		h.Upgrade()
+	}
 }
 
 // ID is the socket's id.
@@ -204,8 +236,8 @@ func (s *Socket) onPacket(p packet) {
 		if p.ackID >= 0 {
 			ack = s.ackSender(p.ackID)
 		}
-		if f := s.OnEvent; f != nil {
-			f(event, args, ack)
+		if h := s.Handler; h != nil {
+			h.OnEvent(event, args, ack)
 		}
 	case packetAck:
 		s.mu.Lock()
@@ -296,8 +328,8 @@ func (s *Socket) onClose(reason string) {
 		return
 	}
 	s.mu.Unlock()
-	if f := s.OnDisconnect; f != nil {
-		f(reason)
+	if h := s.Handler; h != nil {
+		h.OnDisconnect(reason)
 	}
 }
 
@@ -309,8 +341,8 @@ func (s *Socket) finishHandshake() {
 	reason := s.closedFor
 	s.mu.Unlock()
 	if reason != "" {
-		if f := s.OnDisconnect; f != nil {
-			f(reason)
+		if h := s.Handler; h != nil {
+			h.OnDisconnect(reason)
 		}
 	}
 }
