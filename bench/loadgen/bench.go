@@ -382,6 +382,15 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 			lats = append(lats, v)
 		}
 	}
+	if cfg.e2eLog != "" {
+		rows := make([]callbackTimes, len(targets))
+		for k, i := range targets {
+			rows[k] = callbackTimes{receipt: set.lat[i].Load(), answered: httpLat[k].Load(), written: sendLate[k].Load()}
+		}
+		if err := writeCallbackLog(cfg.e2eLog, rows); err != nil {
+			res.problem("e2e: writing %s: %v", cfg.e2eLog, err)
+		}
+	}
 	sortInt64(lats)
 	// Requests still unanswered when the scenario ended have no latency.
 	answered := recordedSorted(httpLat)

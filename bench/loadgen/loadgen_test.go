@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -190,3 +191,22 @@ func TestReportTable(t *testing.T) {
 type writerFunc func(op byte, payload []byte) error
 
 func (f writerFunc) writeFrame(op byte, payload []byte) error { return f(op, payload) }
+
+func TestWriteCallbackLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "e2e.log")
+	rows := []callbackTimes{{receipt: 250000, answered: 300000, written: 40000}, {}, {receipt: 7, answered: 8, written: 9}}
+	if err := writeCallbackLog(path, rows); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "# index receipt_ns http_ns written_ns\n0 250000 300000 40000\n1 0 0 0\n2 7 8 9\n"
+	if string(got) != want {
+		t.Fatalf("log:\n%s\nwant:\n%s", got, want)
+	}
+	if err := writeCallbackLog(filepath.Join(t.TempDir(), "no", "such", "dir"), rows); err == nil {
+		t.Fatal("no error for a file that cannot be created")
+	}
+}

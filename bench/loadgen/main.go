@@ -25,6 +25,7 @@ type config struct {
 	url        string
 	pid        int
 	out        string
+	e2eLog     string
 	upiSecret  string
 	adminToken string
 
@@ -53,6 +54,7 @@ func main() {
 	flag.StringVar(&cfg.url, "url", "http://127.0.0.1:8080", "base URL of the server under test")
 	flag.IntVar(&cfg.pid, "pid", 0, "server process id, for RSS and CPU readings (0: skip them)")
 	flag.StringVar(&cfg.out, "out", "", "write results as JSON to this file")
+	flag.StringVar(&cfg.e2eLog, "e2e-log", "", "write one line per end-to-end callback to this file: its index (= ms after the first), and its receipt, HTTP and written-late times in ns (0: none)")
 	flag.StringVar(&cfg.upiSecret, "upi-secret", os.Getenv("UPI_CALLBACK_SECRET"), "HMAC secret for UPI callbacks (default $UPI_CALLBACK_SECRET)")
 	flag.StringVar(&cfg.adminToken, "admin-token", os.Getenv("ADMIN_TOKEN"), "bearer token for test-connection (default $ADMIN_TOKEN)")
 	flag.IntVar(&cfg.clients, "clients", 10000, "connected, joined clients for the idle, storm and end-to-end scenarios")

@@ -57,6 +57,25 @@ func writeResult(path string, r *Result) error {
 	return os.WriteFile(path, append(data, '\n'), 0o644)
 }
 
+// callbackTimes is what the end-to-end scenario measured of one callback,
+// in ns from its scheduled send; 0 where nothing came.
+type callbackTimes struct {
+	receipt, answered, written int64
+}
+
+// writeCallbackLog writes one line per callback, in the order they were
+// scheduled: index, receipt, HTTP answer and request written. Slow receipts
+// that bunch together in time point at a stall on the server (a garbage
+// collection, a checkpoint) rather than at one slow request.
+func writeCallbackLog(path string, rows []callbackTimes) error {
+	var b strings.Builder
+	b.WriteString("# index receipt_ns http_ns written_ns\n")
+	for k, r := range rows {
+		fmt.Fprintf(&b, "%d %d %d %d\n", k, r.receipt, r.answered, r.written)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
 func readResult(path string) (*Result, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
