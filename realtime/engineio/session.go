@@ -24,6 +24,14 @@ type Message struct {
 // NewMessage wraps the data of a message packet.
 func NewMessage(data string) *Message { return controlMessage(packetMessage, data) }
 
+// MessageType is the type byte that begins a message packet.
+const MessageType byte = packetMessage
+
+// NewMessagePacket wraps a whole message packet: MessageType, then the
+// data. A caller that builds the packet anyway saves the copy NewMessage
+// makes to put the type in front.
+func NewMessagePacket(packet string) *Message { return &Message{packet: packet} }
+
 func controlMessage(kind byte, data string) *Message {
 	return &Message{packet: string(kind) + data}
 }

@@ -3,8 +3,6 @@ package socketio
 import (
 	"slices"
 	"sync"
-
-	"paystatus/realtime/engineio"
 )
 
 // Namespace holds sockets and their rooms.
@@ -134,11 +132,10 @@ func (n *Namespace) Broadcast(room string, except []string, event string, args .
 	if rs != nil {
 		seq, offset = rs.nextOffset()
 	}
-	text, err := encodeEvent(n.name, -1, event, args, offset)
+	msg, text, err := eventMessage(n.name, -1, event, args, offset)
 	if err != nil {
 		return err
 	}
-	msg := engineio.NewMessage(text)
 	// Under the read lock, recording and queueing are one step as seen by a
 	// socket being restored (which takes the write lock): each broadcast is
 	// either among its missed packets or sent to it, never both or neither.

@@ -1,11 +1,15 @@
 package socketio
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+
+	"paystatus/realtime/engineio"
 )
 
 // Socket.IO packet types.
@@ -119,6 +123,13 @@ func decodeArray(data string) ([]any, error) {
 func encode(kind byte, nsp string, ackID int, data []byte) string {
 	var b strings.Builder
 	b.Grow(len(nsp) + len(data) + 12)
+	writeHeader(&b, kind, nsp, ackID)
+	b.Write(data)
+	return b.String()
+}
+
+// writeHeader writes a packet's type, namespace and ack id.
+func writeHeader(b *strings.Builder, kind byte, nsp string, ackID int) {
 	b.WriteByte(kind)
 	if nsp != "/" {
 		b.WriteString(nsp)
@@ -127,22 +138,55 @@ func encode(kind byte, nsp string, ackID int, data []byte) string {
 	if ackID >= 0 {
 		b.WriteString(strconv.Itoa(ackID))
 	}
-	b.Write(data)
-	return b.String()
 }
 
 // encodeEvent builds an event packet; extra is appended after args (the
 // recovery offset) when not empty.
 func encodeEvent(nsp string, ackID int, event string, args []any, extra string) (string, error) {
+	return buildEvent(0, nsp, ackID, event, args, extra)
+}
+
+// eventMessage builds an event packet as an Engine.IO message, and returns
+// the Socket.IO packet too, which shares the message's bytes. Built
+// separately, an emitted update's JSON was copied four times.
+func eventMessage(nsp string, ackID int, event string, args []any, extra string) (*engineio.Message, string, error) {
+	packet, err := buildEvent(engineio.MessageType, nsp, ackID, event, args, extra)
+	if err != nil {
+		return nil, "", err
+	}
+	return engineio.NewMessagePacket(packet), packet[1:], nil
+}
+
+// jsonBuffers hold an event's JSON until it is copied into the packet.
+var jsonBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// buildEvent encodes an event packet, after prefix unless it is 0.
+func buildEvent(prefix byte, nsp string, ackID int, event string, args []any, extra string) (string, error) {
 	list := make([]any, 0, len(args)+2)
 	list = append(list, event)
 	list = append(list, args...)
 	if extra != "" {
 		list = append(list, extra)
 	}
-	data, err := json.Marshal(list)
-	if err != nil {
+	buf := jsonBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 { // one huge event should not pin its buffer
+			buf.Reset()
+			jsonBuffers.Put(buf)
+		}
+	}()
+	buf.Reset()
+	// Encode escapes as Marshal does, and adds a newline.
+	if err := json.NewEncoder(buf).Encode(list); err != nil {
 		return "", err
 	}
-	return encode(packetEvent, nsp, ackID, data), nil
+	data := bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
+	var b strings.Builder
+	b.Grow(1 + len(nsp) + len(data) + 12)
+	if prefix != 0 {
+		b.WriteByte(prefix)
+	}
+	writeHeader(&b, packetEvent, nsp, ackID)
+	b.Write(data)
+	return b.String(), nil
 }

@@ -157,6 +157,11 @@ func TestEncodeEvent(t *testing.T) {
 			if got != tt.want {
 				t.Fatalf("got %s, want %s", got, tt.want)
 			}
+			// The form that is sent carries the same packet.
+			msg, text, err := eventMessage(tt.nsp, tt.ackID, tt.event, tt.args, tt.extra)
+			if err != nil || msg == nil || text != tt.want {
+				t.Fatalf("eventMessage: %q %v %v, want %q", text, msg != nil, err, tt.want)
+			}
 			// What we encode, we decode.
 			p, err := decodePacket(got)
 			if err != nil {
@@ -184,6 +189,13 @@ func TestEncodeEvent(t *testing.T) {
 	t.Run("unencodable", func(t *testing.T) {
 		if _, err := encodeEvent("/", -1, "e", []any{make(chan int)}, ""); err == nil {
 			t.Fatal("a channel argument encoded")
+		}
+		if msg, _, err := eventMessage("/", -1, "e", []any{make(chan int)}, ""); err == nil || msg != nil {
+			t.Fatal("a channel argument made a message")
+		}
+		// The failed encoding left nothing behind in the pooled buffer.
+		if got, _ := encodeEvent("/", -1, "e", nil, ""); got != `2["e"]` {
+			t.Fatalf("after a failure: %s", got)
 		}
 	})
 }
@@ -266,4 +278,15 @@ func BenchmarkAckAnswer(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkEventMessage is one emitted payment update's encoding.
+func BenchmarkEventMessage(b *testing.B) {
+	payload := map[string]any{"orderId": "ord_0123456789abcdef", "status": "completed", "seq": 3, "amount": 49900, "currency": "INR", "paymentId": "txn_0123456789", "updatedAt": "2026-11-26T14:00:00.000Z", "previousStatus": "pending", "source": "upi"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := eventMessage("/", 7, "payment-status-update", []any{payload}, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -211,11 +211,11 @@ func (s *Socket) emit(event string, args []any, ack pendingAck) error {
 		s.acks = append(s.acks, ack)
 	}
 	s.mu.Unlock()
-	text, err := encodeEvent(s.nsp.name, id, event, args, "")
+	msg, _, err := eventMessage(s.nsp.name, id, event, args, "")
 	if err != nil {
 		return err
 	}
-	return s.sess.SendText(text)
+	return s.sess.Send(msg)
 }
 
 // Disconnect removes the socket from its namespace, telling the client.
