@@ -123,8 +123,9 @@ func (n *Namespace) Members(room string) []*Socket {
 // Broadcast sends an event to every socket in room except those whose ids
 // are in except, which is searched for each socket: it is meant for a few
 // ids (the room's members on this node that got the event another way), and
-// it is kept with the packet while recovery is on. The packet is encoded once for all of them; with recovery
-// on it carries an offset and is kept for sockets that return.
+// it is kept with the packet while recovery is on. The packet is encoded
+// once for all of them; with recovery on it carries an offset and is kept
+// for sockets that return.
 func (n *Namespace) Broadcast(room string, except []string, event string, args ...any) error {
 	var seq uint64
 	offset := ""

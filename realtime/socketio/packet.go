@@ -121,15 +121,16 @@ func decodeArray(data string) ([]any, error) {
 
 // encode builds a packet's text: type, namespace unless root, ack id, data.
 func encode(kind byte, nsp string, ackID int, data []byte) string {
-	var b strings.Builder
-	b.Grow(len(nsp) + len(data) + 12)
-	writeHeader(&b, kind, nsp, ackID)
-	b.Write(data)
-	return b.String()
+	return encodeAfter(0, kind, nsp, ackID, data)
 }
 
-// writeHeader writes a packet's type, namespace and ack id.
-func writeHeader(b *strings.Builder, kind byte, nsp string, ackID int) {
+// encodeAfter is encode with prefix in front, unless it is 0.
+func encodeAfter(prefix, kind byte, nsp string, ackID int, data []byte) string {
+	var b strings.Builder
+	b.Grow(1 + len(nsp) + len(data) + 12)
+	if prefix != 0 {
+		b.WriteByte(prefix)
+	}
 	b.WriteByte(kind)
 	if nsp != "/" {
 		b.WriteString(nsp)
@@ -138,6 +139,8 @@ func writeHeader(b *strings.Builder, kind byte, nsp string, ackID int) {
 	if ackID >= 0 {
 		b.WriteString(strconv.Itoa(ackID))
 	}
+	b.Write(data)
+	return b.String()
 }
 
 // encodeEvent builds an event packet; extra is appended after args (the
@@ -175,18 +178,9 @@ func buildEvent(prefix byte, nsp string, ackID int, event string, args []any, ex
 			jsonBuffers.Put(buf)
 		}
 	}()
-	buf.Reset()
 	// Encode escapes as Marshal does, and adds a newline.
 	if err := json.NewEncoder(buf).Encode(list); err != nil {
 		return "", err
 	}
-	data := bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
-	var b strings.Builder
-	b.Grow(1 + len(nsp) + len(data) + 12)
-	if prefix != 0 {
-		b.WriteByte(prefix)
-	}
-	writeHeader(&b, packetEvent, nsp, ackID)
-	b.Write(data)
-	return b.String(), nil
+	return encodeAfter(prefix, packetEvent, nsp, ackID, bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})), nil
 }
