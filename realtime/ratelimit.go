@@ -16,12 +16,6 @@ type eventLimiter struct {
 	lastWarn time.Time // guarded by mu
 }
 
-func newEventLimiter(perSecond int) *eventLimiter {
-	l := &eventLimiter{}
-	l.init(perSecond)
-	return l
-}
-
 // init readies a limiter held by value (in socketState), before first use.
 func (l *eventLimiter) init(perSecond int) {
 	l.rate, l.burst, l.tokens, l.last = float64(perSecond), float64(2*perSecond), float64(2*perSecond), time.Now()

@@ -113,3 +113,11 @@ func TestEventLimiterConcurrent(t *testing.T) {
 		t.Fatalf("concurrent callers got %d tokens, want the burst of 100", allowed)
 	}
 }
+
+// newEventLimiter builds a limiter the way socketOpened readies the one in
+// socketState.
+func newEventLimiter(perSecond int) *eventLimiter {
+	l := &eventLimiter{}
+	l.init(perSecond)
+	return l
+}
