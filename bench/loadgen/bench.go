@@ -565,6 +565,7 @@ func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
 
 	lats := make([]int64, 0, expected)
 	perBcastMax := make([]int64, sent)
+	perBcastMin := make([]int64, sent)
 	var delivered, dups int64
 	var lastRecv int64
 	got := make([]uint8, sent)
@@ -589,6 +590,9 @@ func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
 			if d > perBcastMax[k] {
 				perBcastMax[k] = d
 			}
+			if perBcastMin[k] == 0 || d < perBcastMin[k] {
+				perBcastMin[k] = d
+			}
 			if r.recv > lastRecv {
 				lastRecv = r.recv
 			}
@@ -600,6 +604,11 @@ func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
 		reach[k] = fmt.Sprintf("%.1f", ms(d))
 	}
 	logf(cfg, "fan-out: time to reach all sockets, each broadcast in order (ms): %s", strings.Join(reach, " "))
+	first := make([]string, len(perBcastMin))
+	for k, d := range perBcastMin {
+		first[k] = fmt.Sprintf("%.2f", ms(d))
+	}
+	logf(cfg, "fan-out: time to reach the first socket, each broadcast in order (ms): %s", strings.Join(first, " "))
 	sortInt64(perBcastMax)
 	lost := expected - delivered
 	valid := lost == 0 && dups == 0 && postErrs == 0 && set.unexpected.Load() == 0 && failed == 0
