@@ -84,6 +84,7 @@ func main() {
 		b, err := readResult(flag.Arg(1))
 		check(err)
 		printTable(os.Stdout, a, b)
+		printGoals(os.Stdout, a, b)
 		if len(a.Problems)+len(b.Problems) > 0 {
 			os.Exit(1)
 		}
