@@ -17,6 +17,9 @@ type goal struct {
 	atLeast          bool
 }
 
+// fullRunClients is the size of run the goals are set for.
+const fullRunClients = "10000"
+
 var goals = []goal{
 	{name: "memory per idle connection", scenario: "idle", figure: "RSS per connection", bound: 0.5},
 	{name: "connect storm", scenario: "storm", figure: "connect+join all clients", bound: 1},
@@ -74,6 +77,12 @@ func checkGoals(a, b *Result) []goalOutcome {
 func printGoals(w io.Writer, a, b *Result) {
 	outcomes := checkGoals(a, b)
 	fmt.Fprintf(w, "\ngoals (ratio %s/%s):\n", a.Server, b.Server)
+	for _, key := range []string{"clients", "fanoutClients"} {
+		if n := a.Params[key]; n != "" && n != fullRunClients {
+			fmt.Fprintf(w, "  (the goals are set for %s clients; this run had %s=%s, so judge a full run)\n", fullRunClients, key, n)
+			break
+		}
+	}
 	met := 0
 	for _, o := range outcomes {
 		verdict := "NOT MET"

@@ -93,4 +93,20 @@ func TestPrintGoals(t *testing.T) {
 			t.Errorf("goals lack %q:\n%s", want, s)
 		}
 	}
+	if strings.Contains(s, "judge a full run") {
+		t.Errorf("a run without its size in the parameters is flagged as small:\n%s", s)
+	}
+
+	a.Params = map[string]string{"clients": "300", "fanoutClients": "300"}
+	out.Reset()
+	printGoals(&out, a, b)
+	if !strings.Contains(out.String(), "this run had clients=300, so judge a full run") {
+		t.Errorf("a smoke-sized run is not flagged:\n%s", out.String())
+	}
+	a.Params = map[string]string{"clients": fullRunClients, "fanoutClients": fullRunClients}
+	out.Reset()
+	printGoals(&out, a, b)
+	if strings.Contains(out.String(), "judge a full run") {
+		t.Errorf("a full run is flagged as small:\n%s", out.String())
+	}
 }
