@@ -143,12 +143,6 @@ func encodeAfter(prefix, kind byte, nsp string, ackID int, data []byte) string {
 	return b.String()
 }
 
-// encodeEvent builds an event packet; extra is appended after args (the
-// recovery offset) when not empty.
-func encodeEvent(nsp string, ackID int, event string, args []any, extra string) (string, error) {
-	return buildEvent(0, nsp, ackID, event, args, extra)
-}
-
 // eventMessage builds an event packet as an Engine.IO message, and returns
 // the Socket.IO packet too, which shares the message's bytes. Built
 // separately, an emitted update's JSON was copied four times.
@@ -163,7 +157,8 @@ func eventMessage(nsp string, ackID int, event string, args []any, extra string)
 // jsonBuffers hold an event's JSON until it is copied into the packet.
 var jsonBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// buildEvent encodes an event packet, after prefix unless it is 0.
+// buildEvent encodes an event packet, after prefix unless it is 0; extra is
+// appended after args (the recovery offset) when not empty.
 func buildEvent(prefix byte, nsp string, ackID int, event string, args []any, extra string) (string, error) {
 	list := make([]any, 0, len(args)+2)
 	list = append(list, event)

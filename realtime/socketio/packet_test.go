@@ -290,3 +290,9 @@ func BenchmarkEventMessage(b *testing.B) {
 		}
 	}
 }
+
+// encodeEvent is an event's Socket.IO packet on its own, as the server
+// builds it inside an Engine.IO message.
+func encodeEvent(nsp string, ackID int, event string, args []any, extra string) (string, error) {
+	return buildEvent(0, nsp, ackID, event, args, extra)
+}
