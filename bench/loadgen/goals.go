@@ -83,23 +83,19 @@ func printGoals(w io.Writer, a, b *Result) {
 			break
 		}
 	}
-	met := 0
+	var missed []string
 	for _, o := range outcomes {
-		verdict := "NOT MET"
-		if o.met {
-			verdict = "met"
-			met++
+		verdict := "met"
+		if !o.met {
+			verdict = "NOT MET"
+			missed = append(missed, o.name)
 		}
-		target, value := "", ""
-		switch {
-		case o.scenario == "":
-			// the loss check has no ratio
-		case o.atLeast:
-			target = fmt.Sprintf(">= %g", o.bound)
-		default:
-			target = fmt.Sprintf("<= %g", o.bound)
-		}
+		target, value := "", "" // the loss check has no ratio
 		if o.scenario != "" {
+			target = fmt.Sprintf("<= %g", o.bound)
+			if o.atLeast {
+				target = fmt.Sprintf(">= %g", o.bound)
+			}
 			value = "not measured"
 			if o.measured {
 				value = fmt.Sprintf("%.3f", o.ratio)
@@ -107,14 +103,8 @@ func printGoals(w io.Writer, a, b *Result) {
 		}
 		fmt.Fprintf(w, "  %-36s %-7s %-12s %s\n", o.name, target, value, verdict)
 	}
-	fmt.Fprintf(w, "%d of %d goals met\n", met, len(outcomes))
-	if met < len(outcomes) {
-		missed := []string{}
-		for _, o := range outcomes {
-			if !o.met {
-				missed = append(missed, o.name)
-			}
-		}
+	fmt.Fprintf(w, "%d of %d goals met\n", len(outcomes)-len(missed), len(outcomes))
+	if len(missed) > 0 {
 		fmt.Fprintf(w, "not met: %s\n", strings.Join(missed, "; "))
 	}
 }
