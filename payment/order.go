@@ -13,40 +13,35 @@ import (
 // Order is a payment order. Seq counts every accepted change to it, so a
 // client can tell which of two updates is newer.
 type Order struct {
-	ID          string `gorm:"primaryKey;size:64"`
-	Amount      int64  `gorm:"not null"`
-	Currency    string `gorm:"size:3;not null"`
-	Description string `gorm:"size:500"`
-	Metadata    string `gorm:"type:text"`
-	// Not indexed: no query selects orders by status, and every status
-	// change rewrote the index's entry, one more page in each commit's WAL
-	// write (see dropUnusedIndexes).
-	Status    Status `gorm:"size:16;not null"`
-	Seq       int64  `gorm:"not null"`
-	PaymentID string `gorm:"size:128"`
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID          string
+	Amount      int64
+	Currency    string
+	Description string
+	Metadata    string // JSON object, or empty
+	Status      Status
+	Seq         int64
+	PaymentID   string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
-// Event is one row of the append-only log of accepted changes. DedupKey
-// holds "<source>:<delivery id>" for gateway deliveries, so a retried
-// delivery hits the unique index instead of changing the order twice.
+// Event is one entry of an order's append-only log of accepted changes.
+// DedupKey holds "<source>:<delivery id>" for gateway deliveries (see
+// Transition.DedupKey); a Store keeps it unique, so a retried delivery
+// cannot change the order twice.
 type Event struct {
-	ID             int64   `gorm:"primaryKey;autoIncrement"`
-	OrderID        string  `gorm:"size:64;not null;uniqueIndex:idx_payment_events_order_seq"`
-	Seq            int64   `gorm:"not null;uniqueIndex:idx_payment_events_order_seq"`
-	Type           string  `gorm:"size:32;not null"`
-	Status         Status  `gorm:"size:16"`
-	PreviousStatus Status  `gorm:"size:16"`
-	Source         string  `gorm:"size:32;not null"`
-	DedupKey       *string `gorm:"size:255;uniqueIndex"`
-	PaymentID      string  `gorm:"size:128"`
-	Data           string  `gorm:"type:text"`
+	ID             int64
+	OrderID        string
+	Seq            int64
+	Type           string
+	Status         Status
+	PreviousStatus Status
+	Source         string
+	DedupKey       *string
+	PaymentID      string
+	Data           string
 	CreatedAt      time.Time
 }
-
-// TableName keeps the table name explicit for operators reading the database.
-func (Event) TableName() string { return "payment_events" }
 
 // Snapshot is an order's current payment status as clients see it.
 type Snapshot struct {

@@ -23,7 +23,7 @@ type ChangePublisher interface {
 
 // Service is the payment logic the HTTP handlers call.
 type Service struct {
-	store     *Store
+	store     Store
 	tokens    *Tokens
 	waiters   *Waiters
 	notifier  Notifier
@@ -32,7 +32,7 @@ type Service struct {
 
 // ServiceDeps are the Service's collaborators; Store and Tokens are required.
 type ServiceDeps struct {
-	Store     *Store
+	Store     Store
 	Tokens    *Tokens
 	Waiters   *Waiters
 	Notifier  Notifier
@@ -60,7 +60,7 @@ func (s *Service) SetPublisher(p ChangePublisher) { s.publisher = p }
 func (s *Service) Waiters() *Waiters { return s.waiters }
 
 // Store exposes the store for health checks and tests.
-func (s *Service) Store() *Store { return s.store }
+func (s *Service) Store() Store { return s.store }
 
 // CreatedOrder is a new order with its access token.
 type CreatedOrder struct {
@@ -70,8 +70,11 @@ type CreatedOrder struct {
 
 // CreateOrder stores a new order and issues its token.
 func (s *Service) CreateOrder(ctx context.Context, in NewOrder) (CreatedOrder, error) {
-	o, err := s.store.CreateOrder(ctx, in)
+	o, err := NewPendingOrder(in, time.Now())
 	if err != nil {
+		return CreatedOrder{}, err
+	}
+	if err := s.store.InsertOrder(ctx, o); err != nil {
 		return CreatedOrder{}, err
 	}
 	return CreatedOrder{Order: o, Token: s.tokens.Issue(o.ID)}, nil
@@ -145,6 +148,12 @@ func (s *Service) Transition(ctx context.Context, tr Transition) (StatusChange, 
 func (s *Service) UpdateOrder(ctx context.Context, orderID string, patch OrderPatch) (OrderChange, error) {
 	if patch.Description == nil && patch.Metadata == nil {
 		return OrderChange{}, fmt.Errorf("%w: nothing to change", ErrInvalidOrder)
+	}
+	if !ValidOrderID(orderID) {
+		return OrderChange{}, ErrOrderNotFound
+	}
+	if err := patch.Validate(); err != nil {
+		return OrderChange{}, err
 	}
 	data := map[string]any{}
 	if patch.Description != nil {

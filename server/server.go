@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"paystatus/payment"
+	"paystatus/payment/sqlstore"
 	"paystatus/realtime"
 
 	"github.com/labstack/echo/v4"
@@ -26,7 +27,7 @@ import (
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	store   *payment.Store
+	store   payment.Store
 	svc     *payment.Service
 	rt      *realtime.Server
 	echo    *echo.Echo
@@ -69,7 +70,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.RoomAuth == string(realtime.RoomAuthOrder) {
 		log.Warn("ROOM_AUTH=order: sockets may join any existing order's room without its token; use only while migrating pages")
 	}
-	store, err := payment.OpenStore(ctx, cfg.DatabaseURL)
+	store, err := sqlstore.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}

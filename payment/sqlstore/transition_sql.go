@@ -1,4 +1,4 @@
-package payment
+package sqlstore
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"paystatus/payment"
 )
 
 // transitionStatements are the statements of a status transition, prepared
@@ -108,10 +110,10 @@ func (s *Store) beginTransition(ctx context.Context) (*sql.Tx, context.Context, 
 }
 
 // runTransition applies one attempt of a transition in its own transaction.
-func (s *Store) runTransition(ctx context.Context, tr Transition, dedup *string) (change StatusChange, err error) {
+func (s *Store) runTransition(ctx context.Context, tr payment.Transition, dedup *string) (change payment.StatusChange, err error) {
 	tx, ctx, release, err := s.beginTransition(ctx)
 	if err != nil {
-		return StatusChange{}, fmt.Errorf("begin: %w", s.translate(err))
+		return payment.StatusChange{}, fmt.Errorf("begin: %w", s.translate(err))
 	}
 	defer release()
 	defer func() {
@@ -119,21 +121,21 @@ func (s *Store) runTransition(ctx context.Context, tr Transition, dedup *string)
 			_ = tx.Rollback()
 		}
 	}()
-	var o Order
+	var o payment.Order
 	var seen int64
 	err = tx.StmtContext(ctx, s.stmts.loadOrder).QueryRowContext(ctx, dedup, tr.OrderID).
 		Scan(&o.ID, &o.Amount, &o.Currency, &o.Status, &o.Seq, &o.PaymentID, &o.UpdatedAt, &seen)
 	if errors.Is(err, sql.ErrNoRows) {
-		return StatusChange{}, ErrOrderNotFound
+		return payment.StatusChange{}, payment.ErrOrderNotFound
 	}
 	if err != nil {
-		return StatusChange{}, fmt.Errorf("load order: %w", err)
+		return payment.StatusChange{}, fmt.Errorf("load order: %w", err)
 	}
 	if dedup != nil && seen > 0 {
-		return StatusChange{}, ErrDuplicateEvent
+		return payment.StatusChange{}, payment.ErrDuplicateEvent
 	}
-	if err = checkTransition(o, tr); err != nil {
-		return StatusChange{}, err
+	if err = payment.CheckTransition(o, tr); err != nil {
+		return payment.StatusChange{}, err
 	}
 	now := time.Now().UTC()
 	paymentID := o.PaymentID
@@ -142,11 +144,11 @@ func (s *Store) runTransition(ctx context.Context, tr Transition, dedup *string)
 	}
 	res, err := tx.StmtContext(ctx, s.stmts.updateOrder).ExecContext(ctx, string(tr.To), o.Seq+1, paymentID, now, o.ID, o.Seq)
 	if err != nil {
-		return StatusChange{}, fmt.Errorf("update order: %w", s.translate(err))
+		return payment.StatusChange{}, fmt.Errorf("update order: %w", s.translate(err))
 	}
 	if n, rerr := res.RowsAffected(); rerr != nil || n == 0 {
-		err = ErrConflict
-		return StatusChange{}, err
+		err = payment.ErrConflict
+		return payment.StatusChange{}, err
 	}
 	previous := o.Status
 	o.Status, o.Seq, o.PaymentID, o.UpdatedAt = tr.To, o.Seq+1, paymentID, now
@@ -155,29 +157,12 @@ func (s *Store) runTransition(ctx context.Context, tr Transition, dedup *string)
 	if err != nil {
 		if translated := s.translate(err); errors.Is(translated, gorm.ErrDuplicatedKey) {
 			err = translated
-			return StatusChange{}, err
+			return payment.StatusChange{}, err
 		}
-		return StatusChange{}, fmt.Errorf("append event: %w", err)
+		return payment.StatusChange{}, fmt.Errorf("append event: %w", err)
 	}
 	if err = tx.Commit(); err != nil {
-		return StatusChange{}, fmt.Errorf("commit: %w", s.translate(err))
+		return payment.StatusChange{}, fmt.Errorf("commit: %w", s.translate(err))
 	}
-	return StatusChange{Snapshot: o.Snapshot(), PreviousStatus: previous, Source: tr.Source}, nil
-}
-
-// checkTransition validates a transition against the order as read.
-func checkTransition(o Order, tr Transition) error {
-	if tr.Amount != nil && *tr.Amount != o.Amount {
-		return fmt.Errorf("%w: amount %d, order has %d", ErrAmountMismatch, *tr.Amount, o.Amount)
-	}
-	if tr.Currency != "" && !strings.EqualFold(tr.Currency, o.Currency) {
-		return fmt.Errorf("%w: currency %s, order has %s", ErrAmountMismatch, tr.Currency, o.Currency)
-	}
-	if !CanTransition(o.Status, tr.To) {
-		if tr.Lenient && o.Status.Supersedes(tr.To) {
-			return fmt.Errorf("%w: order is %s, event says %s", ErrStaleEvent, o.Status, tr.To)
-		}
-		return fmt.Errorf("%w: %s to %s", ErrInvalidTransition, o.Status, tr.To)
-	}
-	return nil
+	return payment.StatusChange{Snapshot: o.Snapshot(), PreviousStatus: previous, Source: tr.Source}, nil
 }

@@ -1,4 +1,4 @@
-package payment
+package sqlstore
 
 /*
 #include <errno.h>

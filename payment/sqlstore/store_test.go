@@ -1,4 +1,4 @@
-package payment
+package sqlstore
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"paystatus/payment"
 	"strings"
 	"sync"
 	"testing"
@@ -27,7 +28,7 @@ func testStoreURL(t *testing.T) string {
 		return filepath.Join(t.TempDir(), "store.db")
 	}
 	schema := "t_" + randomHex(t, 8)
-	admin, err := OpenStore(context.Background(), base)
+	admin, err := Open(context.Background(), base)
 	if err != nil {
 		t.Fatalf("open %s: %v", redact(base), err)
 	}
@@ -36,7 +37,7 @@ func testStoreURL(t *testing.T) string {
 		t.Fatalf("create schema: %v", err)
 	}
 	t.Cleanup(func() {
-		cleanup, err := OpenStore(context.Background(), base)
+		cleanup, err := Open(context.Background(), base)
 		if err != nil {
 			t.Logf("drop schema %s: %v", schema, err)
 			return
@@ -79,7 +80,7 @@ func randomHex(t *testing.T, n int) string {
 // openTestStore opens a store on url and closes it when the test ends.
 func openTestStore(t *testing.T, url string) *Store {
 	t.Helper()
-	s, err := OpenStore(context.Background(), url)
+	s, err := Open(context.Background(), url)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -88,16 +89,40 @@ func openTestStore(t *testing.T, url string) *Store {
 }
 
 // newTestOrder stores a pending order with sensible defaults.
-func newTestOrder(t *testing.T, s *Store) Order {
+func newTestOrder(t *testing.T, s *Store) payment.Order {
 	t.Helper()
-	o, err := s.CreateOrder(context.Background(), NewOrder{Amount: 49900, Currency: "inr", Description: "store test"})
+	o, err := createOrder(context.Background(), s, payment.NewOrder{Amount: 49900, Currency: "inr", Description: "store test"})
 	if err != nil {
 		t.Fatalf("create order: %v", err)
 	}
 	return o
 }
 
-func statusEvents(t *testing.T, s *Store, orderID string) []Event {
+// createOrder builds a pending order as the domain does and stores it. It
+// may run on any goroutine.
+func createOrder(ctx context.Context, s *Store, in payment.NewOrder) (payment.Order, error) {
+	o, err := payment.NewPendingOrder(in, time.Now())
+	if err != nil {
+		return payment.Order{}, err
+	}
+	return o, s.InsertOrder(ctx, o)
+}
+
+// newTestService is a payment service over s.
+func newTestService(t *testing.T, s *Store) *payment.Service {
+	t.Helper()
+	tokens, err := payment.NewTokens([]byte("sqlstore-test-secret-of-some-length"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := payment.NewService(payment.ServiceDeps{Store: s, Tokens: tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+func statusEvents(t *testing.T, s *Store, orderID string) []payment.Event {
 	t.Helper()
 	events, err := s.Events(context.Background(), orderID)
 	if err != nil {
@@ -132,10 +157,10 @@ func TestOpenStoreRejectsBadURLs(t *testing.T) {
 		{"malformed Postgres URL", "postgres://%zz"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := OpenStore(context.Background(), tc.url)
+			s, err := Open(context.Background(), tc.url)
 			if err == nil {
 				_ = s.Close()
-				t.Fatalf("OpenStore(%q) succeeded", tc.url)
+				t.Fatalf("Open(%q) succeeded", tc.url)
 			}
 		})
 	}
@@ -148,7 +173,7 @@ func TestMigrationsWhenNodesStartTogether(t *testing.T) {
 	const nodes = 6
 	stores := make([]*Store, nodes)
 	errs := race(nodes, func(i int) error {
-		s, err := OpenStore(context.Background(), u)
+		s, err := Open(context.Background(), u)
 		stores[i] = s
 		return err
 	})
@@ -173,12 +198,12 @@ func TestMigrationsWhenNodesStartTogether(t *testing.T) {
 			t.Errorf("node %d: order %s: %v", i, o.ID, err)
 		}
 	}
-	if _, err := stores[nodes-1].ApplyTransition(context.Background(), Transition{OrderID: o.ID, To: StatusCompleted, Source: "test", DeliveryID: "d1"}); err != nil {
+	if _, err := stores[nodes-1].ApplyTransition(context.Background(), payment.Transition{OrderID: o.ID, To: payment.StatusCompleted, Source: "test", DeliveryID: "d1"}); err != nil {
 		t.Fatalf("transition on last node: %v", err)
 	}
 	// Migrating again over an existing schema is a no-op.
 	again := openTestStore(t, u)
-	if got, err := again.Order(context.Background(), o.ID); err != nil || got.Status != StatusCompleted {
+	if got, err := again.Order(context.Background(), o.ID); err != nil || got.Status != payment.StatusCompleted {
 		t.Fatalf("after re-migration: %+v %v", got, err)
 	}
 }
@@ -192,17 +217,17 @@ func TestConcurrentTransitionsAcrossNodes(t *testing.T) {
 
 	for _, tc := range []struct {
 		name    string
-		targets []Status // tried round-robin, all at once
+		targets []payment.Status // tried round-robin, all at once
 	}{
-		{"same status from every request", []Status{StatusCompleted}},
-		{"competing outcomes", []Status{StatusCompleted, StatusFailed, StatusExpired}},
-		{"processing and completion together", []Status{StatusProcessing, StatusCompleted}},
+		{"same status from every request", []payment.Status{payment.StatusCompleted}},
+		{"competing outcomes", []payment.Status{payment.StatusCompleted, payment.StatusFailed, payment.StatusExpired}},
+		{"processing and completion together", []payment.Status{payment.StatusProcessing, payment.StatusCompleted}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := newTestOrder(t, nodes[0])
 			const requests = 12
 			errs := race(requests, func(i int) error {
-				_, err := nodes[i%len(nodes)].ApplyTransition(ctx, Transition{
+				_, err := nodes[i%len(nodes)].ApplyTransition(ctx, payment.Transition{
 					OrderID: o.ID, To: tc.targets[i%len(tc.targets)], Source: "test",
 				})
 				return err
@@ -212,7 +237,7 @@ func TestConcurrentTransitionsAcrossNodes(t *testing.T) {
 				switch {
 				case err == nil:
 					wins++
-				case errors.Is(err, ErrInvalidTransition):
+				case errors.Is(err, payment.ErrInvalidTransition):
 				default:
 					t.Errorf("unexpected error: %v", err)
 				}
@@ -265,8 +290,8 @@ func TestConcurrentDuplicateDeliveries(t *testing.T) {
 	t.Run("same delivery to one order", func(t *testing.T) {
 		o := newTestOrder(t, nodes[0])
 		errs := race(10, func(i int) error {
-			_, err := nodes[i%2].ApplyTransition(ctx, Transition{
-				OrderID: o.ID, To: StatusProcessing, Source: "upi", DeliveryID: "evt_same", Lenient: true,
+			_, err := nodes[i%2].ApplyTransition(ctx, payment.Transition{
+				OrderID: o.ID, To: payment.StatusProcessing, Source: "upi", DeliveryID: "evt_same", Lenient: true,
 			})
 			return err
 		})
@@ -275,7 +300,7 @@ func TestConcurrentDuplicateDeliveries(t *testing.T) {
 			switch {
 			case err == nil:
 				wins++
-			case errors.Is(err, ErrDuplicateEvent):
+			case errors.Is(err, payment.ErrDuplicateEvent):
 			default:
 				t.Errorf("unexpected error: %v", err)
 			}
@@ -292,7 +317,7 @@ func TestConcurrentDuplicateDeliveries(t *testing.T) {
 		a, b := newTestOrder(t, nodes[0]), newTestOrder(t, nodes[1])
 		errs := race(2, func(i int) error {
 			id := []string{a.ID, b.ID}[i]
-			_, err := nodes[i].ApplyTransition(ctx, Transition{OrderID: id, To: StatusCompleted, Source: "stripe", DeliveryID: "evt_shared"})
+			_, err := nodes[i].ApplyTransition(ctx, payment.Transition{OrderID: id, To: payment.StatusCompleted, Source: "stripe", DeliveryID: "evt_shared"})
 			return err
 		})
 		wins := 0
@@ -300,7 +325,7 @@ func TestConcurrentDuplicateDeliveries(t *testing.T) {
 			switch {
 			case err == nil:
 				wins++
-			case errors.Is(err, ErrDuplicateEvent):
+			case errors.Is(err, payment.ErrDuplicateEvent):
 			default:
 				t.Errorf("unexpected error: %v", err)
 			}
@@ -318,8 +343,8 @@ func TestConcurrentDuplicateDeliveries(t *testing.T) {
 	t.Run("same delivery id from different gateways", func(t *testing.T) {
 		o := newTestOrder(t, nodes[0])
 		for i, src := range []string{"razorpay", "stripe"} {
-			to := []Status{StatusProcessing, StatusCompleted}[i]
-			if _, err := nodes[i].ApplyTransition(ctx, Transition{OrderID: o.ID, To: to, Source: src, DeliveryID: "evt_1"}); err != nil {
+			to := []payment.Status{payment.StatusProcessing, payment.StatusCompleted}[i]
+			if _, err := nodes[i].ApplyTransition(ctx, payment.Transition{OrderID: o.ID, To: to, Source: src, DeliveryID: "evt_1"}); err != nil {
 				t.Fatalf("%s: %v", src, err)
 			}
 		}
@@ -333,30 +358,36 @@ func TestTransitionRejectsBadInputWithoutChanges(t *testing.T) {
 
 	for _, tc := range []struct {
 		name  string
-		setup Status // moved to before the bad request; "" stays pending
-		tr    func(id string) Transition
+		setup payment.Status // moved to before the bad request; "" stays pending
+		tr    func(id string) payment.Transition
 		want  error
 	}{
-		{"malformed order id", "", func(string) Transition { return Transition{OrderID: "bad id!", To: StatusCompleted, Source: "test"} }, ErrOrderNotFound},
-		{"unknown order", "", func(string) Transition {
-			return Transition{OrderID: "ord_missing", To: StatusCompleted, Source: "test"}
-		}, ErrOrderNotFound},
-		{"amount mismatch", "", func(id string) Transition {
-			return Transition{OrderID: id, To: StatusCompleted, Source: "test", Amount: amount(1)}
-		}, ErrAmountMismatch},
-		{"currency mismatch", "", func(id string) Transition {
-			return Transition{OrderID: id, To: StatusCompleted, Source: "test", Currency: "USD"}
-		}, ErrAmountMismatch},
-		{"backwards move", StatusCompleted, func(id string) Transition { return Transition{OrderID: id, To: StatusPending, Source: "test"} }, ErrInvalidTransition},
-		{"late delivery is stale when lenient", StatusCompleted, func(id string) Transition {
-			return Transition{OrderID: id, To: StatusProcessing, Source: "test", Lenient: true}
-		}, ErrStaleEvent},
-		{"second outcome", StatusFailed, func(id string) Transition { return Transition{OrderID: id, To: StatusCompleted, Source: "test"} }, ErrInvalidTransition},
+		{"malformed order id", "", func(string) payment.Transition {
+			return payment.Transition{OrderID: "bad id!", To: payment.StatusCompleted, Source: "test"}
+		}, payment.ErrOrderNotFound},
+		{"unknown order", "", func(string) payment.Transition {
+			return payment.Transition{OrderID: "ord_missing", To: payment.StatusCompleted, Source: "test"}
+		}, payment.ErrOrderNotFound},
+		{"amount mismatch", "", func(id string) payment.Transition {
+			return payment.Transition{OrderID: id, To: payment.StatusCompleted, Source: "test", Amount: amount(1)}
+		}, payment.ErrAmountMismatch},
+		{"currency mismatch", "", func(id string) payment.Transition {
+			return payment.Transition{OrderID: id, To: payment.StatusCompleted, Source: "test", Currency: "USD"}
+		}, payment.ErrAmountMismatch},
+		{"backwards move", payment.StatusCompleted, func(id string) payment.Transition {
+			return payment.Transition{OrderID: id, To: payment.StatusPending, Source: "test"}
+		}, payment.ErrInvalidTransition},
+		{"late delivery is stale when lenient", payment.StatusCompleted, func(id string) payment.Transition {
+			return payment.Transition{OrderID: id, To: payment.StatusProcessing, Source: "test", Lenient: true}
+		}, payment.ErrStaleEvent},
+		{"second outcome", payment.StatusFailed, func(id string) payment.Transition {
+			return payment.Transition{OrderID: id, To: payment.StatusCompleted, Source: "test"}
+		}, payment.ErrInvalidTransition},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := newTestOrder(t, s)
 			if tc.setup != "" {
-				if _, err := s.ApplyTransition(ctx, Transition{OrderID: o.ID, To: tc.setup, Source: "test"}); err != nil {
+				if _, err := s.ApplyTransition(ctx, payment.Transition{OrderID: o.ID, To: tc.setup, Source: "test"}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -376,26 +407,29 @@ func TestTransitionRejectsBadInputWithoutChanges(t *testing.T) {
 	}
 }
 
+// Bad input for a new order is refused by the domain before the store sees
+// it, and nothing is stored.
 func TestCreateOrderRejectsBadInput(t *testing.T) {
 	s := openTestStore(t, testStoreURL(t))
+	svc := newTestService(t, s)
 	for _, tc := range []struct {
 		name string
-		in   NewOrder
+		in   payment.NewOrder
 	}{
-		{"zero amount", NewOrder{Amount: 0}},
-		{"negative amount", NewOrder{Amount: -5}},
-		{"huge amount", NewOrder{Amount: MaxAmount + 1}},
-		{"bad currency", NewOrder{Amount: 100, Currency: "RUPEES"}},
-		{"long description", NewOrder{Amount: 100, Description: strings.Repeat("x", MaxDescriptionLength+1)}},
+		{"zero amount", payment.NewOrder{Amount: 0}},
+		{"negative amount", payment.NewOrder{Amount: -5}},
+		{"huge amount", payment.NewOrder{Amount: payment.MaxAmount + 1}},
+		{"bad currency", payment.NewOrder{Amount: 100, Currency: "RUPEES"}},
+		{"long description", payment.NewOrder{Amount: 100, Description: strings.Repeat("x", payment.MaxDescriptionLength+1)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := s.CreateOrder(context.Background(), tc.in); !errors.Is(err, ErrInvalidOrder) {
-				t.Fatalf("got %v, want ErrInvalidOrder", err)
+			if _, err := svc.CreateOrder(context.Background(), tc.in); !errors.Is(err, payment.ErrInvalidOrder) {
+				t.Fatalf("got %v, want payment.ErrInvalidOrder", err)
 			}
 		})
 	}
 	var n int64
-	if err := s.db.Model(&Order{}).Count(&n).Error; err != nil || n != 0 {
+	if err := s.db.Model(&orderRow{}).Count(&n).Error; err != nil || n != 0 {
 		t.Fatalf("%d orders stored after bad input (%v)", n, err)
 	}
 }
@@ -409,17 +443,17 @@ func TestUpdateOrderAcrossNodesKeepsSeqInStep(t *testing.T) {
 	errs := race(writers, func(i int) error {
 		d := "update " + string(rune('a'+i))
 		if i%2 == 0 {
-			_, err := nodes[i%2].UpdateOrder(ctx, o.ID, OrderPatch{Description: &d}, []byte(`{}`))
+			_, err := nodes[i%2].UpdateOrder(ctx, o.ID, payment.OrderPatch{Description: &d}, []byte(`{}`))
 			return err
 		}
-		_, err := nodes[i%2].ApplyTransition(ctx, Transition{OrderID: o.ID, To: StatusProcessing, Source: "test"})
+		_, err := nodes[i%2].ApplyTransition(ctx, payment.Transition{OrderID: o.ID, To: payment.StatusProcessing, Source: "test"})
 		return err
 	})
 	okCount := 0
 	for _, err := range errs {
 		if err == nil {
 			okCount++
-		} else if !errors.Is(err, ErrInvalidTransition) {
+		} else if !errors.Is(err, payment.ErrInvalidTransition) {
 			t.Errorf("unexpected error: %v", err)
 		}
 	}
@@ -439,7 +473,7 @@ func TestUpdateOrderAcrossNodesKeepsSeqInStep(t *testing.T) {
 }
 
 func TestPingFailsAfterClose(t *testing.T) {
-	s, err := OpenStore(context.Background(), testStoreURL(t))
+	s, err := Open(context.Background(), testStoreURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,7 +537,7 @@ func TestTransitionGivesUpWithItsRequest(t *testing.T) {
 	url := testStoreURL(t)
 	s := openTestStore(t, url)
 	o := newTestOrder(t, s)
-	completed := Transition{OrderID: o.ID, To: StatusCompleted, Source: "test"}
+	completed := payment.Transition{OrderID: o.ID, To: payment.StatusCompleted, Source: "test"}
 
 	t.Run("request already ended", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -528,7 +562,7 @@ func TestTransitionGivesUpWithItsRequest(t *testing.T) {
 			}
 		})
 	}
-	if got, _ := s.Order(context.Background(), o.ID); got.Status != StatusPending || got.Seq != 0 {
+	if got, _ := s.Order(context.Background(), o.ID); got.Status != payment.StatusPending || got.Seq != 0 {
 		t.Fatalf("order changed by ended requests: %+v", got)
 	}
 	if _, err := s.ApplyTransition(context.Background(), completed); err != nil {
@@ -545,13 +579,13 @@ func TestMigrationDropsTheUnusedStatusIndex(t *testing.T) {
 	if err := old.db.Exec("CREATE INDEX idx_orders_status ON orders (status)").Error; err != nil {
 		t.Fatalf("create the earlier version's index: %v", err)
 	}
-	if !old.db.Migrator().HasIndex(&Order{}, "idx_orders_status") {
+	if !old.db.Migrator().HasIndex(&orderRow{}, "idx_orders_status") {
 		t.Fatal("the index was not created")
 	}
 	_ = old.Close()
 
 	s := openTestStore(t, u)
-	if s.db.Migrator().HasIndex(&Order{}, "idx_orders_status") {
+	if s.db.Migrator().HasIndex(&orderRow{}, "idx_orders_status") {
 		t.Fatal("idx_orders_status is still there after migrating")
 	}
 	if got, err := s.Order(context.Background(), o.ID); err != nil || got.ID != o.ID {

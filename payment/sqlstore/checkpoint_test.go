@@ -1,4 +1,4 @@
-package payment
+package sqlstore
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"paystatus/payment"
 	"runtime"
 	"strings"
 	"testing"
@@ -36,11 +37,11 @@ func openSQLiteStore(t *testing.T, opts checkpointOptions) (*Store, string) {
 // completed. It may run on any goroutine.
 func completeNewOrder(s *Store) error {
 	ctx := context.Background()
-	o, err := s.CreateOrder(ctx, NewOrder{Amount: 49900, Currency: "inr", Description: "checkpoint test"})
+	o, err := createOrder(ctx, s, payment.NewOrder{Amount: 49900, Currency: "inr", Description: "checkpoint test"})
 	if err != nil {
 		return err
 	}
-	_, err = s.ApplyTransition(ctx, Transition{OrderID: o.ID, To: StatusCompleted, Source: "test"})
+	_, err = s.ApplyTransition(ctx, payment.Transition{OrderID: o.ID, To: payment.StatusCompleted, Source: "test"})
 	return err
 }
 

@@ -1,4 +1,4 @@
-package payment
+package sqlstore
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"paystatus/payment"
 	"strings"
 	"sync"
 	"testing"
@@ -24,7 +25,7 @@ func serviceTestDB(t *testing.T) string {
 
 func openServiceTestStore(t *testing.T, url string) *Store {
 	t.Helper()
-	st, err := OpenStore(context.Background(), url)
+	st, err := Open(context.Background(), url)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -39,13 +40,13 @@ type visibilityNotifier struct {
 	other *Store
 
 	mu       sync.Mutex
-	statuses []StatusChange
-	orders   []OrderChange
+	statuses []payment.StatusChange
+	orders   []payment.OrderChange
 	problems []string
 }
 
-func (n *visibilityNotifier) PaymentStatusChanged(c StatusChange) {
-	problem := n.check(c.OrderID, c.Seq, func(o Order) string {
+func (n *visibilityNotifier) PaymentStatusChanged(c payment.StatusChange) {
+	problem := n.check(c.OrderID, c.Seq, func(o payment.Order) string {
 		if o.Status != c.Status {
 			return fmt.Sprintf("notified of %s but the database says %s", c.Status, o.Status)
 		}
@@ -59,8 +60,8 @@ func (n *visibilityNotifier) PaymentStatusChanged(c StatusChange) {
 	}
 }
 
-func (n *visibilityNotifier) OrderChanged(c OrderChange) {
-	problem := n.check(c.OrderID, c.Seq, func(Order) string { return "" })
+func (n *visibilityNotifier) OrderChanged(c payment.OrderChange) {
+	problem := n.check(c.OrderID, c.Seq, func(payment.Order) string { return "" })
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.orders = append(n.orders, c)
@@ -69,7 +70,7 @@ func (n *visibilityNotifier) OrderChanged(c OrderChange) {
 	}
 }
 
-func (n *visibilityNotifier) check(orderID string, seq int64, extra func(Order) string) string {
+func (n *visibilityNotifier) check(orderID string, seq int64, extra func(payment.Order) string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	o, err := n.other.Order(ctx, orderID)
@@ -113,10 +114,10 @@ func (n *visibilityNotifier) assertClean(t *testing.T) {
 }
 
 type serviceFixture struct {
-	svc      *Service
+	svc      *payment.Service
 	store    *Store
 	notifier *visibilityNotifier
-	tokens   *Tokens
+	tokens   *payment.Tokens
 }
 
 func newServiceFixture(t *testing.T) *serviceFixture {
@@ -125,7 +126,7 @@ func newServiceFixture(t *testing.T) *serviceFixture {
 	st := openServiceTestStore(t, url)
 	n := &visibilityNotifier{other: openServiceTestStore(t, url)}
 	tk := mustTokens(t, "service-test-secret")
-	svc, err := NewService(ServiceDeps{Store: st, Tokens: tk, Notifier: n})
+	svc, err := payment.NewService(payment.ServiceDeps{Store: st, Tokens: tk, Notifier: n})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,9 +134,9 @@ func newServiceFixture(t *testing.T) *serviceFixture {
 	return &serviceFixture{svc: svc, store: st, notifier: n, tokens: tk}
 }
 
-func (f *serviceFixture) order(t *testing.T) Order {
+func (f *serviceFixture) order(t *testing.T) payment.Order {
 	t.Helper()
-	o, err := f.svc.CreateOrder(context.Background(), NewOrder{Amount: 1000, Currency: "inr"})
+	o, err := f.svc.CreateOrder(context.Background(), payment.NewOrder{Amount: 1000, Currency: "inr"})
 	if err != nil {
 		t.Fatalf("create order: %v", err)
 	}
@@ -143,7 +144,7 @@ func (f *serviceFixture) order(t *testing.T) Order {
 }
 
 // state reads an order and its event count straight from the store.
-func (f *serviceFixture) state(t *testing.T, id string) (Order, int) {
+func (f *serviceFixture) state(t *testing.T, id string) (payment.Order, int) {
 	t.Helper()
 	o, err := f.store.Order(context.Background(), id)
 	if err != nil {
@@ -157,11 +158,11 @@ func (f *serviceFixture) state(t *testing.T, id string) (Order, int) {
 }
 
 func TestNewServiceNeedsStoreAndTokens(t *testing.T) {
-	if _, err := NewService(ServiceDeps{}); err == nil {
-		t.Fatal("NewService without store and tokens succeeded")
+	if _, err := payment.NewService(payment.ServiceDeps{}); err == nil {
+		t.Fatal("payment.NewService without store and tokens succeeded")
 	}
-	if _, err := NewService(ServiceDeps{Tokens: mustTokens(t, "x")}); err == nil {
-		t.Fatal("NewService without a store succeeded")
+	if _, err := payment.NewService(payment.ServiceDeps{Tokens: mustTokens(t, "x")}); err == nil {
+		t.Fatal("payment.NewService without a store succeeded")
 	}
 }
 
@@ -169,19 +170,19 @@ func TestServiceCreateOrder(t *testing.T) {
 	f := newServiceFixture(t)
 	tests := []struct {
 		name     string
-		in       NewOrder
+		in       payment.NewOrder
 		currency string
 		err      error
 	}{
-		{"default currency", NewOrder{Amount: 100}, "INR", nil},
-		{"lowercase normalised", NewOrder{Amount: 100, Currency: " usd "}, "USD", nil},
-		{"largest amount", NewOrder{Amount: MaxAmount, Currency: "EUR"}, "EUR", nil},
-		{"zero amount", NewOrder{Amount: 0}, "", ErrInvalidOrder},
-		{"negative amount", NewOrder{Amount: -5}, "", ErrInvalidOrder},
-		{"amount too large", NewOrder{Amount: MaxAmount + 1}, "", ErrInvalidOrder},
-		{"two-letter currency", NewOrder{Amount: 100, Currency: "IN"}, "", ErrInvalidOrder},
-		{"currency with digits", NewOrder{Amount: 100, Currency: "IN1"}, "", ErrInvalidOrder},
-		{"description too long", NewOrder{Amount: 100, Description: strings.Repeat("x", MaxDescriptionLength+1)}, "", ErrInvalidOrder},
+		{"default currency", payment.NewOrder{Amount: 100}, "INR", nil},
+		{"lowercase normalised", payment.NewOrder{Amount: 100, Currency: " usd "}, "USD", nil},
+		{"largest amount", payment.NewOrder{Amount: payment.MaxAmount, Currency: "EUR"}, "EUR", nil},
+		{"zero amount", payment.NewOrder{Amount: 0}, "", payment.ErrInvalidOrder},
+		{"negative amount", payment.NewOrder{Amount: -5}, "", payment.ErrInvalidOrder},
+		{"amount too large", payment.NewOrder{Amount: payment.MaxAmount + 1}, "", payment.ErrInvalidOrder},
+		{"two-letter currency", payment.NewOrder{Amount: 100, Currency: "IN"}, "", payment.ErrInvalidOrder},
+		{"currency with digits", payment.NewOrder{Amount: 100, Currency: "IN1"}, "", payment.ErrInvalidOrder},
+		{"description too long", payment.NewOrder{Amount: 100, Description: strings.Repeat("x", payment.MaxDescriptionLength+1)}, "", payment.ErrInvalidOrder},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -195,7 +196,7 @@ func TestServiceCreateOrder(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if o.Status != StatusPending || o.Seq != 0 || o.Currency != tt.currency || !ValidOrderID(o.ID) {
+			if o.Status != payment.StatusPending || o.Seq != 0 || o.Currency != tt.currency || !payment.ValidOrderID(o.ID) {
 				t.Fatalf("unexpected order %+v", o.Order)
 			}
 			if err := f.svc.Authorize(o.ID, o.Token); err != nil {
@@ -209,13 +210,13 @@ func TestServiceCreateOrder(t *testing.T) {
 }
 
 // pathTo lists the accepted moves that bring a new order to a status.
-var pathTo = map[Status][]Status{
-	StatusPending:    nil,
-	StatusProcessing: {StatusProcessing},
-	StatusCompleted:  {StatusCompleted},
-	StatusFailed:     {StatusFailed},
-	StatusExpired:    {StatusExpired},
-	StatusRefunded:   {StatusCompleted, StatusRefunded},
+var pathTo = map[payment.Status][]payment.Status{
+	payment.StatusPending:    nil,
+	payment.StatusProcessing: {payment.StatusProcessing},
+	payment.StatusCompleted:  {payment.StatusCompleted},
+	payment.StatusFailed:     {payment.StatusFailed},
+	payment.StatusExpired:    {payment.StatusExpired},
+	payment.StatusRefunded:   {payment.StatusCompleted, payment.StatusRefunded},
 }
 
 // TestServiceTransitionsAllPairs drives a real order into each status and
@@ -229,18 +230,18 @@ func TestServiceTransitionsAllPairs(t *testing.T) {
 			t.Run(fmt.Sprintf("%s_to_%s", from, to), func(t *testing.T) {
 				o := f.order(t)
 				for _, step := range pathTo[from] {
-					if _, err := f.svc.Transition(ctx, Transition{OrderID: o.ID, To: step, Source: "test"}); err != nil {
+					if _, err := f.svc.Transition(ctx, payment.Transition{OrderID: o.ID, To: step, Source: "test"}); err != nil {
 						t.Fatalf("setting up %s: %v", from, err)
 					}
 				}
 				before, eventsBefore := f.state(t, o.ID)
 				notifiedBefore, _ := f.notifier.counts()
-				change, err := f.svc.Transition(ctx, Transition{OrderID: o.ID, To: to, Source: "test", PaymentID: "pay_1"})
+				change, err := f.svc.Transition(ctx, payment.Transition{OrderID: o.ID, To: to, Source: "test", PaymentID: "pay_1"})
 				after, eventsAfter := f.state(t, o.ID)
 				notifiedAfter, _ := f.notifier.counts()
-				if !CanTransition(from, to) {
-					if !errors.Is(err, ErrInvalidTransition) {
-						t.Fatalf("error = %v, want ErrInvalidTransition", err)
+				if !payment.CanTransition(from, to) {
+					if !errors.Is(err, payment.ErrInvalidTransition) {
+						t.Fatalf("error = %v, want payment.ErrInvalidTransition", err)
 					}
 					if after.Status != before.Status || after.Seq != before.Seq || after.PaymentID != before.PaymentID || eventsAfter != eventsBefore {
 						t.Fatalf("refused transition changed the order: %+v -> %+v, events %d -> %d", before, after, eventsBefore, eventsAfter)
@@ -279,19 +280,19 @@ func TestServiceSeqCountsEveryChange(t *testing.T) {
 	desc := "updated"
 	steps := []func() (int64, error){
 		func() (int64, error) {
-			c, err := f.svc.Transition(ctx, Transition{OrderID: o.ID, To: StatusProcessing, Source: "test"})
+			c, err := f.svc.Transition(ctx, payment.Transition{OrderID: o.ID, To: payment.StatusProcessing, Source: "test"})
 			return c.Seq, err
 		},
 		func() (int64, error) {
-			c, err := f.svc.UpdateOrder(ctx, o.ID, OrderPatch{Description: &desc, Metadata: []byte(`{"cart":3}`)})
+			c, err := f.svc.UpdateOrder(ctx, o.ID, payment.OrderPatch{Description: &desc, Metadata: []byte(`{"cart":3}`)})
 			return c.Seq, err
 		},
 		func() (int64, error) {
-			c, err := f.svc.Transition(ctx, Transition{OrderID: o.ID, To: StatusCompleted, Source: "test"})
+			c, err := f.svc.Transition(ctx, payment.Transition{OrderID: o.ID, To: payment.StatusCompleted, Source: "test"})
 			return c.Seq, err
 		},
 		func() (int64, error) {
-			c, err := f.svc.Transition(ctx, Transition{OrderID: o.ID, To: StatusRefunded, Source: "test"})
+			c, err := f.svc.Transition(ctx, payment.Transition{OrderID: o.ID, To: payment.StatusRefunded, Source: "test"})
 			return c.Seq, err
 		},
 	}
@@ -331,18 +332,18 @@ func TestServiceUpdateOrderRefusals(t *testing.T) {
 	f := newServiceFixture(t)
 	ctx := context.Background()
 	o := f.order(t)
-	long := strings.Repeat("d", MaxDescriptionLength+1)
+	long := strings.Repeat("d", payment.MaxDescriptionLength+1)
 	tests := []struct {
 		name  string
 		id    string
-		patch OrderPatch
+		patch payment.OrderPatch
 		err   error
 	}{
-		{"nothing to change", o.ID, OrderPatch{}, ErrInvalidOrder},
-		{"description too long", o.ID, OrderPatch{Description: &long}, ErrInvalidOrder},
-		{"metadata too large", o.ID, OrderPatch{Metadata: []byte(`{"k":"` + strings.Repeat("m", MaxMetadataBytes) + `"}`)}, ErrInvalidOrder},
-		{"unknown order", "ord_doesnotexist", OrderPatch{Description: new(string)}, ErrOrderNotFound},
-		{"malformed order id", "../../etc", OrderPatch{Description: new(string)}, ErrOrderNotFound},
+		{"nothing to change", o.ID, payment.OrderPatch{}, payment.ErrInvalidOrder},
+		{"description too long", o.ID, payment.OrderPatch{Description: &long}, payment.ErrInvalidOrder},
+		{"metadata too large", o.ID, payment.OrderPatch{Metadata: []byte(`{"k":"` + strings.Repeat("m", payment.MaxMetadataBytes) + `"}`)}, payment.ErrInvalidOrder},
+		{"unknown order", "ord_doesnotexist", payment.OrderPatch{Description: new(string)}, payment.ErrOrderNotFound},
+		{"malformed order id", "../../etc", payment.OrderPatch{Description: new(string)}, payment.ErrOrderNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -367,22 +368,22 @@ func TestServiceTransitionIsOneTransaction(t *testing.T) {
 	f := newServiceFixture(t)
 	ctx := context.Background()
 	o := f.order(t)
-	squatter := Event{OrderID: o.ID, Seq: 1, Type: "squatter", Source: "test", CreatedAt: time.Now().UTC()}
+	squatter := eventRow{OrderID: o.ID, Seq: 1, Type: "squatter", Source: "test", CreatedAt: time.Now().UTC()}
 	if err := f.store.db.WithContext(ctx).Create(&squatter).Error; err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Transition(ctx, Transition{OrderID: o.ID, To: StatusCompleted, Source: "test"}); err == nil {
+	if _, err := f.svc.Transition(ctx, payment.Transition{OrderID: o.ID, To: payment.StatusCompleted, Source: "test"}); err == nil {
 		t.Fatal("transition succeeded although its event could not be stored")
 	}
 	after, n := f.state(t, o.ID)
-	if after.Status != StatusPending || after.Seq != 0 || n != 1 {
+	if after.Status != payment.StatusPending || after.Seq != 0 || n != 1 {
 		t.Fatalf("order changed without its event: %+v, %d events", after, n)
 	}
 	if st, _ := f.notifier.counts(); st != 0 {
 		t.Fatal("a rolled-back change was announced")
 	}
 
-	if _, err := f.svc.UpdateOrder(ctx, o.ID, OrderPatch{Description: new(string)}); err == nil {
+	if _, err := f.svc.UpdateOrder(ctx, o.ID, payment.OrderPatch{Description: new(string)}); err == nil {
 		t.Fatal("update succeeded although its event could not be stored")
 	}
 	if after, _ := f.state(t, o.ID); after.Seq != 0 {
@@ -397,35 +398,35 @@ func TestServiceLenientAndDuplicateDeliveriesAnnounceNothing(t *testing.T) {
 	amount := o.Amount
 	// Delivery ids are unique across all orders, and a Postgres test
 	// database outlives the run, so they are derived from the order id.
-	first := Transition{OrderID: o.ID, To: StatusCompleted, Source: "gw", DeliveryID: o.ID + "-d1", Amount: &amount, Currency: "inr"}
+	first := payment.Transition{OrderID: o.ID, To: payment.StatusCompleted, Source: "gw", DeliveryID: o.ID + "-d1", Amount: &amount, Currency: "inr"}
 	if _, err := f.svc.Transition(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Transition(ctx, first); !errors.Is(err, ErrDuplicateEvent) {
-		t.Fatalf("repeat delivery error = %v, want ErrDuplicateEvent", err)
+	if _, err := f.svc.Transition(ctx, first); !errors.Is(err, payment.ErrDuplicateEvent) {
+		t.Fatalf("repeat delivery error = %v, want payment.ErrDuplicateEvent", err)
 	}
-	late := Transition{OrderID: o.ID, To: StatusProcessing, Source: "gw", DeliveryID: o.ID + "-d0", Lenient: true}
-	if _, err := f.svc.Transition(ctx, late); !errors.Is(err, ErrStaleEvent) {
-		t.Fatalf("late delivery error = %v, want ErrStaleEvent", err)
+	late := payment.Transition{OrderID: o.ID, To: payment.StatusProcessing, Source: "gw", DeliveryID: o.ID + "-d0", Lenient: true}
+	if _, err := f.svc.Transition(ctx, late); !errors.Is(err, payment.ErrStaleEvent) {
+		t.Fatalf("late delivery error = %v, want payment.ErrStaleEvent", err)
 	}
 	late.Lenient = false
-	if _, err := f.svc.Transition(ctx, late); !errors.Is(err, ErrInvalidTransition) {
-		t.Fatalf("strict late delivery error = %v, want ErrInvalidTransition", err)
+	if _, err := f.svc.Transition(ctx, late); !errors.Is(err, payment.ErrInvalidTransition) {
+		t.Fatalf("strict late delivery error = %v, want payment.ErrInvalidTransition", err)
 	}
 	wrong := int64(1)
-	mismatch := Transition{OrderID: o.ID, To: StatusRefunded, Source: "gw", Amount: &wrong}
-	if _, err := f.svc.Transition(ctx, mismatch); !errors.Is(err, ErrAmountMismatch) {
-		t.Fatalf("amount mismatch error = %v, want ErrAmountMismatch", err)
+	mismatch := payment.Transition{OrderID: o.ID, To: payment.StatusRefunded, Source: "gw", Amount: &wrong}
+	if _, err := f.svc.Transition(ctx, mismatch); !errors.Is(err, payment.ErrAmountMismatch) {
+		t.Fatalf("amount mismatch error = %v, want payment.ErrAmountMismatch", err)
 	}
 	mismatch.Amount, mismatch.Currency = nil, "USD"
-	if _, err := f.svc.Transition(ctx, mismatch); !errors.Is(err, ErrAmountMismatch) {
-		t.Fatalf("currency mismatch error = %v, want ErrAmountMismatch", err)
+	if _, err := f.svc.Transition(ctx, mismatch); !errors.Is(err, payment.ErrAmountMismatch) {
+		t.Fatalf("currency mismatch error = %v, want payment.ErrAmountMismatch", err)
 	}
-	if _, err := f.svc.Transition(ctx, Transition{OrderID: "ord_missing", To: StatusCompleted}); !errors.Is(err, ErrOrderNotFound) {
-		t.Fatalf("unknown order error = %v, want ErrOrderNotFound", err)
+	if _, err := f.svc.Transition(ctx, payment.Transition{OrderID: "ord_missing", To: payment.StatusCompleted}); !errors.Is(err, payment.ErrOrderNotFound) {
+		t.Fatalf("unknown order error = %v, want payment.ErrOrderNotFound", err)
 	}
 	after, n := f.state(t, o.ID)
-	if after.Status != StatusCompleted || after.Seq != 1 || n != 1 {
+	if after.Status != payment.StatusCompleted || after.Seq != 1 || n != 1 {
 		t.Fatalf("refused deliveries changed the order: %+v, %d events", after, n)
 	}
 	if st, _ := f.notifier.counts(); st != 1 {
@@ -453,12 +454,12 @@ func raceOneOrder(t *testing.T, f *serviceFixture, round int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			to := StatusCompleted
+			to := payment.StatusCompleted
 			if i%2 == 1 {
-				to = StatusFailed
+				to = payment.StatusFailed
 			}
 			<-start
-			_, errs[i] = f.svc.Transition(context.Background(), Transition{OrderID: o.ID, To: to, Source: "race"})
+			_, errs[i] = f.svc.Transition(context.Background(), payment.Transition{OrderID: o.ID, To: to, Source: "race"})
 		}()
 	}
 	close(start)
@@ -468,8 +469,8 @@ func raceOneOrder(t *testing.T, f *serviceFixture, round int) {
 		switch {
 		case err == nil:
 			wins++
-		case !errors.Is(err, ErrInvalidTransition):
-			t.Errorf("goroutine %d: %v, want success or ErrInvalidTransition", i, err)
+		case !errors.Is(err, payment.ErrInvalidTransition):
+			t.Errorf("goroutine %d: %v, want success or payment.ErrInvalidTransition", i, err)
 		}
 	}
 	if wins != 1 {
@@ -495,7 +496,7 @@ func TestServiceConcurrentUpdatesAllApply(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			d := fmt.Sprintf("update %d", i)
-			_, errs[i] = f.svc.UpdateOrder(context.Background(), o.ID, OrderPatch{Description: &d})
+			_, errs[i] = f.svc.UpdateOrder(context.Background(), o.ID, payment.OrderPatch{Description: &d})
 		}()
 	}
 	wg.Wait()
@@ -516,12 +517,12 @@ func TestServiceWaitForChange(t *testing.T) {
 
 	t.Run("already past since", func(t *testing.T) {
 		o := f.order(t)
-		if _, err := f.svc.Transition(ctx, Transition{OrderID: o.ID, To: StatusProcessing}); err != nil {
+		if _, err := f.svc.Transition(ctx, payment.Transition{OrderID: o.ID, To: payment.StatusProcessing}); err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()
 		snap, err := f.svc.WaitForChange(ctx, o.ID, 0, time.Minute)
-		if err != nil || snap.Seq != 1 || snap.Status != StatusProcessing {
+		if err != nil || snap.Seq != 1 || snap.Status != payment.StatusProcessing {
 			t.Fatalf("got %+v, %v", snap, err)
 		}
 		if time.Since(start) > 10*time.Second {
@@ -532,7 +533,7 @@ func TestServiceWaitForChange(t *testing.T) {
 	t.Run("wakes on change", func(t *testing.T) {
 		o := f.order(t)
 		type result struct {
-			snap Snapshot
+			snap payment.Snapshot
 			err  error
 		}
 		done := make(chan result, 1)
@@ -542,12 +543,12 @@ func TestServiceWaitForChange(t *testing.T) {
 			done <- result{snap, err}
 		}()
 		waitUntil(t, "the long-poll to register", func() bool { return f.svc.Waiters().Count() > before })
-		if _, err := f.svc.Transition(ctx, Transition{OrderID: o.ID, To: StatusCompleted}); err != nil {
+		if _, err := f.svc.Transition(ctx, payment.Transition{OrderID: o.ID, To: payment.StatusCompleted}); err != nil {
 			t.Fatal(err)
 		}
 		select {
 		case r := <-done:
-			if r.err != nil || r.snap.Seq != 1 || r.snap.Status != StatusCompleted {
+			if r.err != nil || r.snap.Seq != 1 || r.snap.Status != payment.StatusCompleted {
 				t.Fatalf("got %+v, %v", r.snap, r.err)
 			}
 		case <-time.After(10 * time.Second):
@@ -558,7 +559,7 @@ func TestServiceWaitForChange(t *testing.T) {
 	t.Run("times out with current status", func(t *testing.T) {
 		o := f.order(t)
 		snap, err := f.svc.WaitForChange(ctx, o.ID, 0, 20*time.Millisecond)
-		if err != nil || snap.Seq != 0 || snap.Status != StatusPending {
+		if err != nil || snap.Seq != 0 || snap.Status != payment.StatusPending {
 			t.Fatalf("got %+v, %v", snap, err)
 		}
 	})
@@ -594,14 +595,14 @@ func TestServiceWaitForChange(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
 		snap, err := f.svc.WaitForChange(cctx, o.ID, 0, time.Minute)
-		if err != nil || snap.OrderID != o.ID || snap.Status != StatusPending {
+		if err != nil || snap.OrderID != o.ID || snap.Status != payment.StatusPending {
 			t.Fatalf("got %+v, %v", snap, err)
 		}
 	})
 
 	t.Run("unknown order", func(t *testing.T) {
-		if _, err := f.svc.WaitForChange(ctx, "ord_missing", 0, time.Second); !errors.Is(err, ErrOrderNotFound) {
-			t.Fatalf("error = %v, want ErrOrderNotFound", err)
+		if _, err := f.svc.WaitForChange(ctx, "ord_missing", 0, time.Second); !errors.Is(err, payment.ErrOrderNotFound) {
+			t.Fatalf("error = %v, want payment.ErrOrderNotFound", err)
 		}
 		if n := f.svc.Waiters().Count(); n != 0 {
 			t.Fatalf("%d waiters left registered", n)
@@ -627,11 +628,11 @@ func TestServicePublishesCommittedChangesOnly(t *testing.T) {
 	f.svc.SetPublisher(pub)
 	ctx := context.Background()
 	o := f.order(t)
-	if _, err := f.svc.Transition(ctx, Transition{OrderID: o.ID, To: StatusCompleted}); err != nil {
+	if _, err := f.svc.Transition(ctx, payment.Transition{OrderID: o.ID, To: payment.StatusCompleted}); err != nil {
 		t.Fatal(err)
 	}
-	_, _ = f.svc.Transition(ctx, Transition{OrderID: o.ID, To: StatusFailed})
-	if _, err := f.svc.UpdateOrder(ctx, o.ID, OrderPatch{Description: new(string)}); err != nil {
+	_, _ = f.svc.Transition(ctx, payment.Transition{OrderID: o.ID, To: payment.StatusFailed})
+	if _, err := f.svc.UpdateOrder(ctx, o.ID, payment.OrderPatch{Description: new(string)}); err != nil {
 		t.Fatal(err)
 	}
 	pub.mu.Lock()
@@ -651,3 +652,14 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func mustTokens(t testing.TB, secret string) *payment.Tokens {
+	t.Helper()
+	tk, err := payment.NewTokens([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
+var allStatuses = []payment.Status{payment.StatusPending, payment.StatusProcessing, payment.StatusCompleted, payment.StatusFailed, payment.StatusExpired, payment.StatusRefunded}
