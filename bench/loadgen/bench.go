@@ -42,31 +42,45 @@ func run(ctx context.Context, cfg config) *Result {
 	for _, s := range strings.Split(cfg.scenarios, ",") {
 		want[strings.TrimSpace(s)] = true
 	}
-	a := newAPI(cfg.url, cfg.upiSecret, cfg.adminToken)
-	url, err := wsURL(cfg.url)
+	f, err := newFleet(cfg)
 	if err != nil {
-		res.problem("bad url: %v", err)
+		res.problem("%v", err)
 		return res
 	}
-	if err := a.waitHealthy(ctx, 30*time.Second); err != nil {
+	res.Params["nodes"] = fmt.Sprint(len(f.nodes))
+	if err := f.waitHealthy(ctx, 30*time.Second); err != nil {
 		res.problem("%v", err)
 		return res
 	}
 
-	if want["idle"] || want["e2e"] {
-		if !idleAndE2E(ctx, cfg, a, url, res, want["e2e"]) {
+	var exp *expiryLoad
+	if cfg.expiryOrders > 0 {
+		res.Params["expiryOrders"] = fmt.Sprint(cfg.expiryOrders)
+		res.Params["expiryStaggered"] = fmt.Sprint(cfg.expiryStaggered)
+		if exp = prepareExpiry(ctx, cfg, f, res); exp == nil {
 			return res
 		}
 	}
-	if want["fanout"] && ctx.Err() == nil {
-		fanout(ctx, cfg, a, url, res)
-	}
-	if cfg.pid > 0 {
-		if _, err := procRSS(cfg.pid); err != nil {
-			res.problem("server process %d is gone after the run: %v", cfg.pid, err)
+	if want["idle"] || want["e2e"] {
+		if !idleAndE2E(ctx, cfg, f, res, want["e2e"], exp) {
+			return res
 		}
 	}
-	if err := a.healthy(ctx); err != nil {
+	if exp != nil && ctx.Err() == nil {
+		exp.check(ctx, cfg, f, res)
+	}
+	if want["fanout"] && ctx.Err() == nil {
+		fanout(ctx, cfg, f, res)
+	}
+	if want["gateways"] && ctx.Err() == nil {
+		gateways(ctx, cfg, f, res)
+	}
+	for _, p := range f.pids {
+		if _, err := procRSS(p); err != nil {
+			res.problem("server process %d is gone after the run: %v", p, err)
+		}
+	}
+	if err := f.healthy(ctx); err != nil {
 		res.problem("server unhealthy after the run: %v", err)
 	}
 	return res
@@ -122,11 +136,13 @@ func connectAll(ctx context.Context, set *clientSet, clients []*client, conc int
 	return durs, failed, firstErr
 }
 
-func rssMiB(cfg config) (float64, bool) {
-	if cfg.pid <= 0 {
+// rssMiB is the resident set of the server's processes, summed over the
+// nodes of a fleet.
+func rssMiB(f *fleet) (float64, bool) {
+	if len(f.pids) == 0 {
 		return 0, false
 	}
-	b, err := procRSS(cfg.pid)
+	b, err := f.rssBytes()
 	if err != nil {
 		return 0, false
 	}
@@ -140,11 +156,13 @@ func selfCPU() time.Duration {
 	return d
 }
 
-func cpuNow(cfg config) time.Duration {
-	if cfg.pid <= 0 {
+// cpuNow is the server's CPU time so far (summed over a fleet's nodes), or
+// cpuGone.
+func cpuNow(f *fleet) time.Duration {
+	if len(f.pids) == 0 {
 		return 0
 	}
-	d, err := procCPU(cfg.pid)
+	d, err := f.cpu()
 	if err != nil {
 		return cpuGone
 	}
@@ -152,11 +170,11 @@ func cpuNow(cfg config) time.Duration {
 }
 
 // waitNow is the server's accumulated run-queue wait, or cpuGone.
-func waitNow(cfg config) time.Duration {
-	if cfg.pid <= 0 {
+func waitNow(f *fleet) time.Duration {
+	if len(f.pids) == 0 {
 		return cpuGone
 	}
-	d, err := procRunqueueWait(cfg.pid)
+	d, err := f.runqueueWait()
 	if err != nil {
 		return cpuGone
 	}
@@ -170,12 +188,12 @@ const cpuGone = time.Duration(math.MinInt64)
 // cpuMeter holds the readings at a scenario's start: the server's CPU time,
 // its time spent waiting for a CPU, and this generator's own CPU time.
 type cpuMeter struct {
-	cfg                  config
+	f                    *fleet
 	server, waited, self time.Duration
 }
 
-func startCPUMeter(cfg config) cpuMeter {
-	return cpuMeter{cfg: cfg, server: cpuNow(cfg), waited: waitNow(cfg), self: selfCPU()}
+func startCPUMeter(f *fleet) cpuMeter {
+	return cpuMeter{f: f, server: cpuNow(f), waited: waitNow(f), self: selfCPU()}
 }
 
 // cpuUsage is what a meter measured; a server figure that could not be
@@ -187,9 +205,9 @@ type cpuUsage struct {
 
 func (m cpuMeter) stop() cpuUsage {
 	u := cpuUsage{self: selfCPU() - m.self}
-	u.server, u.serverOK = cpuSpan(m.server, cpuNow(m.cfg))
-	u.serverOK = u.serverOK && m.cfg.pid > 0
-	u.waited, u.waitedOK = cpuSpan(m.waited, waitNow(m.cfg))
+	u.server, u.serverOK = cpuSpan(m.server, cpuNow(m.f))
+	u.serverOK = u.serverOK && len(m.f.pids) > 0
+	u.waited, u.waitedOK = cpuSpan(m.waited, waitNow(m.f))
 	return u
 }
 
@@ -211,11 +229,11 @@ func cpuSpan(from, to time.Duration) (time.Duration, bool) {
 	return to - from, true
 }
 
-func idleAndE2E(ctx context.Context, cfg config, a *api, url string, res *Result, doE2E bool) bool {
+func idleAndE2E(ctx context.Context, cfg config, f *fleet, res *Result, doE2E bool, exp *expiryLoad) bool {
 	n := cfg.clients
 	logf(cfg, "creating %d orders", n)
 	t0 := time.Now()
-	orders, err := a.createOrders(ctx, n, 16, cfg.amount)
+	orders, err := f.createOrders(ctx, n, 16, cfg.amount, nil)
 	if err != nil {
 		res.problem("creating orders: %v", err)
 		return false
@@ -223,23 +241,22 @@ func idleAndE2E(ctx context.Context, cfg config, a *api, url string, res *Result
 	res.add("setup", "orders created/s", "1/s", float64(n)/time.Since(t0).Seconds(), true)
 
 	time.Sleep(cfg.settle)
-	rssBefore, haveRSS := rssMiB(cfg)
-	grBefore, haveGR := a.goroutines(ctx)
+	rssBefore, haveRSS := rssMiB(f)
+	grBefore, haveGR := f.goroutines(ctx)
 
 	set := &clientSet{
-		wsURL: url,
 		sched: make([]atomic.Int64, n),
 		lat:   make([]atomic.Int64, n),
 	}
 	clients := make([]*client, n)
 	for i := range clients {
-		clients[i] = &client{idx: i, orderID: orders[i].ID, token: orders[i].Token, run: set}
+		clients[i] = &client{idx: i, orderID: orders[i].ID, token: orders[i].Token, run: set, wsURL: f.wsFor(i)}
 	}
 
 	// Scenario 4: connect storm.
 	logf(cfg, "connect storm: %d clients, %d handshakes in flight", n, cfg.dialConc)
 	stormStart := time.Now()
-	stormMeter := startCPUMeter(cfg)
+	stormMeter := startCPUMeter(f)
 	durs, failed, ferr := connectAll(ctx, set, clients, cfg.dialConc)
 	storm := time.Since(stormStart)
 	stormCPU := stormMeter.stop()
@@ -257,7 +274,7 @@ func idleAndE2E(ctx context.Context, cfg config, a *api, url string, res *Result
 	// Scenario 1: idle memory per connection.
 	time.Sleep(cfg.settle)
 	if haveRSS {
-		rssAfter, _ := rssMiB(cfg)
+		rssAfter, _ := rssMiB(f)
 		joined := float64(len(durs))
 		res.add("idle", "server RSS before clients", "MiB", rssBefore, stormOK)
 		res.add("idle", "server RSS with clients", "MiB", rssAfter, stormOK)
@@ -267,7 +284,7 @@ func idleAndE2E(ctx context.Context, cfg config, a *api, url string, res *Result
 	} else {
 		res.addMissing("idle", "RSS per connection", "KiB")
 	}
-	if grAfter, ok := a.goroutines(ctx); ok && haveGR && len(durs) > 0 {
+	if grAfter, ok := f.goroutines(ctx); ok && haveGR && len(durs) > 0 {
 		res.add("idle", "goroutines per connection", "", float64(grAfter-grBefore)/float64(len(durs)), stormOK)
 	} else {
 		res.addMissing("idle", "goroutines per connection", "")
@@ -277,7 +294,7 @@ func idleAndE2E(ctx context.Context, cfg config, a *api, url string, res *Result
 	}
 
 	if doE2E && ctx.Err() == nil {
-		e2e(ctx, cfg, a, res, set, clients, orders)
+		e2e(ctx, cfg, f, res, set, clients, orders, exp)
 	}
 
 	logf(cfg, "closing %d clients", n)
@@ -288,7 +305,7 @@ func idleAndE2E(ctx context.Context, cfg config, a *api, url string, res *Result
 
 // e2e is scenario 2: one SUCCESS callback per order at a fixed rate, and the
 // time from each callback's scheduled send time to its client's receipt.
-func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, clients []*client, orders []order) {
+func e2e(ctx context.Context, cfg config, f *fleet, res *Result, set *clientSet, clients []*client, orders []order, exp *expiryLoad) {
 	total := int(float64(cfg.rate) * cfg.duration.Seconds())
 	if total > len(clients) {
 		total = len(clients)
@@ -300,6 +317,7 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 	type prepared struct {
 		body []byte
 		sig  string
+		to   *api
 	}
 	runID := time.Now().UnixNano()
 	targets := make([]int, 0, total)
@@ -311,8 +329,8 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 	total = len(targets)
 	reqs := make([]prepared, total)
 	for k, i := range targets {
-		body, sig := a.signedCallback(orders[i].ID, fmt.Sprintf("bench-%d-%d", runID, i), "SUCCESS", orders[i].Amount)
-		reqs[k] = prepared{body, sig}
+		body, sig := f.callbackTo(i).signedCallback(orders[i].ID, fmt.Sprintf("bench-%d-%d", runID, i), "SUCCESS", orders[i].Amount)
+		reqs[k] = prepared{body, sig, f.callbackTo(i)}
 	}
 
 	logf(cfg, "end-to-end: %d callbacks at %d/s", total, cfg.rate)
@@ -327,8 +345,12 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 	)
 	pace := newPacer()
 	defer pace.close()
-	meter := startCPUMeter(cfg)
+	resendsBefore, haveResends := f.counter(ctx, resendMetric)
 	start := time.Now().Add(100 * time.Millisecond)
+	if exp != nil {
+		start = exp.startE2E(cfg, res)
+	}
+	meter := startCPUMeter(f)
 	for k := range targets {
 		if ctx.Err() != nil {
 			break
@@ -345,7 +367,7 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 			traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 				WroteRequest: func(httptrace.WroteRequestInfo) { sendLate[k].Store(max(int64(time.Since(at)), 1)) },
 			})
-			r, err := a.postCallback(traced, reqs[k].body, reqs[k].sig)
+			r, err := reqs[k].to.postCallback(traced, reqs[k].body, reqs[k].sig)
 			httpLat[k].Store(max(int64(time.Since(at)), 1))
 			if err != nil {
 				httpErrs.Add(1)
@@ -375,6 +397,7 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 	time.Sleep(cfg.linger)
 	used := meter.stop() // includes the idle linger
 	wall := time.Since(start)
+	resendsAfter, _ := f.counter(ctx, resendMetric)
 
 	lats := make([]int64, 0, total)
 	for _, i := range targets {
@@ -399,7 +422,14 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 	dups := set.dups.Load()
 	raw := set.rawDups.Load()
 	extra := set.updates.Load() - int64(total) // updates we never caused
-	valid := lost == 0 && dups == 0 && httpErrs.Load() == 0 && badReply.Load() == 0 && set.unexpected.Load() == 0 && extra <= 0 && set.wrongOrder.Load() == 0
+	// A first receipt this late most likely was a re-send whose first copy
+	// never arrived: it is counted, so a lost send cannot pass unseen.
+	lateFirst := len(lats) - sort.Search(len(lats), func(j int) bool { return lats[j] > int64(lateFirstReceipt) })
+	serverResends := -1.0
+	if haveResends {
+		serverResends = resendsAfter - resendsBefore
+	}
+	valid := lost == 0 && dups == 0 && raw == 0 && serverResends <= 0 && httpErrs.Load() == 0 && badReply.Load() == 0 && set.unexpected.Load() == 0 && extra <= 0 && set.wrongOrder.Load() == 0
 
 	res.add("e2e", "callbacks sent", "", float64(total), valid)
 	res.add("e2e", "callback rate achieved", "1/s", float64(total)/lastSched.Sub(start).Seconds(), valid)
@@ -420,7 +450,13 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 	}
 	res.add("e2e", "lost updates", "", float64(lost), valid)
 	res.add("e2e", "duplicate updates", "", float64(dups), valid)
-	res.add("e2e", "raw repeats (incl. retries)", "", float64(raw), valid)
+	res.add("e2e", "re-sends received (seq seen twice)", "", float64(raw), valid)
+	if haveResends {
+		res.add("e2e", "re-sends by the server (metric)", "", serverResends, valid)
+	} else {
+		res.addMissing("e2e", "re-sends by the server (metric)", "")
+	}
+	res.add("e2e", fmt.Sprintf("first receipts later than %s", lateFirstReceipt), "", float64(lateFirst), valid)
 	res.add("e2e", "acks sent", "", float64(set.acksSent.Load()), valid)
 	used.addTo(res, "e2e", valid)
 	res.add("e2e", "scenario wall time", "s", wall.Seconds(), valid)
@@ -431,6 +467,16 @@ func e2e(ctx context.Context, cfg config, a *api, res *Result, set *clientSet, c
 	if dups > 0 {
 		res.problem("e2e: %d duplicate updates (a seq repeated after it was acked or came without an ack id), %.0f to %.0f ms after the first copy",
 			dups, ms(set.dupGapMin.Load()), ms(set.dupGapMax.Load()))
+	}
+	// Every client acks at once, so a re-send means an ack was not taken in
+	// time or a first send went missing; either way the figures do not count.
+	if raw > dups {
+		res.problem("e2e: %d re-sends reached clients that had the update already (%.0f to %.0f ms after the first copy)",
+			raw-dups, ms(set.dupGapMin.Load()), ms(set.dupGapMax.Load()))
+	}
+	if serverResends > 0 {
+		res.problem("e2e: the server re-sent %.0f unacknowledged updates (clients saw %d of them twice, %d first receipts came after %s)",
+			serverResends, raw, lateFirst, lateFirstReceipt)
 	}
 	if httpErrs.Load() > 0 || badReply.Load() > 0 {
 		res.problem("e2e: %d callback errors, %d unexpected replies; first: %v", httpErrs.Load(), badReply.Load(), firstErr.Load())
@@ -463,25 +509,26 @@ func recordedSorted(vals []atomic.Int64) []int64 {
 }
 
 // fanout is scenario 3: one room holding every socket, a steady trickle of
-// admin broadcasts into it.
-func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
+// admin broadcasts into it. On a fleet, socket i joins on node i mod n and
+// broadcast k is triggered on node k mod n.
+func fanout(ctx context.Context, cfg config, f *fleet, res *Result) {
 	m := cfg.fanClients
 	broadcasts := int(math.Round(cfg.fanRate * cfg.fanDuration.Seconds()))
 	if m <= 0 || broadcasts <= 0 {
 		return
 	}
-	o, err := a.createOrder(ctx, cfg.amount, "bench fan-out room")
+	o, err := f.nodes[0].createOrder(ctx, cfg.amount, "bench fan-out room", 0)
 	if err != nil {
 		res.problem("fan-out: creating the order: %v", err)
 		return
 	}
-	set := &clientSet{wsURL: url, fanCap: broadcasts}
+	set := &clientSet{fanCap: broadcasts}
 	clients := make([]*client, m)
 	for i := range clients {
 		// The receipt log is made now: made at the first receipt, 10,000 of
 		// them set off a collection in the generator during the first
 		// broadcast and delayed its receipts.
-		clients[i] = &client{idx: i, orderID: o.ID, token: o.Token, run: set, fan: make([]fanRecv, 0, broadcasts)}
+		clients[i] = &client{idx: i, orderID: o.ID, token: o.Token, run: set, wsURL: f.wsFor(i), fan: make([]fanRecv, 0, broadcasts)}
 	}
 	logf(cfg, "fan-out: joining %d clients to one room", m)
 	durs, failed, ferr := connectAll(ctx, set, clients, cfg.dialConc)
@@ -496,7 +543,7 @@ func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
 	sched := make([]int64, 0, broadcasts)
 	postErrs := 0
 	var firstErr error
-	meter := startCPUMeter(cfg)
+	meter := startCPUMeter(f)
 	start := time.Now().Add(100 * time.Millisecond)
 	// Broadcasts go out one after another: each trigger waits for the
 	// previous reply, so the server's timestamps are increasing and rank
@@ -506,7 +553,7 @@ func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
 	for k := 0; k < broadcasts && ctx.Err() == nil; k++ {
 		at := start.Add(time.Duration(k) * interval)
 		pace.waitUntil(at)
-		r, err := a.testConnection(ctx, o.ID)
+		r, err := f.nodes[k%len(f.nodes)].testConnection(ctx, o.ID)
 		if err != nil {
 			postErrs++
 			if firstErr == nil {
@@ -622,6 +669,11 @@ func fanout(ctx context.Context, cfg config, a *api, url string, res *Result) {
 	if sent > 0 && perBcastMax[sent/2] > 0 {
 		res.add("fanout", "deliveries/s (one burst, p50)", "1/s", float64(joined)/(float64(perBcastMax[sent/2])/1e9), valid)
 		res.add("fanout", "time to reach all sockets p50", "ms", ms(perBcastMax[sent/2]), valid)
+	}
+	// CPU per delivery swings less from run to run than the latencies do
+	// (it includes the idle drain and linger, the same for both servers).
+	if used.serverOK && delivered > 0 {
+		res.add("fanout", "server CPU time per delivery", "µs", float64(used.server.Microseconds())/float64(delivered), valid)
 	}
 	res.add("fanout", "receipt latency p50", "ms", ms(percentile(lats, 50)), valid)
 	res.add("fanout", "receipt latency p99", "ms", ms(percentile(lats, 99)), valid)

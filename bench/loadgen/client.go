@@ -71,6 +71,8 @@ type client struct {
 	orderID string
 	token   string
 	run     *clientSet
+	// wsURL is the node this client opens its socket on ("": run.wsURL).
+	wsURL string
 
 	// w sends websocket frames: the TCP connection during the handshake,
 	// the reactor after it (Linux), a recorder in unit tests.
@@ -125,7 +127,7 @@ func (w *connWriter) writeFrame(op byte, payload []byte) error {
 
 // clientSet holds the shared counters of a group of clients.
 type clientSet struct {
-	wsURL string
+	wsURL string // where a client without its own wsURL connects
 
 	// Written by the E2E sender before the callback goes out: when the
 	// callback for client i was scheduled (ns since epoch); 0 = none.
@@ -166,7 +168,11 @@ const userAgent = "paystatus-loadgen"
 // `joined-order` arrived; serve then takes the connection over, with any
 // bytes read after joined-order kept in c.ws.
 func (c *client) connect(ctx context.Context) error {
-	nc, rest, status, err := dialWS(ctx, c.run.wsURL, userAgent)
+	target := c.wsURL
+	if target == "" {
+		target = c.run.wsURL
+	}
+	nc, rest, status, err := dialWS(ctx, target, userAgent)
 	if err != nil {
 		if status != 0 {
 			return fmt.Errorf("dial: %w (HTTP %d)", err, status)

@@ -3,7 +3,10 @@
 // admin broadcasts, and measures memory, latency, loss and duplication.
 //
 //	loadgen -name Go -url http://127.0.0.1:8080 -pid 1234 -out go.json
+//	loadgen -name Go -url http://127.0.0.1:8080,http://127.0.0.1:8081 -pid 11,12 ...   (a fleet)
 //	loadgen -report go.json node.json
+//	loadgen -median go-1.json node-1.json go-2.json node-2.json ...
+//	loadgen -plan 5 go node
 //
 // See bench/README.md for the scenarios and how bench/run.sh uses it.
 package main
@@ -22,8 +25,8 @@ import (
 
 type config struct {
 	name       string
-	url        string
-	pid        int
+	url        string // one base URL, or a comma-separated fleet
+	pid        string // the server's pid, or one per fleet node, comma-separated
 	out        string
 	e2eLog     string
 	upiSecret  string
@@ -42,17 +45,37 @@ type config struct {
 	linger      time.Duration
 	amount      int64
 	scenarios   string
+
+	gwOrders   int
+	gwSenders  int
+	gwDuration time.Duration
+
+	expiryOrders    int
+	expiryStaggered bool
+	expiryLead      time.Duration
+	expiryHold      time.Duration
 }
+
+// resendMetric is what the name of the server's counter of re-sent
+// unacknowledged updates contains; every counter matching it is summed.
+const resendMetric = "resend"
+
+// lateFirstReceipt: a terminal update first received this long after its
+// callback was scheduled was most likely a re-send (the Go server re-sends
+// after 5 s without an ack) whose first copy was lost.
+const lateFirstReceipt = 4 * time.Second
 
 func main() {
 	var (
 		cfg    config
 		smoke  bool
 		report bool
+		median bool
+		plan   int
 	)
 	flag.StringVar(&cfg.name, "name", "server", "label for this server in results (e.g. Go, Node)")
-	flag.StringVar(&cfg.url, "url", "http://127.0.0.1:8080", "base URL of the server under test")
-	flag.IntVar(&cfg.pid, "pid", 0, "server process id, for RSS and CPU readings (0: skip them)")
+	flag.StringVar(&cfg.url, "url", "http://127.0.0.1:8080", "base URL of the server under test; a comma-separated list is a fleet (client i on node i mod n, its callback to node i+1 mod n)")
+	flag.StringVar(&cfg.pid, "pid", "", "server process id, for RSS and CPU readings; for a fleet one per node, comma-separated (empty: skip them)")
 	flag.StringVar(&cfg.out, "out", "", "write results as JSON to this file")
 	flag.StringVar(&cfg.e2eLog, "e2e-log", "", "write one line per end-to-end callback to this file: its index (= ms after the first), and its receipt, HTTP and written-late times in ns (0: none)")
 	flag.StringVar(&cfg.upiSecret, "upi-secret", os.Getenv("UPI_CALLBACK_SECRET"), "HMAC secret for UPI callbacks (default $UPI_CALLBACK_SECRET)")
@@ -68,11 +91,38 @@ func main() {
 	flag.DurationVar(&cfg.drain, "drain", 10*time.Second, "how long to wait for outstanding receipts after the last send")
 	flag.DurationVar(&cfg.linger, "linger", 2*time.Second, "how long to keep listening for re-sends once everything arrived")
 	flag.Int64Var(&cfg.amount, "amount", 49900, "order amount in minor units")
-	flag.StringVar(&cfg.scenarios, "scenarios", "idle,e2e,fanout", "comma-separated subset of idle (includes the connect storm), e2e, fanout")
+	flag.StringVar(&cfg.scenarios, "scenarios", "idle,e2e,fanout,gateways", "comma-separated subset of idle (includes the connect storm), e2e, fanout, gateways")
+	flag.IntVar(&cfg.gwOrders, "gateways-orders", 10000, "orders in the concurrent-gateways scenario (two callbacks each)")
+	flag.IntVar(&cfg.gwSenders, "gateways-senders", 64, "concurrent gateway senders, each sending its next callback when the previous is answered")
+	flag.DurationVar(&cfg.gwDuration, "gateways-duration", 10*time.Second, "the concurrent-gateways scenario stops taking new orders after this long")
+	flag.IntVar(&cfg.expiryOrders, "expiry-orders", 0, "expiry load: pending orders created first with ttlSeconds (0: none)")
+	flag.BoolVar(&cfg.expiryStaggered, "expiry-staggered", true, "expiry load: deadlines spread over the end-to-end scenario (false: a window that outlasts the run, for the comparison run)")
+	flag.DurationVar(&cfg.expiryLead, "expiry-lead", 150*time.Second, "expiry load: the end-to-end scenario starts this long after the expiring orders begin to be created")
+	flag.DurationVar(&cfg.expiryHold, "expiry-hold", 900*time.Second, "expiry load: ttlSeconds of the comparison run's orders")
 	flag.IntVar(&cfg.gcLimitMiB, "gc-limit-mib", 2048, "collect the generator's own garbage only when its heap reaches this size (0: Go's default pacing, or GOGC/GOMEMLIMIT from the environment)")
 	flag.BoolVar(&smoke, "smoke", false, "small, quick run: 300 clients, a few seconds per scenario")
 	flag.BoolVar(&report, "report", false, "print a comparison table of two result files given as arguments")
+	flag.BoolVar(&median, "median", false, "judge the goals on the median of interleaved runs: result files as arguments, in run order A, B, A, B, ...")
+	flag.IntVar(&plan, "plan", 0, "print the interleaved order of this many runs of the sides given as arguments, one \"side run\" per line")
 	flag.Parse()
+
+	if plan != 0 {
+		steps, err := interleave(plan, flag.Args())
+		check(err)
+		for _, st := range steps {
+			fmt.Printf("%s %d\n", st.side, st.run)
+		}
+		return
+	}
+	if median {
+		runs, err := readRuns(flag.Args())
+		check(err)
+		problems := printMedians(os.Stdout, runs)
+		if problems {
+			os.Exit(1)
+		}
+		return
+	}
 
 	if report {
 		if flag.NArg() != 2 {
@@ -106,6 +156,9 @@ func main() {
 		setIfDefault("settle", "1s")
 		setIfDefault("drain", "5s")
 		setIfDefault("linger", "1s")
+		setIfDefault("gateways-orders", "300")
+		setIfDefault("gateways-duration", "3s")
+		setIfDefault("expiry-lead", "12s")
 	}
 	if cfg.fanClients == 0 {
 		cfg.fanClients = cfg.clients

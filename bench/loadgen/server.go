@@ -55,6 +55,10 @@ type order struct {
 	Amount   json.RawMessage `json:"amount"`
 	Currency string          `json:"currency"`
 	Token    string          `json:"token"`
+	// ExpiresAt is the end of the payment window, from servers that have
+	// one; an order created with ttlSeconds whose reply lacks it tells that
+	// the server ignored the ttl.
+	ExpiresAt string `json:"expiresAt"`
 }
 
 // do sends a request and decodes a JSON answer into out (if non-nil).
@@ -109,8 +113,14 @@ func (a *api) waitHealthy(ctx context.Context, limit time.Duration) error {
 	}
 }
 
-func (a *api) createOrder(ctx context.Context, amount int64, desc string) (order, error) {
-	body, _ := json.Marshal(map[string]any{"amount": amount, "currency": "INR", "description": desc})
+// createOrder creates one order; ttlSeconds > 0 asks for that payment
+// window ({"ttlSeconds": n}), 0 leaves the server's default.
+func (a *api) createOrder(ctx context.Context, amount int64, desc string, ttlSeconds int) (order, error) {
+	req := map[string]any{"amount": amount, "currency": "INR", "description": desc}
+	if ttlSeconds > 0 {
+		req["ttlSeconds"] = ttlSeconds
+	}
+	body, _ := json.Marshal(req)
 	var o order
 	if err := a.do(ctx, http.MethodPost, "/api/orders", body, nil, http.StatusCreated, &o); err != nil {
 		return o, err
@@ -121,8 +131,9 @@ func (a *api) createOrder(ctx context.Context, amount int64, desc string) (order
 	return o, nil
 }
 
-// createOrders creates n orders with a few requests in flight.
-func (a *api) createOrders(ctx context.Context, n, workers int, amount int64) ([]order, error) {
+// createOrders creates n orders with a few requests in flight, order i on
+// node i mod n; ttl(i) is order i's ttlSeconds (nil: the server's default).
+func (f *fleet) createOrders(ctx context.Context, n, workers int, amount int64, ttl func(i int) int) ([]order, error) {
 	orders := make([]order, n)
 	var (
 		wg      sync.WaitGroup
@@ -135,7 +146,11 @@ func (a *api) createOrders(ctx context.Context, n, workers int, amount int64) ([
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				o, err := a.createOrder(ctx, amount, fmt.Sprintf("bench order %d", i))
+				t := 0
+				if ttl != nil {
+					t = ttl(i)
+				}
+				o, err := f.home(i).createOrder(ctx, amount, fmt.Sprintf("bench order %d", i), t)
 				if err != nil {
 					mu.Lock()
 					if firstEr == nil {
@@ -221,6 +236,62 @@ func (a *api) goroutines(ctx context.Context) (int64, bool) {
 		return 0, false
 	}
 	return parseGoroutines(resp.Body)
+}
+
+// counter sums every sample in /metrics whose metric name contains part;
+// ok is false when there is none (or no /metrics at all).
+func (a *api) counter(ctx context.Context, part string) (float64, bool) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/metrics", nil)
+	if err != nil {
+		return 0, false
+	}
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return 0, false
+	}
+	return parseCounter(resp.Body, part)
+}
+
+// parseCounter is counter's parser of the Prometheus text format.
+func parseCounter(r io.Reader, part string) (float64, bool) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	var total float64
+	found := false
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name := line
+		if i := strings.IndexAny(line, "{ "); i >= 0 {
+			name = line[:i]
+		}
+		if !strings.Contains(name, part) {
+			continue
+		}
+		f := strings.Fields(line[len(name):])
+		if strings.HasPrefix(line[len(name):], "{") {
+			// Labels may hold spaces: the value follows the closing brace.
+			j := strings.LastIndexByte(line, '}')
+			f = strings.Fields(line[j+1:])
+		}
+		if len(f) < 1 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			continue
+		}
+		total += v
+		found = true
+	}
+	return total, found
 }
 
 func parseGoroutines(r io.Reader) (int64, bool) {

@@ -4,6 +4,9 @@
 // Node.js stack (http + socket.io + better-sqlite3). It exists only so that
 // bench/ can measure the Go server against it with the same load generator;
 // it follows the same HTTP and Socket.IO contract and uses library defaults.
+// With REDIS_URL set it joins a fleet through @socket.io/redis-adapter, as
+// a Node deployment of the original would; several such processes share one
+// SQLite file (WAL allows that on one host).
 
 const http = require('node:http');
 const crypto = require('node:crypto');
@@ -18,15 +21,26 @@ const UPI_CALLBACK_SECRET = process.env.UPI_CALLBACK_SECRET || '';
 const ADMIN_TOKEN = process.env.ADMIN_TOKEN || '';
 const DB_PATH = process.env.DB_PATH || path.join(os.tmpdir(), `paystatus-node-ref-${process.pid}.sqlite`);
 const MAX_BODY_BYTES = 64 * 1024;
+const REDIS_URL = process.env.REDIS_URL || '';
+// The adapter's channel prefix (its `key` option); nodes on one prefix form
+// one fleet.
+const REDIS_PREFIX = process.env.REDIS_PREFIX || 'socket.io';
+// How long a cross-node room count may take before the reply gives up on it.
+const ROOM_COUNT_TIMEOUT_MS = 5000;
 
 const STATUS_FROM_UPI = { SUCCESS: 'completed', FAILURE: 'failed', PENDING: 'processing' };
 const TERMINAL = new Set(['completed', 'failed']);
 
 // ---------------------------------------------------------------- storage
 
-const db = new Database(DB_PATH);
+// Fleet nodes share the file: a writer waits up to `timeout` ms for
+// another's lock rather than failing.
+const db = new Database(DB_PATH, { timeout: 10000 });
 db.pragma('journal_mode = WAL');
-db.pragma('synchronous = NORMAL');
+// FULL: every commit fsyncs the WAL before it returns, so a 200 means the
+// change survives a power cut. NORMAL would leave that to the next
+// checkpoint. The Go server is held to the same promise.
+db.pragma('synchronous = FULL');
 db.pragma('foreign_keys = ON');
 db.exec(`
   CREATE TABLE IF NOT EXISTS orders (
@@ -192,7 +206,9 @@ async function upiCallback(req, res) {
       !Object.hasOwn(STATUS_FROM_UPI, cb.status) || !Number.isInteger(cb.amount)) {
     return sendJSON(res, 400, { ok: false, error: 'invalid callback payload' });
   }
-  const result = applyCallback(cb);
+  // BEGIN IMMEDIATE: with fleet nodes on one file, a read that later
+  // upgrades to a write could fail on another node's commit.
+  const result = applyCallback.immediate(cb);
   if (result.update) {
     io.to(roomFor(result.update.orderId)).emit('payment-status-update', result.update);
   }
@@ -208,9 +224,20 @@ function testConnection(req, res, orderId) {
   if (!stmt.getOrder.get(orderId)) return sendJSON(res, 404, { error: 'order not found' });
 
   const room = roomFor(orderId);
-  const roomSize = io.sockets.adapter.rooms.get(room)?.size ?? 0;
-  io.to(room).emit('connection-test', { orderId, timestamp: Date.now(), roomSize });
-  sendJSON(res, 200, { orderId, room, roomSize });
+  const localSize = io.sockets.adapter.rooms.get(room)?.size ?? 0;
+  if (!fleet) {
+    io.to(room).emit('connection-test', { orderId, timestamp: Date.now(), roomSize: localSize });
+    return sendJSON(res, 200, { orderId, room, roomSize: localSize });
+  }
+  // In a fleet the broadcast goes out first and never waits for the count;
+  // the count across nodes (each node answers with its local size) only
+  // feeds the HTTP reply.
+  io.to(room).emit('connection-test', { orderId, timestamp: Date.now(), roomSize: localSize });
+  io.timeout(ROOM_COUNT_TIMEOUT_MS).serverSideEmit('room-size', room, (err, sizes) => {
+    if (err) return sendJSON(res, 503, { error: `room count across nodes failed: ${err.message}` });
+    const roomSize = localSize + sizes.reduce((a, b) => a + b, 0);
+    sendJSON(res, 200, { orderId, room, roomSize });
+  });
 }
 
 const TEST_CONNECTION = /^\/api\/orders\/([^/]+)\/test-connection$/;
@@ -235,6 +262,12 @@ const httpServer = http.createServer((req, res) => {
 // ---------------------------------------------------------------- Socket.IO
 
 const io = new Server(httpServer);
+let fleet = null; // the Redis clients, when REDIS_URL is set
+
+// Another node asks for this node's share of a room.
+io.on('room-size', (room, reply) => {
+  if (typeof reply === 'function') reply(io.sockets.adapter.rooms.get(room)?.size ?? 0);
+});
 
 io.on('connection', (socket) => {
   socket.on('join-order', (payload, ack) => {
@@ -259,8 +292,24 @@ io.on('connection', (socket) => {
 
 // ---------------------------------------------------------------- lifecycle
 
-httpServer.listen(PORT, () => {
-  console.log(`node reference server listening on :${PORT} (db ${DB_PATH})`);
+async function joinFleet() {
+  const { createClient } = require('redis');
+  const { createAdapter } = require('@socket.io/redis-adapter');
+  const pub = createClient({ url: REDIS_URL });
+  const sub = pub.duplicate();
+  for (const c of [pub, sub]) c.on('error', (err) => console.error('redis:', err.message));
+  await Promise.all([pub.connect(), sub.connect()]);
+  io.adapter(createAdapter(pub, sub, { key: REDIS_PREFIX }));
+  fleet = { pub, sub };
+}
+
+(REDIS_URL ? joinFleet() : Promise.resolve()).then(() => {
+  httpServer.listen(PORT, () => {
+    console.log(`node reference server listening on :${PORT} (db ${DB_PATH}${fleet ? `, fleet ${REDIS_PREFIX}` : ''})`);
+  });
+}, (err) => {
+  console.error('joining the fleet failed:', err);
+  process.exit(1);
 });
 
 let stopping = false;
@@ -270,7 +319,8 @@ function shutdown(signal) {
   console.log(`${signal}: shutting down`);
   const force = setTimeout(() => process.exit(1), 10_000);
   force.unref();
-  io.close(() => {
+  io.close(async () => {
+    if (fleet) await Promise.allSettled([fleet.pub.quit(), fleet.sub.quit()]);
     db.close();
     process.exit(0);
   });
