@@ -92,7 +92,7 @@ func main() {
 	flag.DurationVar(&cfg.linger, "linger", 2*time.Second, "how long to keep listening for re-sends once everything arrived")
 	flag.Int64Var(&cfg.amount, "amount", 49900, "order amount in minor units")
 	flag.StringVar(&cfg.scenarios, "scenarios", "idle,e2e,fanout,gateways", "comma-separated subset of idle (includes the connect storm), e2e, fanout, gateways")
-	flag.IntVar(&cfg.gwOrders, "gateways-orders", 10000, "orders in the concurrent-gateways scenario (two callbacks each)")
+	flag.IntVar(&cfg.gwOrders, "gateways-orders", 5000, "orders in the concurrent-gateways scenario (two callbacks each)")
 	flag.IntVar(&cfg.gwSenders, "gateways-senders", 64, "concurrent gateway senders, each sending its next callback when the previous is answered")
 	flag.DurationVar(&cfg.gwDuration, "gateways-duration", 10*time.Second, "the concurrent-gateways scenario stops taking new orders after this long")
 	flag.IntVar(&cfg.expiryOrders, "expiry-orders", 0, "expiry load: pending orders created first with ttlSeconds (0: none)")

@@ -25,8 +25,8 @@ const REDIS_URL = process.env.REDIS_URL || '';
 // The adapter's channel prefix (its `key` option); nodes on one prefix form
 // one fleet.
 const REDIS_PREFIX = process.env.REDIS_PREFIX || 'socket.io';
-// How long a cross-node room count may take before the reply gives up on it.
-const ROOM_COUNT_TIMEOUT_MS = 5000;
+// How long a cross-node request (a room count) may take.
+const REQUESTS_TIMEOUT_MS = 5000;
 
 const STATUS_FROM_UPI = { SUCCESS: 'completed', FAILURE: 'failed', PENDING: 'processing' };
 const TERMINAL = new Set(['completed', 'failed']);
@@ -233,11 +233,11 @@ function testConnection(req, res, orderId) {
   // the count across nodes (each node answers with its local size) only
   // feeds the HTTP reply.
   io.to(room).emit('connection-test', { orderId, timestamp: Date.now(), roomSize: localSize });
-  io.timeout(ROOM_COUNT_TIMEOUT_MS).serverSideEmit('room-size', room, (err, sizes) => {
-    if (err) return sendJSON(res, 503, { error: `room count across nodes failed: ${err.message}` });
+  // The adapter's requestsTimeout bounds the wait for the other nodes.
+  io.serverSideEmitWithAck('room-size', room).then((sizes) => {
     const roomSize = localSize + sizes.reduce((a, b) => a + b, 0);
     sendJSON(res, 200, { orderId, room, roomSize });
-  });
+  }, (err) => sendJSON(res, 503, { error: `room count across nodes failed: ${err.message}` }));
 }
 
 const TEST_CONNECTION = /^\/api\/orders\/([^/]+)\/test-connection$/;
@@ -299,7 +299,7 @@ async function joinFleet() {
   const sub = pub.duplicate();
   for (const c of [pub, sub]) c.on('error', (err) => console.error('redis:', err.message));
   await Promise.all([pub.connect(), sub.connect()]);
-  io.adapter(createAdapter(pub, sub, { key: REDIS_PREFIX }));
+  io.adapter(createAdapter(pub, sub, { key: REDIS_PREFIX, requestsTimeout: REQUESTS_TIMEOUT_MS }));
   fleet = { pub, sub };
 }
 
