@@ -118,4 +118,16 @@ func TestPrintGoals(t *testing.T) {
 	if strings.Contains(out.String(), "judge a full run") {
 		t.Errorf("a full run is flagged as small:\n%s", out.String())
 	}
+	a.Params = map[string]string{"nodes": "3", "clients": fullFleetClients, "fanoutClients": fullFleetClients}
+	out.Reset()
+	printGoals(&out, a, b)
+	if strings.Contains(out.String(), "judge a full run") {
+		t.Errorf("a full fleet run is flagged as small:\n%s", out.String())
+	}
+	a.Params = map[string]string{"nodes": "3", "clients": fullRunClients, "fanoutClients": fullRunClients}
+	out.Reset()
+	printGoals(&out, a, b)
+	if !strings.Contains(out.String(), "goals are set for 6000 clients") {
+		t.Errorf("a fleet run of another size is not flagged:\n%s", out.String())
+	}
 }

@@ -158,7 +158,7 @@ func main() {
 		setIfDefault("linger", "1s")
 		setIfDefault("gateways-orders", "300")
 		setIfDefault("gateways-duration", "3s")
-		setIfDefault("expiry-lead", "12s")
+		setIfDefault("expiry-lead", "10s")
 	}
 	if cfg.fanClients == 0 {
 		cfg.fanClients = cfg.clients
