@@ -33,6 +33,7 @@ smoke=0
 only=""
 mode=single
 runs=1
+runs_given=0
 all=0
 extra=()
 while [ $# -gt 0 ]; do
@@ -41,8 +42,8 @@ while [ $# -gt 0 ]; do
 	--fleet) mode=fleet ;;
 	--expiry) mode=expiry ;;
 	--all) all=1 ;;
-	--runs) runs="${2:-}"; shift ;;
-	--runs=*) runs="${1#--runs=}" ;;
+	--runs) runs="${2:-}"; runs_given=1; shift ;;
+	--runs=*) runs="${1#--runs=}"; runs_given=1 ;;
 	--only) only="${2:-}"; shift ;;
 	--only=*) only="${1#--only=}" ;;
 	--) shift; extra=("$@"); break ;;
@@ -65,7 +66,9 @@ if [ $all = 1 ] || { [ $smoke = 1 ] && [ "$mode" = single ] && [ -z "$only" ] &&
 	mkdir -p "$OUT"
 	flags=()
 	[ $smoke = 1 ] && flags+=(--smoke)
-	[ $all = 1 ] && flags+=(--runs "$( [ "$runs" = 1 ] && echo 5 || echo "$runs")")
+	# --all means five runs of each mode unless --runs says otherwise.
+	if [ $all = 1 ] && [ "$runs" = 1 ] && [ "$runs_given" = 0 ]; then runs=5; fi
+	flags+=(--runs "$runs")
 	status=0
 	t_all=$(date +%s)
 	for m in single fleet expiry; do
