@@ -100,10 +100,13 @@ func (r *Result) metric(scenario, figure string) *Metric {
 }
 
 // pairRatio is a's figure over b's, and false when either is missing or
-// invalid or b's is zero.
+// invalid, a's is negative or b's is not positive. Every figure a goal
+// reads is positive when measured; a negative one (RSS that shrank while
+// the clients joined, as a garbage collection can make it) measured
+// nothing, and its ratio would pass any upper bound.
 func pairRatio(a, b *Result, scenario, figure string) (float64, bool) {
 	ma, mb := a.metric(scenario, figure), b.metric(scenario, figure)
-	if ma == nil || mb == nil || ma.Value == nil || mb.Value == nil || !ma.Valid || !mb.Valid || *mb.Value == 0 {
+	if ma == nil || mb == nil || ma.Value == nil || mb.Value == nil || !ma.Valid || !mb.Valid || *mb.Value <= 0 || *ma.Value < 0 {
 		return 0, false
 	}
 	return *ma.Value / *mb.Value, true

@@ -67,6 +67,12 @@ func TestCheckGoals(t *testing.T) {
 		{name: "zero reference does not count", goal: "connect storm", modify: func(a, b *Result) {
 			*b.metric("storm", "connect+join all clients").Value = 0
 		}, wantMet: false},
+		{name: "negative reference does not count", goal: "memory per idle connection", modify: func(a, b *Result) {
+			*b.metric("idle", "RSS per connection").Value = -56.8
+		}, wantMet: false},
+		{name: "negative figure does not count", goal: "memory per idle connection", modify: func(a, b *Result) {
+			*a.metric("idle", "RSS per connection").Value = -3
+		}, wantMet: false},
 		{name: "clean run", goal: lossCheck, wantMet: true},
 		{name: "a problem is a loss", goal: lossCheck, modify: func(a, b *Result) {
 			b.Problems = append(b.Problems, "fan-out: 3 of 200000 deliveries never arrived")
