@@ -35,10 +35,14 @@ func newAPI(base, upiSecret, adminToken string) *api {
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        1024,
 		MaxIdleConnsPerHost: 1024,
-		// Shorter than Node's default keep-alive timeout (5 s), so the
+		// Well under Node's default keep-alive timeout (5 s), so the
 		// client never reuses a connection the server is just closing (a
-		// POST on it would fail with a reset and is not retried).
-		IdleConnTimeout:    4 * time.Second,
+		// POST on it would fail with a reset and is not retried). Node
+		// times the keep-alive from its last reply and can fire it before
+		// reading a request already waiting on the socket when its event
+		// loop falls behind, as an overloaded fleet on one core does; the
+		// margin is what covers that.
+		IdleConnTimeout:    time.Second,
 		DisableCompression: true,
 	}
 	return &api{
