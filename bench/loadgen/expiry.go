@@ -45,10 +45,41 @@ func ttlFor(deadline, now time.Time) (ttl int, late bool) {
 	return s, false
 }
 
+// probeSize is how many orders (with the long window, on both sides)
+// are created first to measure the server's creation rate.
+func probeSize(n int) int { return min(max(n/50, 100), 2000) }
+
+// planLead is how long after now the end-to-end scenario can start: the
+// expiring orders at the probed creation rate, then the clients' own
+// orders (created 16 rather than 64 in flight, so allowed four times as
+// long each), all with a quarter to spare, then the storm (2 ms a client)
+// and the two settle pauses, and 5 s.
+func planLead(expiring, clients int, rate float64, settle time.Duration) time.Duration {
+	rate = max(rate, 1)
+	create := time.Duration(float64(expiring+4*clients) / rate * float64(time.Second))
+	return create*5/4 + time.Duration(clients)*2*time.Millisecond + 2*settle + 5*time.Second
+}
+
 // prepareExpiry creates the orders; nil means the run cannot go on.
 func prepareExpiry(ctx context.Context, cfg config, f *fleet, res *Result) *expiryLoad {
 	n := cfg.expiryOrders
-	e := &expiryLoad{staggered: cfg.expiryStaggered, e2eAt: time.Now().Add(cfg.expiryLead)}
+	e := &expiryLoad{staggered: cfg.expiryStaggered}
+	lead := cfg.expiryLead
+	// The probe's orders are extra, created the same way on both sides,
+	// and never expire during the run.
+	p := probeSize(n)
+	hold := func(int) int { return int(cfg.expiryHold.Seconds()) }
+	t0 := time.Now()
+	if _, err := f.createOrders(ctx, p, 64, cfg.amount, hold); err != nil {
+		res.problem("expiry load: creating the probe's orders: %v", err)
+		return nil
+	}
+	rate := float64(p) / time.Since(t0).Seconds()
+	if lead <= 0 {
+		lead = planLead(n, cfg.clients, rate, cfg.settle)
+	}
+	res.add("expiry", "lead before the end-to-end scenario", "s", lead.Seconds(), true)
+	e.e2eAt = time.Now().Add(lead)
 	window := cfg.duration
 	if cfg.expiryStaggered {
 		e.first = expiryDeadline(e.e2eAt, window, 0, n)
@@ -57,15 +88,15 @@ func prepareExpiry(ctx context.Context, cfg config, f *fleet, res *Result) *expi
 	lateCount := make([]bool, n)
 	ttl := func(j int) int {
 		if !cfg.expiryStaggered {
-			return int(cfg.expiryHold.Seconds())
+			return hold(j)
 		}
 		t, late := ttlFor(expiryDeadline(e.e2eAt, window, j, n), time.Now())
 		lateCount[j] = late
 		return t
 	}
-	logf(cfg, "expiry load: creating %d orders (staggered deadlines: %v), end-to-end due at %s",
-		n, cfg.expiryStaggered, e.e2eAt.Format("15:04:05"))
-	t0 := time.Now()
+	logf(cfg, "expiry load: creating %d orders (staggered deadlines: %v; %d created at %.0f/s first), end-to-end due at %s",
+		n, cfg.expiryStaggered, p, rate, e.e2eAt.Format("15:04:05"))
+	t0 = time.Now()
 	orders, err := f.createOrders(ctx, n, 64, cfg.amount, ttl)
 	if err != nil {
 		res.problem("expiry load: creating orders: %v", err)

@@ -97,7 +97,7 @@ func main() {
 	flag.DurationVar(&cfg.gwDuration, "gateways-duration", 10*time.Second, "the concurrent-gateways scenario stops taking new orders after this long")
 	flag.IntVar(&cfg.expiryOrders, "expiry-orders", 0, "expiry load: pending orders created first with ttlSeconds (0: none)")
 	flag.BoolVar(&cfg.expiryStaggered, "expiry-staggered", true, "expiry load: deadlines spread over the end-to-end scenario (false: a window that outlasts the run, for the comparison run)")
-	flag.DurationVar(&cfg.expiryLead, "expiry-lead", 150*time.Second, "expiry load: the end-to-end scenario starts this long after the expiring orders begin to be created")
+	flag.DurationVar(&cfg.expiryLead, "expiry-lead", 0, "expiry load: the end-to-end scenario starts this long after the expiring orders begin to be created (0: planned from the creation rate of a first batch)")
 	flag.DurationVar(&cfg.expiryHold, "expiry-hold", 900*time.Second, "expiry load: ttlSeconds of the comparison run's orders")
 	flag.IntVar(&cfg.gcLimitMiB, "gc-limit-mib", 2048, "collect the generator's own garbage only when its heap reaches this size (0: Go's default pacing, or GOGC/GOMEMLIMIT from the environment)")
 	flag.BoolVar(&smoke, "smoke", false, "small, quick run: 300 clients, a few seconds per scenario")
@@ -158,7 +158,6 @@ func main() {
 		setIfDefault("linger", "1s")
 		setIfDefault("gateways-orders", "300")
 		setIfDefault("gateways-duration", "3s")
-		setIfDefault("expiry-lead", "10s")
 	}
 	if cfg.fanClients == 0 {
 		cfg.fanClients = cfg.clients

@@ -373,3 +373,33 @@ func TestParseCounter(t *testing.T) {
 		})
 	}
 }
+
+func TestPlanLead(t *testing.T) {
+	tests := []struct {
+		name     string
+		expiring int
+		clients  int
+		rate     float64
+		settle   time.Duration
+		want     time.Duration
+	}{
+		// (100,000 + 4 × 10,000) / 1,000/s = 140 s, × 1.25 = 175 s; + 20 s storm + 6 s + 5 s.
+		{name: "full size at 1,000/s", expiring: 100000, clients: 10000, rate: 1000, settle: 3 * time.Second, want: 206 * time.Second},
+		{name: "full size at 4,000/s", expiring: 100000, clients: 10000, rate: 4000, settle: 3 * time.Second, want: 74750 * time.Millisecond},
+		// (2,000 + 1,200) / 1,600/s = 2 s, × 1.25 = 2.5 s; + 0.6 s + 2 s + 5 s.
+		{name: "smoke", expiring: 2000, clients: 300, rate: 1600, settle: time.Second, want: 10100 * time.Millisecond},
+		{name: "a zero rate is taken as 1/s", expiring: 10, clients: 0, rate: 0, settle: 0, want: 17500 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := planLead(tc.expiring, tc.clients, tc.rate, tc.settle); got != tc.want {
+				t.Fatalf("lead %s, want %s", got, tc.want)
+			}
+		})
+	}
+	for _, n := range []struct{ n, want int }{{2000, 100}, {100000, 2000}, {1000000, 2000}, {10, 100}} {
+		if got := probeSize(n.n); got != n.want {
+			t.Errorf("probeSize(%d) = %d, want %d", n.n, got, n.want)
+		}
+	}
+}
