@@ -314,6 +314,9 @@ bench_one() {
 		local logf="$OUT/$tag-server$([ $nodes -gt 1 ] && echo "-$k").log"
 		local fleet_env=()
 		[ "$mode" = fleet ] && fleet_env=(REDIS_URL="redis://127.0.0.1:$REDIS_PORT" REDIS_PREFIX="$prefix")
+		# The expiry load asks for windows of a few seconds, under the
+		# server's default minimum ttlSeconds (issue 19: 60 s).
+		[ "$mode" = expiry ] && fleet_env=(ORDER_TTL_MIN_SECONDS=1)
 		case "$side" in
 		node)
 			label=Node
