@@ -69,6 +69,10 @@ if [ $all = 1 ] || { [ $smoke = 1 ] && [ "$mode" = single ] && [ -z "$only" ] &&
 	# --all means five runs of each mode unless --runs says otherwise.
 	if [ $all = 1 ] && [ "$runs" = 1 ] && [ "$runs_given" = 0 ]; then runs=5; fi
 	flags+=(--runs "$runs")
+	# Built once here; each mode's run skips the build (BENCH_BUILT=1).
+	mkdir -p bin
+	go build -o bin/paystatus . || die "go build of the server failed"
+	go build -o bin/loadgen ./bench/loadgen || die "go build of bench/loadgen failed"
 	status=0
 	t_all=$(date +%s)
 	for m in single fleet expiry; do
@@ -76,7 +80,7 @@ if [ $all = 1 ] || { [ $smoke = 1 ] && [ "$mode" = single ] && [ -z "$only" ] &&
 		mflag=()
 		[ $m != single ] && mflag=(--$m)
 		log "=== $m ==="
-		BENCH_SMOKE_PART=1 BENCH_OUT="$OUT/$m" "$0" "${mflag[@]}" "${flags[@]}" -- "${extra[@]}" || status=1
+		BENCH_BUILT=1 BENCH_SMOKE_PART=1 BENCH_OUT="$OUT/$m" "$0" "${mflag[@]}" "${flags[@]}" -- "${extra[@]}" || status=1
 		log "=== $m took $(($(date +%s) - t0)) s ==="
 	done
 	for m in single fleet expiry; do
@@ -134,12 +138,14 @@ done
 # ---------------------------------------------------------------- build
 command -v curl >/dev/null || die "curl is required"
 mkdir -p bin
-if [ $need_go = 1 ]; then
-	log "building the Go server"
-	go build -o bin/paystatus . || die "go build of the server failed"
+if [ "${BENCH_BUILT:-0}" != 1 ]; then
+	if [ $need_go = 1 ]; then
+		log "building the Go server"
+		go build -o bin/paystatus . || die "go build of the server failed"
+	fi
+	log "building the load generator"
+	go build -o bin/loadgen ./bench/loadgen || die "go build of bench/loadgen failed"
 fi
-log "building the load generator"
-go build -o bin/loadgen ./bench/loadgen || die "go build of bench/loadgen failed"
 
 if [ $need_node = 1 ]; then
 	command -v node >/dev/null || die "node is required for the reference server"
