@@ -27,6 +27,16 @@ type Config struct {
 	Port int
 	// DatabaseURL is a postgres:// URL or a SQLite file path (data/paystatus.db).
 	DatabaseURL string
+	// GroupCommit is auto (default: on for SQLite, off for Postgres), on or
+	// off. GroupCommitMax caps the changes in one group (64);
+	// GroupCommitWait is how long a group waits for more changes (0, at
+	// most 10 ms). See docs/storage.md.
+	GroupCommit     string
+	GroupCommitMax  int
+	GroupCommitWait time.Duration
+	// sqliteVFS names a SQLite VFS to open the database through; tests set
+	// it to trace fsyncs.
+	sqliteVFS string
 	// Env is development (default) or production.
 	Env string
 	// AdminToken guards the admin endpoints; empty disables them.
@@ -101,6 +111,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		RedisAdapter:     getenv("REDIS_ADAPTER"),
 		RedisPrefix:      getenv("REDIS_PREFIX"),
 		RealtimeEngine:   getenv("REALTIME_ENGINE"),
+		GroupCommit:      strings.ToLower(strings.TrimSpace(getenv("DB_GROUP_COMMIT"))),
 	}
 	for _, o := range strings.Split(getenv("CORS_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -125,6 +136,17 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.AckRetries, err = intEnv(getenv, "ACK_RETRIES"); err != nil {
 		return c, err
 	}
+	if c.GroupCommitMax, err = intEnv(getenv, "DB_GROUP_COMMIT_MAX"); err != nil {
+		return c, err
+	}
+	waitMicros, err := intEnv(getenv, "DB_GROUP_COMMIT_WAIT_US")
+	if err != nil {
+		return c, err
+	}
+	if waitMicros < 0 || waitMicros > 10000 {
+		return c, fmt.Errorf("%w: DB_GROUP_COMMIT_WAIT_US must be 0 to 10000, not %d", ErrConfig, waitMicros)
+	}
+	c.GroupCommitWait = time.Duration(waitMicros) * time.Microsecond
 	if c.StripeTolerance, err = secondsEnv(getenv, "STRIPE_TOLERANCE_SECONDS"); err != nil {
 		return c, err
 	}
@@ -185,6 +207,22 @@ func (c Config) withDefaults() (Config, Generated, error) {
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "data/paystatus.db"
+	}
+	switch c.GroupCommit {
+	case "":
+		c.GroupCommit = "auto"
+	case "auto", "on", "off":
+	default:
+		return c, nil, fmt.Errorf("%w: DB_GROUP_COMMIT must be auto, on or off, not %q", ErrConfig, c.GroupCommit)
+	}
+	if c.GroupCommitMax == 0 {
+		c.GroupCommitMax = 64
+	}
+	if c.GroupCommitMax < 1 || c.GroupCommitMax > 4096 {
+		return c, nil, fmt.Errorf("%w: DB_GROUP_COMMIT_MAX must be 1 to 4096, not %d", ErrConfig, c.GroupCommitMax)
+	}
+	if c.GroupCommitWait < 0 || c.GroupCommitWait > 10*time.Millisecond {
+		return c, nil, fmt.Errorf("%w: DB_GROUP_COMMIT_WAIT_US must be 0 to 10000, not %d", ErrConfig, c.GroupCommitWait.Microseconds())
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "":

@@ -99,6 +99,12 @@ func TestConfigFromEnv(t *testing.T) {
 		{"redis streams", map[string]string{"REDIS_ADAPTER": "streams"}, func(c Config) bool { return c.RedisAdapter == "streams" }},
 		{"lean engine by default", map[string]string{}, func(c Config) bool { return c.RealtimeEngine == "lean" }},
 		{"library engine", map[string]string{"REALTIME_ENGINE": "library"}, func(c Config) bool { return c.RealtimeEngine == "library" }},
+		{"group commit by default", map[string]string{}, func(c Config) bool {
+			return c.GroupCommit == "auto" && c.GroupCommitMax == 64 && c.GroupCommitWait == 0
+		}},
+		{"group commit set", map[string]string{"DB_GROUP_COMMIT": " OFF ", "DB_GROUP_COMMIT_MAX": "8", "DB_GROUP_COMMIT_WAIT_US": "250"}, func(c Config) bool {
+			return c.GroupCommit == "off" && c.GroupCommitMax == 8 && c.GroupCommitWait == 250*time.Microsecond
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,6 +142,12 @@ func TestConfigInvalid(t *testing.T) {
 		{"redis adapter", map[string]string{"REDIS_ADAPTER": "kafka"}, "REDIS_ADAPTER must be pubsub or streams"},
 		{"realtime engine", map[string]string{"REALTIME_ENGINE": "fast"}, "REALTIME_ENGINE must be lean or library"},
 		{"ack retries not a number", map[string]string{"ACK_RETRIES": "x"}, "ACK_RETRIES"},
+		{"group commit mode", map[string]string{"DB_GROUP_COMMIT": "sometimes"}, "DB_GROUP_COMMIT must be auto, on or off"},
+		{"group commit max negative", map[string]string{"DB_GROUP_COMMIT_MAX": "-1"}, "DB_GROUP_COMMIT_MAX must be 1 to 4096"},
+		{"group commit max too large", map[string]string{"DB_GROUP_COMMIT_MAX": "5000"}, "DB_GROUP_COMMIT_MAX must be 1 to 4096"},
+		{"group commit wait too long", map[string]string{"DB_GROUP_COMMIT_WAIT_US": "10001"}, "DB_GROUP_COMMIT_WAIT_US must be 0 to 10000"},
+		{"group commit wait overflows", map[string]string{"DB_GROUP_COMMIT_WAIT_US": "9223372036854775807"}, "DB_GROUP_COMMIT_WAIT_US must be 0 to 10000"},
+		{"group commit wait negative", map[string]string{"DB_GROUP_COMMIT_WAIT_US": "-1"}, "DB_GROUP_COMMIT_WAIT_US must be 0 to 10000"},
 		{"ack timeout zero", map[string]string{"ACK_TIMEOUT_SECONDS": "0"}, "ACK_TIMEOUT_SECONDS"},
 		{"ack timeout negative", map[string]string{"ACK_TIMEOUT_SECONDS": "-2"}, "ACK_TIMEOUT_SECONDS"},
 		{"ack timeout NaN", map[string]string{"ACK_TIMEOUT_SECONDS": "NaN"}, "ACK_TIMEOUT_SECONDS"},

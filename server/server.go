@@ -70,7 +70,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.RoomAuth == string(realtime.RoomAuthOrder) {
 		log.Warn("ROOM_AUTH=order: sockets may join any existing order's room without its token; use only while migrating pages")
 	}
-	store, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	store, err := sqlstore.New(ctx, sqlstore.Config{
+		URL:         cfg.DatabaseURL,
+		GroupCommit: sqlstore.GroupMode(cfg.GroupCommit),
+		GroupMax:    cfg.GroupCommitMax,
+		GroupWait:   cfg.GroupCommitWait,
+		SQLiteVFS:   cfg.sqliteVFS,
+	})
 	if err != nil {
 		return nil, err
 	}

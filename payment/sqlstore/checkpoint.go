@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"runtime"
 	"sync"
 	"time"
 
@@ -21,12 +20,18 @@ import (
 // it queued, and it set the p99.
 const sqliteDriverName = "sqlite3-paystatus"
 
-func init() {
-	sql.Register(sqliteDriverName, &sqlite3.SQLiteDriver{
-		ConnectHook: func(conn *sqlite3.SQLiteConn) error {
-			_, err := conn.Exec("PRAGMA wal_autocheckpoint=0", nil)
-			return err
-		},
+var registerDriverOnce sync.Once
+
+// registerSQLiteDriver registers sqliteDriverName with database/sql, once,
+// when a SQLite store is first opened.
+func registerSQLiteDriver() {
+	registerDriverOnce.Do(func() {
+		sql.Register(sqliteDriverName, &sqlite3.SQLiteDriver{
+			ConnectHook: func(conn *sqlite3.SQLiteConn) error {
+				_, err := conn.Exec("PRAGMA wal_autocheckpoint=0", nil)
+				return err
+			},
+		})
 	})
 }
 
@@ -136,33 +141,11 @@ func (c *walCheckpointer) pass(ctx context.Context) (walState, error) {
 	return st, err
 }
 
-// catchUp runs a pass on the writer's connection.
-func (c *walCheckpointer) catchUp(ctx context.Context) (st walState, err error) {
-	withSpareP(func() { st, err = passiveCheckpoint(ctx, c.writer) })
-	return st, err
-}
-
-// withSpareP runs fn, which blocks in C for milliseconds (a checkpoint waits
-// for fsyncs), with a second P when the program has only one.
-//
-// A goroutine in a C call keeps its P until sysmon takes it back, and an
-// otherwise quiet sysmon looks only every 10 ms. With GOMAXPROCS=1 (the
-// server pinned to one CPU) nothing else ran meanwhile: an execution trace
-// of the end-to-end benchmark showed every request waiting out each 5 ms
-// checkpoint. With a spare P, a thread waits in the network poller and
-// serves requests while fn's thread sleeps in fsync. Changing GOMAXPROCS
-// stops the world for microseconds, which a catch-up pass (one per
-// CatchUpFrames pages) can afford. It also ends the runtime's automatic
-// GOMAXPROCS updates, which only matter if the CPU limit changes while the
-// server runs.
-func withSpareP(fn func()) {
-	if runtime.GOMAXPROCS(0) != 1 {
-		fn()
-		return
-	}
-	runtime.GOMAXPROCS(2)
-	defer runtime.GOMAXPROCS(1)
-	fn()
+// catchUp runs a pass on the writer's connection. It blocks in C for the
+// pass's fsyncs; the Go runtime hands its P to other goroutines meanwhile,
+// and nothing here changes process-wide settings.
+func (c *walCheckpointer) catchUp(ctx context.Context) (walState, error) {
+	return passiveCheckpoint(ctx, c.writer)
 }
 
 // passiveCheckpoint runs PRAGMA wal_checkpoint(PASSIVE) on db. PASSIVE never

@@ -22,7 +22,11 @@ import (
 func openSQLiteStore(t *testing.T, opts checkpointOptions) (*Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ckpt.db")
-	s, err := openStore(context.Background(), path, opts)
+	cfg, err := Config{URL: path, checkpoint: opts}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := openStore(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -147,27 +151,8 @@ func TestCheckpointerCloseIsIdempotent(t *testing.T) {
 	}
 }
 
-func TestWithSparePOnlyWhenAlone(t *testing.T) {
-	for _, procs := range []int{1, 2, 4} {
-		t.Run(fmt.Sprint(procs), func(t *testing.T) {
-			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-			want := procs
-			if procs == 1 {
-				want = 2
-			}
-			during := 0
-			withSpareP(func() { during = runtime.GOMAXPROCS(0) })
-			if during != want {
-				t.Errorf("GOMAXPROCS %d inside, want %d", during, want)
-			}
-			if after := runtime.GOMAXPROCS(0); after != procs {
-				t.Errorf("GOMAXPROCS %d after, want %d back", after, procs)
-			}
-		})
-	}
-}
-
-// The server pinned to one CPU runs with GOMAXPROCS=1; passes still work.
+// The server pinned to one CPU runs with GOMAXPROCS=1; passes still work,
+// and the store leaves GOMAXPROCS alone.
 func TestCheckpointerPassWithOneP(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	s, _ := openSQLiteStore(t, checkpointOptions{Every: time.Hour, CatchUpFrames: 1})

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -24,32 +25,120 @@ import (
 )
 
 // Store persists orders and their event log in a SQL database. It
-// implements payment.Store.
+// implements payment.Store: a change is reported done only once it is
+// durable (see Config).
 type Store struct {
 	db       *gorm.DB
 	sqlDB    *sql.DB
-	stmts    *transitionStatements
+	stmts    *writeStatements
 	postgres bool
+	// group applies changes together in one transaction; nil when group
+	// commit is off.
+	group *groupCommitter
 	// checkpointer copies the WAL into a SQLite file; nil on Postgres and
 	// for in-memory SQLite.
 	checkpointer *walCheckpointer
+	closeOnce    sync.Once
+	closeErr     error
 }
+
+var _ payment.Store = (*Store)(nil)
 
 // maxPostgresConns caps one node's connections to Postgres.
 const maxPostgresConns = 20
 
-var _ payment.Store = (*Store)(nil)
+// GroupMode says whether changes are committed in groups.
+type GroupMode string
 
-// Open opens the database named by url: a postgres:// or postgresql://
-// URL selects Postgres, anything else is a SQLite file path (created, with
-// its folder, if missing). Migrations run before it returns.
+const (
+	// GroupAuto groups on SQLite, where each commit is an fsync the store
+	// waits for, and not on Postgres, whose concurrent commits already
+	// share WAL flushes (see docs/storage.md). The default.
+	GroupAuto GroupMode = "auto"
+	GroupOn   GroupMode = "on"
+	GroupOff  GroupMode = "off"
+)
+
+// Config is the store's configuration; zero fields mean their defaults.
+type Config struct {
+	// URL is a postgres:// or postgresql:// URL, or a SQLite file path
+	// (optionally sqlite://path), created with its folder if missing.
+	URL string
+	// GroupCommit is auto (default), on or off.
+	GroupCommit GroupMode
+	// GroupMax caps the changes in one group (default 64).
+	GroupMax int
+	// GroupWait is how long a group's first change waits for others to
+	// join it before the group starts (default 0: a group holds what
+	// arrived while the previous one committed). At most 10 ms.
+	GroupWait time.Duration
+	// GroupQueue bounds the changes waiting for a group (default 4096); a
+	// change that finds it full waits with its request's context.
+	GroupQueue int
+	// SQLiteVFS names the SQLite VFS to open the file through; empty is
+	// SQLite's default. Tests use it to trace fsyncs.
+	SQLiteVFS string
+
+	// synchronous overrides PRAGMA synchronous on SQLite, for the test that
+	// shows a weaker setting is caught. Empty means FULL.
+	synchronous string
+	// checkpoint tunes the SQLite checkpointer.
+	checkpoint checkpointOptions
+	// observeGroup, if set, is told each committed group's size.
+	observeGroup func(size int)
+}
+
+// maxGroupWait bounds Config.GroupWait: a longer linger would be a delay
+// added to every acknowledgement, not a grouping window.
+const maxGroupWait = 10 * time.Millisecond
+
+func (c Config) withDefaults() (Config, error) {
+	switch c.GroupCommit {
+	case "":
+		c.GroupCommit = GroupAuto
+	case GroupAuto, GroupOn, GroupOff:
+	default:
+		return c, fmt.Errorf("%w: group commit %q is not auto, on or off", ErrConfig, c.GroupCommit)
+	}
+	if c.GroupMax < 0 || c.GroupQueue < 0 || c.GroupWait < 0 {
+		return c, fmt.Errorf("%w: negative group commit setting", ErrConfig)
+	}
+	if c.GroupWait > maxGroupWait {
+		return c, fmt.Errorf("%w: group commit wait %s is above %s", ErrConfig, c.GroupWait, maxGroupWait)
+	}
+	if c.GroupMax == 0 {
+		c.GroupMax = 64
+	}
+	if c.GroupQueue == 0 {
+		c.GroupQueue = 4096
+	}
+	switch c.synchronous {
+	case "":
+		c.synchronous = "FULL"
+	case "OFF", "NORMAL", "FULL", "EXTRA":
+	default:
+		return c, fmt.Errorf("%w: synchronous %q", ErrConfig, c.synchronous)
+	}
+	return c, nil
+}
+
+// Open opens the database named by url with the default configuration.
 func Open(ctx context.Context, url string) (*Store, error) {
+	return New(ctx, Config{URL: url})
+}
+
+// New opens the database cfg names. Migrations run before it returns.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	// Several processes opening a fresh SQLite file together race to switch
 	// it to WAL, and the loser gets SQLITE_BUSY straight away: busy_timeout
 	// does not cover that step. Retrying is safe because nothing was written.
 	deadline := time.Now().Add(sqliteOpenRetryFor)
 	for backoff := 5 * time.Millisecond; ; backoff = min(2*backoff, 200*time.Millisecond) {
-		s, err := openStore(ctx, url, checkpointOptions{})
+		s, err := openStore(ctx, cfg)
 		if err == nil || !isSQLiteBusy(err) || time.Now().After(deadline) {
 			return s, err
 		}
@@ -70,14 +159,19 @@ func isSQLiteBusy(err error) bool {
 	return errors.As(err, &sqliteErr) && (sqliteErr.Code == sqlite3.ErrBusy || sqliteErr.Code == sqlite3.ErrLocked)
 }
 
-func openStore(ctx context.Context, url string, ckpt checkpointOptions) (*Store, error) {
+// IsPostgresURL reports whether url selects Postgres.
+func IsPostgresURL(url string) bool {
+	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
+}
+
+func openStore(ctx context.Context, cfg Config) (*Store, error) {
 	var dialector gorm.Dialector
 	var sqliteDSN, sqlitePath string
-	isPostgres := strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
+	isPostgres := IsPostgresURL(cfg.URL)
 	if isPostgres {
-		dialector = postgres.Open(url)
+		dialector = postgres.Open(cfg.URL)
 	} else {
-		path := strings.TrimPrefix(url, "sqlite://")
+		path := strings.TrimPrefix(cfg.URL, "sqlite://")
 		if path == "" {
 			return nil, errors.New("empty database path")
 		}
@@ -88,8 +182,15 @@ func openStore(ctx context.Context, url string, ckpt checkpointOptions) (*Store,
 		}
 		// Immediate transactions take the write lock at BEGIN, so concurrent
 		// writers queue on busy_timeout instead of failing mid-transaction.
+		// synchronous=FULL makes every commit wait for the WAL's fsync: in
+		// WAL mode NORMAL syncs only at checkpoints, so an acknowledged
+		// change could be lost with the machine.
 		sqlitePath = path
-		sqliteDSN = "file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_synchronous=NORMAL"
+		sqliteDSN = "file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_synchronous=" + cfg.synchronous
+		if cfg.SQLiteVFS != "" {
+			sqliteDSN += "&vfs=" + cfg.SQLiteVFS
+		}
+		registerSQLiteDriver()
 		dialector = sqlite.New(sqlite.Config{DriverName: sqliteDriverName, DSN: sqliteDSN})
 	}
 	db, err := gorm.Open(dialector, &gorm.Config{Logger: logger.Discard, TranslateError: true, PrepareStmt: true})
@@ -110,6 +211,12 @@ func openStore(ctx context.Context, url string, ckpt checkpointOptions) (*Store,
 		}
 	}
 	s := &Store{db: db, postgres: isPostgres}
+	if isPostgres {
+		if err := checkSynchronousCommit(ctx, db); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+	}
 	if err := s.migrate(ctx); err != nil {
 		_ = s.Close()
 		return nil, err
@@ -118,17 +225,35 @@ func openStore(ctx context.Context, url string, ckpt checkpointOptions) (*Store,
 		_ = s.Close()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	if s.stmts, err = prepareTransition(ctx, s.sqlDB, isPostgres); err != nil {
+	if s.stmts, err = prepareWrites(ctx, s.sqlDB, isPostgres); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
 	if sqliteDSN != "" && !isInMemory(sqliteDSN) {
-		if s.checkpointer, err = startCheckpointer(sqlitePath, s.sqlDB, ckpt); err != nil {
+		if s.checkpointer, err = startCheckpointer(sqlitePath, s.sqlDB, cfg.checkpoint); err != nil {
 			_ = s.Close()
 			return nil, err
 		}
 	}
+	if cfg.GroupCommit == GroupOn || (cfg.GroupCommit == GroupAuto && !isPostgres) {
+		s.group = newGroupCommitter(s.sqlDB, isPostgres, cfg)
+	}
 	return s, nil
+}
+
+// checkSynchronousCommit refuses a Postgres session whose commits return
+// before their WAL is flushed: synchronous_commit=off, set for the server,
+// the database, the role or in the URL, would let an acknowledged change be
+// lost with the server.
+func checkSynchronousCommit(ctx context.Context, db *gorm.DB) error {
+	var setting string
+	if err := db.WithContext(ctx).Raw("SHOW synchronous_commit").Scan(&setting).Error; err != nil {
+		return fmt.Errorf("read synchronous_commit: %w", err)
+	}
+	if strings.EqualFold(setting, "off") {
+		return fmt.Errorf("%w: Postgres synchronous_commit is off, so a commit could be acknowledged before it is durable", ErrConfig)
+	}
+	return nil
 }
 
 // migrate creates or updates the schema. On Postgres an advisory lock makes
@@ -196,32 +321,31 @@ func isInMemory(dsn string) bool {
 	return strings.HasPrefix(dsn, "file::memory:") || strings.Contains(dsn, "mode=memory")
 }
 
-// Close closes the database.
+// Close waits for the group in flight, fails changes still queued, and
+// closes the database. Safe to call more than once.
 func (s *Store) Close() error {
-	if s.checkpointer != nil {
-		_ = s.checkpointer.close()
-	}
-	if s.stmts != nil {
-		s.stmts.close()
-	}
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return err
-	}
-	return sqlDB.Close()
+	s.closeOnce.Do(func() {
+		if s.group != nil {
+			s.group.close()
+		}
+		if s.checkpointer != nil {
+			_ = s.checkpointer.close()
+		}
+		if s.stmts != nil {
+			s.stmts.close()
+		}
+		sqlDB, err := s.db.DB()
+		if err != nil {
+			s.closeErr = err
+			return
+		}
+		s.closeErr = sqlDB.Close()
+	})
+	return s.closeErr
 }
 
 // Dialect names the database in use, for logs.
 func (s *Store) Dialect() string { return s.db.Dialector.Name() }
-
-// InsertOrder stores a new order.
-func (s *Store) InsertOrder(ctx context.Context, o payment.Order) error {
-	row := newOrderRow(o)
-	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
-		return fmt.Errorf("create order: %w", err)
-	}
-	return nil
-}
 
 // Order loads an order by id.
 func (s *Store) Order(ctx context.Context, id string) (payment.Order, error) {
@@ -251,77 +375,4 @@ func (s *Store) Events(ctx context.Context, orderID string) ([]payment.Event, er
 		events[i] = row.event()
 	}
 	return events, nil
-}
-
-// maxConflictRetries bounds how often a transition is retried after losing
-// a race on the order's seq.
-const maxConflictRetries = 20
-
-// ApplyTransition moves an order to a new status. The order row and its
-// event are written in one transaction; a guarded update on seq makes
-// concurrent changes serialise, so exactly one wins each transition.
-func (s *Store) ApplyTransition(ctx context.Context, tr payment.Transition) (payment.StatusChange, error) {
-	if !payment.ValidOrderID(tr.OrderID) {
-		return payment.StatusChange{}, payment.ErrOrderNotFound
-	}
-	dedup := tr.DedupKey()
-	for attempt := 0; ; attempt++ {
-		change, err := s.runTransition(ctx, tr, dedup)
-		if errors.Is(err, payment.ErrConflict) && attempt < maxConflictRetries {
-			continue
-		}
-		if errors.Is(err, gorm.ErrDuplicatedKey) {
-			// Another delivery of the same event committed first.
-			return payment.StatusChange{}, payment.ErrDuplicateEvent
-		}
-		return change, err
-	}
-}
-
-// UpdateOrder applies a patch, bumps seq and logs an order-update event.
-func (s *Store) UpdateOrder(ctx context.Context, orderID string, patch payment.OrderPatch, data []byte) (payment.OrderChange, error) {
-	if !payment.ValidOrderID(orderID) {
-		return payment.OrderChange{}, payment.ErrOrderNotFound
-	}
-	if err := patch.Validate(); err != nil {
-		return payment.OrderChange{}, err
-	}
-	for attempt := 0; ; attempt++ {
-		var change payment.OrderChange
-		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			var o orderRow
-			err := tx.Where("id = ?", orderID).Take(&o).Error
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return payment.ErrOrderNotFound
-			}
-			if err != nil {
-				return fmt.Errorf("load order: %w", err)
-			}
-			now := time.Now().UTC()
-			updates := map[string]any{"seq": o.Seq + 1, "updated_at": now}
-			if patch.Description != nil {
-				updates["description"] = *patch.Description
-			}
-			if patch.Metadata != nil {
-				updates["metadata"] = string(patch.Metadata)
-			}
-			res := tx.Model(&orderRow{}).Where("id = ? AND seq = ?", o.ID, o.Seq).Updates(updates)
-			if res.Error != nil {
-				return fmt.Errorf("update order: %w", res.Error)
-			}
-			if res.RowsAffected == 0 {
-				return payment.ErrConflict
-			}
-			ev := eventRow{OrderID: o.ID, Seq: o.Seq + 1, Type: "order-update", Source: "api", Data: string(data), CreatedAt: now}
-			if err := tx.Create(&ev).Error; err != nil {
-				return fmt.Errorf("append event: %w", err)
-			}
-			change = payment.OrderChange{OrderID: o.ID, Seq: o.Seq + 1, Type: "updated", Data: data, UpdatedAt: now}
-			return nil
-		})
-		if errors.Is(err, payment.ErrConflict) && attempt < maxConflictRetries {
-			continue
-		}
-		return change, err
-	}
 }

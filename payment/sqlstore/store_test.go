@@ -88,6 +88,23 @@ func openTestStore(t *testing.T, url string) *Store {
 	return s
 }
 
+// twoNodes opens two stores on one database, as two nodes would: one
+// commits in groups and the other change by change, so races between the
+// two kinds are covered on either database.
+func twoNodes(t *testing.T, u string) []*Store {
+	t.Helper()
+	nodes := make([]*Store, 2)
+	for i, mode := range []GroupMode{GroupOn, GroupOff} {
+		s, err := New(context.Background(), Config{URL: u, GroupCommit: mode})
+		if err != nil {
+			t.Fatalf("open store: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		nodes[i] = s
+	}
+	return nodes
+}
+
 // newTestOrder stores a pending order with sensible defaults.
 func newTestOrder(t *testing.T, s *Store) payment.Order {
 	t.Helper()
@@ -212,7 +229,7 @@ func TestMigrationsWhenNodesStartTogether(t *testing.T) {
 // database alone must make concurrent changes to one order take turns.
 func TestConcurrentTransitionsAcrossNodes(t *testing.T) {
 	u := testStoreURL(t)
-	nodes := []*Store{openTestStore(t, u), openTestStore(t, u)}
+	nodes := twoNodes(t, u)
 	ctx := context.Background()
 
 	for _, tc := range []struct {
@@ -284,7 +301,7 @@ func TestConcurrentTransitionsAcrossNodes(t *testing.T) {
 // must let exactly one through.
 func TestConcurrentDuplicateDeliveries(t *testing.T) {
 	u := testStoreURL(t)
-	nodes := []*Store{openTestStore(t, u), openTestStore(t, u)}
+	nodes := twoNodes(t, u)
 	ctx := context.Background()
 
 	t.Run("same delivery to one order", func(t *testing.T) {
@@ -436,7 +453,7 @@ func TestCreateOrderRejectsBadInput(t *testing.T) {
 
 func TestUpdateOrderAcrossNodesKeepsSeqInStep(t *testing.T) {
 	u := testStoreURL(t)
-	nodes := []*Store{openTestStore(t, u), openTestStore(t, u)}
+	nodes := twoNodes(t, u)
 	ctx := context.Background()
 	o := newTestOrder(t, nodes[0])
 	const writers = 8

@@ -9,22 +9,26 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 
 	"paystatus/payment"
 )
 
-// transitionStatements are the statements of a status transition, prepared
-// once per store. The transition runs on database/sql directly: inside a
-// transaction GORM prepared them again on every call, which a CPU profile of
-// the benchmark showed as about a tenth of the server's time.
-type transitionStatements struct {
+// writeStatements are the statements of every change, prepared once per
+// store. Changes run on database/sql directly: inside a transaction GORM
+// prepared them again on every call, which a CPU profile of the benchmark
+// showed as about a tenth of the server's time.
+type writeStatements struct {
 	loadOrder   *sql.Stmt // the order, and how many events carry the delivery's key
 	updateOrder *sql.Stmt
 	appendEvent *sql.Stmt
+	insertOrder *sql.Stmt
+	loadSeq     *sql.Stmt
+	patchOrder  *sql.Stmt
 }
 
-func prepareTransition(ctx context.Context, db *sql.DB, postgres bool) (*transitionStatements, error) {
+func prepareWrites(ctx context.Context, db *sql.DB, postgres bool) (*writeStatements, error) {
 	queries := []string{
 		// The order and whether its delivery was seen, from one snapshot: under
 		// Postgres's read committed, a rival commit that the order read sees is
@@ -33,6 +37,10 @@ func prepareTransition(ctx context.Context, db *sql.DB, postgres bool) (*transit
 		"SELECT id, amount, currency, status, seq, payment_id, updated_at, (SELECT count(*) FROM payment_events WHERE dedup_key = ?) FROM orders WHERE id = ?",
 		"UPDATE orders SET status = ?, seq = ?, payment_id = ?, updated_at = ? WHERE id = ? AND seq = ?",
 		"INSERT INTO payment_events (order_id, seq, type, status, previous_status, source, dedup_key, payment_id, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"INSERT INTO orders (id, amount, currency, description, metadata, status, seq, payment_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"SELECT seq FROM orders WHERE id = ?",
+		// A nil field of the patch keeps the column as it is.
+		"UPDATE orders SET seq = ?, updated_at = ?, description = COALESCE(?, description), metadata = COALESCE(?, metadata) WHERE id = ? AND seq = ?",
 	}
 	stmts := make([]*sql.Stmt, len(queries))
 	for i, q := range queries {
@@ -44,15 +52,16 @@ func prepareTransition(ctx context.Context, db *sql.DB, postgres bool) (*transit
 			for _, prepared := range stmts[:i] {
 				_ = prepared.Close()
 			}
-			return nil, fmt.Errorf("prepare transition: %w", err)
+			return nil, fmt.Errorf("prepare statements: %w", err)
 		}
 		stmts[i] = stmt
 	}
-	return &transitionStatements{loadOrder: stmts[0], updateOrder: stmts[1], appendEvent: stmts[2]}, nil
+	return &writeStatements{loadOrder: stmts[0], updateOrder: stmts[1], appendEvent: stmts[2],
+		insertOrder: stmts[3], loadSeq: stmts[4], patchOrder: stmts[5]}, nil
 }
 
-func (t *transitionStatements) close() {
-	for _, stmt := range []*sql.Stmt{t.loadOrder, t.updateOrder, t.appendEvent} {
+func (w *writeStatements) close() {
+	for _, stmt := range []*sql.Stmt{w.loadOrder, w.updateOrder, w.appendEvent, w.insertOrder, w.loadSeq, w.patchOrder} {
 		_ = stmt.Close()
 	}
 }
@@ -82,48 +91,119 @@ func (s *Store) translate(err error) error {
 	return err
 }
 
-// beginTransition starts a transition's transaction and returns the context
-// its statements run under, and a release to call after commit or rollback.
-// Waiting for the connection honours ctx either way. On SQLite the
-// statements then run without cancellation: mattn/go-sqlite3 runs each
-// statement under a cancellable context on a goroutine of its own, and
-// database/sql adds one per transaction, six per transition; and a local
-// commit once started is better finished, since the gateway's retry then
-// finds it done. On Postgres they keep ctx, so that a network round trip
-// that hangs still ends with the request.
-func (s *Store) beginTransition(ctx context.Context) (*sql.Tx, context.Context, func(), error) {
-	if s.postgres {
-		tx, err := s.sqlDB.BeginTx(ctx, nil)
-		return tx, ctx, func() {}, err
+// maxConflictRetries bounds how often a change is retried after losing a
+// race on the order's seq.
+const maxConflictRetries = 20
+
+// write applies a change durably: in the next group when group commit is
+// on, otherwise in a transaction of its own. apply may run more than once
+// (after a lost race); only its last run counts.
+func (s *Store) write(ctx context.Context, apply func(context.Context, *sql.Tx) error) error {
+	if s.group != nil {
+		return s.group.submit(ctx, apply)
 	}
-	conn, err := s.sqlDB.Conn(ctx)
-	if err != nil {
-		return nil, nil, nil, err
+	for attempt := 0; ; attempt++ {
+		err := s.writeAlone(ctx, apply)
+		if errors.Is(err, errRetryLater) {
+			if attempt < maxConflictRetries {
+				continue
+			}
+			err = payment.ErrConflict
+		}
+		return err
 	}
-	stmtCtx := context.WithoutCancel(ctx)
-	tx, err := conn.BeginTx(stmtCtx, nil)
-	if err != nil {
-		_ = conn.Close()
-		return nil, nil, nil, err
-	}
-	return tx, stmtCtx, func() { _ = conn.Close() }, nil
 }
 
-// runTransition applies one attempt of a transition in its own transaction.
-func (s *Store) runTransition(ctx context.Context, tr payment.Transition, dedup *string) (change payment.StatusChange, err error) {
-	tx, ctx, release, err := s.beginTransition(ctx)
-	if err != nil {
-		return payment.StatusChange{}, fmt.Errorf("begin: %w", s.translate(err))
-	}
-	defer release()
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
+// writeAlone runs one attempt of a change in its own transaction.
+//
+// Waiting for the connection honours ctx. On SQLite the statements then
+// run without cancellation: mattn/go-sqlite3 runs each statement under a
+// cancellable context on a goroutine of its own, and database/sql adds one
+// per transaction; and a local commit once started is better finished,
+// since the client's retry then finds it done. On Postgres they keep ctx,
+// so that a network round trip that hangs still ends with the request.
+func (s *Store) writeAlone(ctx context.Context, apply func(context.Context, *sql.Tx) error) (err error) {
+	var tx *sql.Tx
+	if s.postgres {
+		tx, err = s.sqlDB.BeginTx(ctx, nil)
+	} else {
+		var conn *sql.Conn
+		if conn, err = s.sqlDB.Conn(ctx); err != nil {
+			return fmt.Errorf("begin: %w", err)
 		}
-	}()
+		defer conn.Close()
+		ctx = context.WithoutCancel(ctx)
+		tx, err = conn.BeginTx(ctx, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("begin: %w", s.translate(err))
+	}
+	if err = apply(ctx, tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", s.translate(err))
+	}
+	return nil
+}
+
+// retryable maps a lost race to errRetryLater: the seq guard matched no
+// row, or Postgres chose this transaction as a deadlock or serialization
+// victim (possible when groups on two nodes lock the same orders).
+func retryable(err error) error {
+	if errors.Is(err, payment.ErrConflict) {
+		return errRetryLater
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01") {
+		return errRetryLater
+	}
+	return err
+}
+
+// InsertOrder stores a new order.
+func (s *Store) InsertOrder(ctx context.Context, o payment.Order) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.StmtContext(ctx, s.stmts.insertOrder).ExecContext(ctx,
+			o.ID, o.Amount, o.Currency, o.Description, o.Metadata, string(o.Status), o.Seq, o.PaymentID, o.CreatedAt.UTC(), o.UpdatedAt.UTC())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create order: %w", s.translate(err))
+	}
+	return nil
+}
+
+// ApplyTransition moves an order to a new status. The order row and its
+// event are written in one transaction; a guarded update on seq makes
+// concurrent changes serialise, so exactly one wins each transition.
+func (s *Store) ApplyTransition(ctx context.Context, tr payment.Transition) (payment.StatusChange, error) {
+	if !payment.ValidOrderID(tr.OrderID) {
+		return payment.StatusChange{}, payment.ErrOrderNotFound
+	}
+	dedup := tr.DedupKey()
+	var change payment.StatusChange
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		c, err := s.applyTransition(ctx, tx, tr, dedup)
+		change = c
+		return retryable(err)
+	})
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		// Another delivery of the same event committed first.
+		return payment.StatusChange{}, payment.ErrDuplicateEvent
+	}
+	if err != nil {
+		return payment.StatusChange{}, err
+	}
+	return change, nil
+}
+
+// applyTransition runs one attempt of a transition on tx.
+func (s *Store) applyTransition(ctx context.Context, tx *sql.Tx, tr payment.Transition, dedup *string) (payment.StatusChange, error) {
 	var o payment.Order
 	var seen int64
-	err = tx.StmtContext(ctx, s.stmts.loadOrder).QueryRowContext(ctx, dedup, tr.OrderID).
+	err := tx.StmtContext(ctx, s.stmts.loadOrder).QueryRowContext(ctx, dedup, tr.OrderID).
 		Scan(&o.ID, &o.Amount, &o.Currency, &o.Status, &o.Seq, &o.PaymentID, &o.UpdatedAt, &seen)
 	if errors.Is(err, sql.ErrNoRows) {
 		return payment.StatusChange{}, payment.ErrOrderNotFound
@@ -147,8 +227,7 @@ func (s *Store) runTransition(ctx context.Context, tr payment.Transition, dedup 
 		return payment.StatusChange{}, fmt.Errorf("update order: %w", s.translate(err))
 	}
 	if n, rerr := res.RowsAffected(); rerr != nil || n == 0 {
-		err = payment.ErrConflict
-		return payment.StatusChange{}, err
+		return payment.StatusChange{}, payment.ErrConflict
 	}
 	previous := o.Status
 	o.Status, o.Seq, o.PaymentID, o.UpdatedAt = tr.To, o.Seq+1, paymentID, now
@@ -156,13 +235,54 @@ func (s *Store) runTransition(ctx context.Context, tr payment.Transition, dedup 
 		o.ID, o.Seq, "status", string(tr.To), string(previous), tr.Source, dedup, paymentID, "", now)
 	if err != nil {
 		if translated := s.translate(err); errors.Is(translated, gorm.ErrDuplicatedKey) {
-			err = translated
-			return payment.StatusChange{}, err
+			return payment.StatusChange{}, translated
 		}
 		return payment.StatusChange{}, fmt.Errorf("append event: %w", err)
 	}
-	if err = tx.Commit(); err != nil {
-		return payment.StatusChange{}, fmt.Errorf("commit: %w", s.translate(err))
-	}
 	return payment.StatusChange{Snapshot: o.Snapshot(), PreviousStatus: previous, Source: tr.Source}, nil
+}
+
+// UpdateOrder applies a patch, bumps seq and logs an order-update event.
+func (s *Store) UpdateOrder(ctx context.Context, orderID string, patch payment.OrderPatch, data []byte) (payment.OrderChange, error) {
+	if !payment.ValidOrderID(orderID) {
+		return payment.OrderChange{}, payment.ErrOrderNotFound
+	}
+	if err := patch.Validate(); err != nil {
+		return payment.OrderChange{}, err
+	}
+	var metadata *string
+	if patch.Metadata != nil {
+		m := string(patch.Metadata)
+		metadata = &m
+	}
+	var change payment.OrderChange
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var seq int64
+		err := tx.StmtContext(ctx, s.stmts.loadSeq).QueryRowContext(ctx, orderID).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			return payment.ErrOrderNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("load order: %w", err)
+		}
+		now := time.Now().UTC()
+		res, err := tx.StmtContext(ctx, s.stmts.patchOrder).ExecContext(ctx, seq+1, now, patch.Description, metadata, orderID, seq)
+		if err != nil {
+			return retryable(fmt.Errorf("update order: %w", err))
+		}
+		if n, rerr := res.RowsAffected(); rerr != nil || n == 0 {
+			return errRetryLater
+		}
+		_, err = tx.StmtContext(ctx, s.stmts.appendEvent).ExecContext(ctx,
+			orderID, seq+1, "order-update", "", "", "api", nil, "", string(data), now)
+		if err != nil {
+			return retryable(fmt.Errorf("append event: %w", err))
+		}
+		change = payment.OrderChange{OrderID: orderID, Seq: seq + 1, Type: "updated", Data: data, UpdatedAt: now}
+		return nil
+	})
+	if err != nil {
+		return payment.OrderChange{}, err
+	}
+	return change, nil
 }

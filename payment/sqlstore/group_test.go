@@ -1,0 +1,191 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"paystatus/payment"
+)
+
+// queued reports how many changes wait in the store's group queue.
+func queued(s *Store) int {
+	s.group.mu.Lock()
+	defer s.group.mu.Unlock()
+	return len(s.group.queue)
+}
+
+// One group holds changes that fail their guard (status machine, delivery
+// key, unknown order, an event that cannot be stored) next to changes that
+// succeed: each failure comes back alone, with nothing of it kept, and the
+// others commit.
+func TestGroupedChangeFailsAlone(t *testing.T) {
+	u := testStoreURL(t)
+	var mu sync.Mutex
+	var groups []int
+	s, err := New(context.Background(), Config{URL: u, GroupCommit: GroupOn, observeGroup: func(n int) {
+		mu.Lock()
+		groups = append(groups, n)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := context.Background()
+	good, done, squatted, dupA, dupB := newTestOrder(t, s), newTestOrder(t, s), newTestOrder(t, s), newTestOrder(t, s), newTestOrder(t, s)
+	if _, err := s.ApplyTransition(ctx, payment.Transition{OrderID: done.ID, To: payment.StatusFailed, Source: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	// An event already holds squatted's next seq: its transition passes the
+	// status check and updates the order, then cannot append its event.
+	if err := s.db.Create(&eventRow{OrderID: squatted.ID, Seq: 1, Type: "squatter", Source: "test", CreatedAt: time.Now().UTC()}).Error; err != nil {
+		t.Fatal(err)
+	}
+	key := "evt_" + randomHex(t, 6)
+	changes := []struct {
+		name string
+		tr   payment.Transition
+		want error
+	}{
+		{"valid", payment.Transition{OrderID: good.ID, To: payment.StatusCompleted, Source: "test"}, nil},
+		{"refused by the status machine", payment.Transition{OrderID: done.ID, To: payment.StatusCompleted, Source: "test"}, payment.ErrInvalidTransition},
+		{"unknown order", payment.Transition{OrderID: "ord_nothere", To: payment.StatusCompleted, Source: "test"}, payment.ErrOrderNotFound},
+		{"event seq taken", payment.Transition{OrderID: squatted.ID, To: payment.StatusCompleted, Source: "test"}, errAny},
+		{"first of a delivery", payment.Transition{OrderID: dupA.ID, To: payment.StatusCompleted, Source: "upi", DeliveryID: key}, nil},
+		{"repeat of a delivery in the same group", payment.Transition{OrderID: dupB.ID, To: payment.StatusCompleted, Source: "upi", DeliveryID: key}, payment.ErrDuplicateEvent},
+	}
+	// Hold the one SQLite connection, or a Postgres group's, so that every
+	// change queues before the group starts.
+	held, err := s.sqlDB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.postgres {
+		_ = held.Close() // Postgres has a pool; the queue fills fast enough
+		held = nil
+	}
+	errs := make([]error, len(changes))
+	var wg sync.WaitGroup
+	for i, c := range changes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = s.ApplyTransition(ctx, c.tr)
+		}()
+		if held != nil {
+			waitUntil(t, "the change to queue", func() bool { return queued(s) == i+1 })
+		}
+	}
+	if held != nil {
+		_ = held.Close()
+	}
+	wg.Wait()
+	for i, c := range changes {
+		switch {
+		case c.want == nil && errs[i] != nil:
+			t.Errorf("%s: %v", c.name, errs[i])
+		case c.want == errAny && errs[i] == nil:
+			t.Errorf("%s: succeeded", c.name)
+		case c.want != nil && c.want != errAny && !errors.Is(errs[i], c.want):
+			t.Errorf("%s: got %v, want %v", c.name, errs[i], c.want)
+		}
+	}
+	for _, want := range []struct {
+		o      payment.Order
+		status payment.Status
+		seq    int64
+	}{{good, payment.StatusCompleted, 1}, {done, payment.StatusFailed, 1}, {squatted, payment.StatusPending, 0}, {dupA, payment.StatusCompleted, 1}, {dupB, payment.StatusPending, 0}} {
+		got, err := s.Order(ctx, want.o.ID)
+		if err != nil || got.Status != want.status || got.Seq != want.seq {
+			t.Errorf("order %s: %s seq %d (%v), want %s seq %d", want.o.ID, got.Status, got.Seq, err, want.status, want.seq)
+		}
+	}
+	if !s.postgres {
+		mu.Lock()
+		defer mu.Unlock()
+		// The order creations and the setup transition were groups of one;
+		// the held connection made the six changes one group.
+		if last := groups[len(groups)-1]; last != len(changes) {
+			t.Errorf("group sizes %v, want the last to hold all %d changes", groups, len(changes))
+		}
+	}
+}
+
+// errAny stands for any error in a table.
+var errAny = errors.New("any error")
+
+// A change whose request ends while it is queued is dropped; the store
+// stays usable and commits the next change.
+func TestQueuedChangeGivesUpWithItsRequest(t *testing.T) {
+	s, err := New(context.Background(), Config{URL: testStoreURL(t), GroupCommit: GroupOn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if s.postgres {
+		t.Skip("holding the writer applies to SQLite's one connection")
+	}
+	o := newTestOrder(t, s)
+	held, err := s.sqlDB.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	_, err = s.ApplyTransition(ctx, payment.Transition{OrderID: o.ID, To: payment.StatusCompleted, Source: "test"})
+	_ = held.Close()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want context.DeadlineExceeded", err)
+	}
+	if _, err := s.ApplyTransition(context.Background(), payment.Transition{OrderID: o.ID, To: payment.StatusFailed, Source: "test"}); err != nil {
+		t.Fatalf("next change: %v", err)
+	}
+	if got, _ := s.Order(context.Background(), o.ID); got.Status != payment.StatusFailed || got.Seq != 1 {
+		t.Fatalf("order %+v, want failed at seq 1 (the dropped change must not apply)", got)
+	}
+}
+
+// Close fails changes submitted afterwards instead of hanging them.
+func TestChangeAfterCloseFails(t *testing.T) {
+	s, err := New(context.Background(), Config{URL: testStoreURL(t), GroupCommit: GroupOn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := newTestOrder(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	if _, err := s.ApplyTransition(context.Background(), payment.Transition{OrderID: o.ID, To: payment.StatusCompleted, Source: "test"}); err == nil {
+		t.Fatal("a change after Close succeeded")
+	}
+}
+
+func TestStoreConfigRejectsBadValues(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"unknown group mode", Config{URL: "x.db", GroupCommit: "sometimes"}},
+		{"negative group size", Config{URL: "x.db", GroupMax: -1}},
+		{"negative queue", Config{URL: "x.db", GroupQueue: -1}},
+		{"negative wait", Config{URL: "x.db", GroupWait: -time.Millisecond}},
+		{"wait too long", Config{URL: "x.db", GroupWait: time.Second}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := New(context.Background(), tc.cfg)
+			if err == nil {
+				_ = s.Close()
+				t.Fatal("accepted")
+			}
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("got %v, want ErrConfig", err)
+			}
+		})
+	}
+}

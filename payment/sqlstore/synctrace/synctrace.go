@@ -1,0 +1,270 @@
+// Package synctrace is a SQLite VFS for tests that records, for every WAL
+// file opened through it, how many writes reached the file and whether a
+// sync followed them. A test opens a store with the DSN parameter
+// vfs=<Register()> and asks, at the moment a change was acknowledged,
+// whether every WAL write before it was synced: if not, a power cut could
+// lose an acknowledged change.
+//
+// It wraps SQLite's default VFS and forwards every call to it unchanged. It
+// is linked only into programs that import it; the server does not.
+package synctrace
+
+/*
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+// SQLite's VFS ABI, as published in sqlite3.h (structure version 3 of
+// sqlite3_vfs and sqlite3_io_methods). The functions are resolved at link
+// time against the copy mattn/go-sqlite3 compiles in; weak, so that cgo's
+// trial link of this package alone succeeds.
+typedef long long st_int64;
+typedef struct st_file st_file;
+typedef struct st_io_methods {
+	int iVersion;
+	int (*xClose)(st_file*);
+	int (*xRead)(st_file*, void*, int, st_int64);
+	int (*xWrite)(st_file*, const void*, int, st_int64);
+	int (*xTruncate)(st_file*, st_int64);
+	int (*xSync)(st_file*, int);
+	int (*xFileSize)(st_file*, st_int64*);
+	int (*xLock)(st_file*, int);
+	int (*xUnlock)(st_file*, int);
+	int (*xCheckReservedLock)(st_file*, int*);
+	int (*xFileControl)(st_file*, int, void*);
+	int (*xSectorSize)(st_file*);
+	int (*xDeviceCharacteristics)(st_file*);
+	int (*xShmMap)(st_file*, int, int, int, void volatile**);
+	int (*xShmLock)(st_file*, int, int, int);
+	void (*xShmBarrier)(st_file*);
+	int (*xShmUnmap)(st_file*, int);
+	int (*xFetch)(st_file*, st_int64, int, void**);
+	int (*xUnfetch)(st_file*, st_int64, void*);
+} st_io_methods;
+struct st_file { const st_io_methods *pMethods; };
+
+typedef struct st_vfs st_vfs;
+struct st_vfs {
+	int iVersion;
+	int szOsFile;
+	int mxPathname;
+	st_vfs *pNext;
+	const char *zName;
+	void *pAppData;
+	int (*xOpen)(st_vfs*, const char*, st_file*, int, int*);
+	void *rest[15]; // xDelete … xNextSystemCall, forwarded as they are
+};
+
+extern st_vfs *sqlite3_vfs_find(const char *name) __attribute__((weak));
+extern int sqlite3_vfs_register(st_vfs *vfs, int makeDefault) __attribute__((weak));
+
+enum { st_ok = 0, st_ioerr = 10, st_open_wal = 0x00080000, st_max_files = 512 };
+
+// One traced WAL file, by full path. Entries are never freed: a test
+// process opens few databases.
+typedef struct {
+	char *path;
+	long long writes, syncs, unsynced;
+} st_trace;
+
+static pthread_mutex_t st_mu = PTHREAD_MUTEX_INITIALIZER;
+static st_trace st_traces[st_max_files]; // guarded by st_mu
+static int st_ntraces;                   // guarded by st_mu
+static st_vfs *st_base;
+static st_vfs st_self;
+
+typedef struct {
+	st_file base;   // pMethods: st_methods, or NULL if the open failed
+	st_trace *trace; // NULL for files other than a WAL
+	st_file *real;   // the default VFS's file, right after this struct
+} st_tfile;
+
+static st_trace *st_lookup(const char *path, int create) {
+	st_trace *found = NULL;
+	pthread_mutex_lock(&st_mu);
+	for (int i = 0; i < st_ntraces && !found; i++) {
+		if (strcmp(st_traces[i].path, path) == 0) found = &st_traces[i];
+	}
+	if (!found && create && st_ntraces < st_max_files) {
+		found = &st_traces[st_ntraces++];
+		found->path = strdup(path);
+	}
+	pthread_mutex_unlock(&st_mu);
+	return found;
+}
+
+#define REAL(f) (((st_tfile*)(f))->real)
+static int st_close(st_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
+static int st_read(st_file *f, void *p, int n, st_int64 off) { return REAL(f)->pMethods->xRead(REAL(f), p, n, off); }
+static int st_write(st_file *f, const void *p, int n, st_int64 off) {
+	int rc = REAL(f)->pMethods->xWrite(REAL(f), p, n, off);
+	st_trace *t = ((st_tfile*)f)->trace;
+	if (t && rc == st_ok) {
+		pthread_mutex_lock(&st_mu);
+		t->writes++;
+		t->unsynced++;
+		pthread_mutex_unlock(&st_mu);
+	}
+	return rc;
+}
+static int st_truncate(st_file *f, st_int64 n) { return REAL(f)->pMethods->xTruncate(REAL(f), n); }
+static int st_sync(st_file *f, int flags) {
+	st_trace *t = ((st_tfile*)f)->trace;
+	long long before = 0;
+	if (t) {
+		pthread_mutex_lock(&st_mu);
+		before = t->writes;
+		pthread_mutex_unlock(&st_mu);
+	}
+	int rc = REAL(f)->pMethods->xSync(REAL(f), flags);
+	if (t && rc == st_ok) {
+		// Only the writes made before the sync began are known to be synced.
+		pthread_mutex_lock(&st_mu);
+		t->syncs++;
+		t->unsynced = t->writes - before;
+		pthread_mutex_unlock(&st_mu);
+	}
+	return rc;
+}
+static int st_file_size(st_file *f, st_int64 *n) { return REAL(f)->pMethods->xFileSize(REAL(f), n); }
+static int st_lock(st_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
+static int st_unlock(st_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
+static int st_check_reserved(st_file *f, int *out) { return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out); }
+static int st_file_control(st_file *f, int op, void *arg) { return REAL(f)->pMethods->xFileControl(REAL(f), op, arg); }
+static int st_sector_size(st_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
+static int st_device_chars(st_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
+static int st_shm_map(st_file *f, int pg, int sz, int ext, void volatile **pp) {
+	if (REAL(f)->pMethods->iVersion < 2) return st_ioerr;
+	return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, ext, pp);
+}
+static int st_shm_lock(st_file *f, int off, int n, int flags) {
+	if (REAL(f)->pMethods->iVersion < 2) return st_ioerr;
+	return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
+}
+static void st_shm_barrier(st_file *f) {
+	if (REAL(f)->pMethods->iVersion >= 2) REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+static int st_shm_unmap(st_file *f, int del) {
+	if (REAL(f)->pMethods->iVersion < 2) return st_ok;
+	return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+static int st_fetch(st_file *f, st_int64 off, int n, void **pp) {
+	if (REAL(f)->pMethods->iVersion < 3) { *pp = 0; return st_ok; }
+	return REAL(f)->pMethods->xFetch(REAL(f), off, n, pp);
+}
+static int st_unfetch(st_file *f, st_int64 off, void *p) {
+	if (REAL(f)->pMethods->iVersion < 3) return st_ok;
+	return REAL(f)->pMethods->xUnfetch(REAL(f), off, p);
+}
+
+static const st_io_methods st_methods = {
+	3, st_close, st_read, st_write, st_truncate, st_sync, st_file_size, st_lock, st_unlock,
+	st_check_reserved, st_file_control, st_sector_size, st_device_chars,
+	st_shm_map, st_shm_lock, st_shm_barrier, st_shm_unmap, st_fetch, st_unfetch,
+};
+
+static int st_open(st_vfs *vfs, const char *name, st_file *f, int flags, int *out_flags) {
+	st_tfile *tf = (st_tfile*)f;
+	tf->real = (st_file*)(tf + 1);
+	tf->trace = NULL;
+	tf->base.pMethods = NULL;
+	int rc = st_base->xOpen(st_base, name, tf->real, flags, out_flags);
+	if (rc != st_ok || tf->real->pMethods == NULL) {
+		return rc;
+	}
+	if ((flags & st_open_wal) && name) {
+		tf->trace = st_lookup(name, 1);
+	}
+	tf->base.pMethods = &st_methods;
+	return rc;
+}
+
+// st_register registers the tracing VFS under name, once. It returns 0,
+// -1 when SQLite's API is missing from the program, or a SQLite error.
+static int st_register(const char *name) {
+	if (!sqlite3_vfs_find || !sqlite3_vfs_register) return -1;
+	if (sqlite3_vfs_find(name)) return 0;
+	st_base = sqlite3_vfs_find(NULL);
+	if (!st_base) return st_ioerr;
+	memcpy(&st_self, st_base, sizeof st_self);
+	st_self.pNext = NULL;
+	st_self.zName = strdup(name);
+	st_self.szOsFile = (int)sizeof(st_tfile) + st_base->szOsFile;
+	st_self.xOpen = st_open;
+	return sqlite3_vfs_register(&st_self, 0);
+}
+
+static int st_counts(const char *path, long long *writes, long long *syncs, long long *unsynced) {
+	st_trace *t = st_lookup(path, 0);
+	if (!t) return 0;
+	pthread_mutex_lock(&st_mu);
+	*writes = t->writes;
+	*syncs = t->syncs;
+	*unsynced = t->unsynced;
+	pthread_mutex_unlock(&st_mu);
+	return 1;
+}
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"unsafe"
+
+	_ "github.com/mattn/go-sqlite3" // the SQLite this VFS wraps
+)
+
+// Name is the VFS's name, for the DSN parameter vfs=.
+const Name = "paystatus-synctrace"
+
+var (
+	registerOnce sync.Once
+	registerErr  error
+)
+
+// Register registers the VFS with SQLite, once per process, and returns
+// its name.
+func Register() (string, error) {
+	registerOnce.Do(func() {
+		cname := C.CString(Name)
+		defer C.free(unsafe.Pointer(cname))
+		switch rc := C.st_register(cname); rc {
+		case 0:
+		case -1:
+			registerErr = errors.New("synctrace: SQLite's C API is not linked in")
+		default:
+			registerErr = fmt.Errorf("synctrace: register VFS: sqlite code %d", int(rc))
+		}
+	})
+	return Name, registerErr
+}
+
+// Counts is what the VFS saw of one WAL file.
+type Counts struct {
+	Writes int64 // successful writes
+	Syncs  int64 // successful syncs
+	// Unsynced is how many writes no completed sync is known to cover.
+	Unsynced int64
+}
+
+// WAL returns the counts of the WAL file of the SQLite database at
+// dbPath, and whether that file was opened through the VFS at all.
+func WAL(dbPath string) (Counts, bool) {
+	abs, err := filepath.Abs(dbPath)
+	if err != nil {
+		return Counts{}, false
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		abs = filepath.Join(dir, filepath.Base(abs))
+	}
+	cpath := C.CString(abs + "-wal")
+	defer C.free(unsafe.Pointer(cpath))
+	var writes, syncs, unsynced C.longlong
+	if C.st_counts(cpath, &writes, &syncs, &unsynced) == 0 {
+		return Counts{}, false
+	}
+	return Counts{Writes: int64(writes), Syncs: int64(syncs), Unsynced: int64(unsynced)}, true
+}
