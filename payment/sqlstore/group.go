@@ -38,8 +38,11 @@ const (
 // maxBatch of them. A change waits for at most the group in flight, its own
 // group, and the optional linger.
 //
-// The queue is bounded: a change that finds it full waits, with its
-// request's context, for room.
+// There is no committer goroutine: the first waiting caller to take the
+// leader token commits groups until its own change is done, then hands the
+// token on. A lone change is thus committed by its own goroutine, with no
+// hand-off to another. The queue is bounded: a change that finds it full
+// waits, with its request's context, for room.
 type groupCommitter struct {
 	db       *sql.DB
 	postgres bool
@@ -51,32 +54,28 @@ type groupCommitter struct {
 	// observe, if set, is told each group's size after its commit.
 	observe func(size int)
 
-	slots chan struct{} // one token per queued op: the queue's bound
+	slots  chan struct{} // one token per queued op: the queue's bound
+	leader chan struct{} // capacity 1: held by the goroutine committing groups
 
 	mu    sync.Mutex
 	queue []*groupOp // guarded by mu
-	wake  chan struct{}
 
-	// life ends when close begins; it bounds only the wait for a
-	// connection, so the group in flight still commits.
+	stop     chan struct{} // closed when close begins
 	life     context.Context
-	endLife  context.CancelFunc
-	stop     chan struct{}
-	done     chan struct{}
+	endLife  context.CancelFunc // called when close begins
 	stopOnce sync.Once
 }
 
 func newGroupCommitter(db *sql.DB, postgres bool, cfg Config) *groupCommitter {
-	g := &groupCommitter{
+	life, endLife := context.WithCancel(context.Background())
+	return &groupCommitter{
+		life: life, endLife: endLife,
 		db: db, postgres: postgres, maxBatch: cfg.GroupMax, linger: cfg.GroupWait, batchTimeout: 30 * time.Second,
 		observe: cfg.observeGroup,
 		slots:   make(chan struct{}, cfg.GroupQueue),
-		wake:    make(chan struct{}, 1),
-		stop:    make(chan struct{}), done: make(chan struct{}),
+		leader:  make(chan struct{}, 1),
+		stop:    make(chan struct{}),
 	}
-	g.life, g.endLife = context.WithCancel(context.Background())
-	go g.run()
-	return g
 }
 
 // submit queues apply and waits for its group's commit. If ctx ends while
@@ -85,65 +84,79 @@ func newGroupCommitter(db *sql.DB, postgres bool, cfg Config) *groupCommitter {
 // change that commits is never reported as failed.
 func (g *groupCommitter) submit(ctx context.Context, apply func(context.Context, *sql.Tx) error) error {
 	select {
+	case <-g.stop:
+		return errStoreClosed
+	default:
+	}
+	select {
 	case g.slots <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-g.stop:
 		return errStoreClosed
 	}
+	defer func() { <-g.slots }()
 	op := &groupOp{apply: apply, done: make(chan struct{})}
 	g.mu.Lock()
 	g.queue = append(g.queue, op)
 	g.mu.Unlock()
-	select {
-	case g.wake <- struct{}{}:
-	default:
-	}
-	select {
-	case <-op.done:
-		<-g.slots
-		return op.err
-	case <-ctx.Done():
-		if op.state.CompareAndSwap(opQueued, opCancelled) {
-			<-g.slots
-			return ctx.Err()
-		}
-		<-op.done
-		<-g.slots
-		return op.err
-	case <-g.stop:
-		if op.state.CompareAndSwap(opQueued, opCancelled) {
-			<-g.slots
-			return errStoreClosed
-		}
-		<-op.done
-		<-g.slots
-		return op.err
-	}
-}
-
-func (g *groupCommitter) run() {
-	defer close(g.done)
+	// Once op is claimed, neither its request's end nor close may abandon
+	// it: the caller must learn whether it committed. A claimed op is either
+	// in a leader's group or back in the queue for a retry, where the next
+	// leader (perhaps this caller) takes it.
+	ctxDone, stop := ctx.Done(), g.stop
 	for {
 		select {
-		case <-g.stop:
-			g.failQueued(errStoreClosed)
-			return
-		case <-g.wake:
-		}
-		for g.pending() {
-			if !g.commitOne() {
-				break
+		case <-op.done:
+			return op.err
+		case g.leader <- struct{}{}:
+			err := g.lead(ctx, op)
+			<-g.leader
+			return err
+		case <-ctxDone:
+			if op.state.CompareAndSwap(opQueued, opCancelled) {
+				return ctx.Err()
 			}
+			ctxDone, ctx = nil, context.WithoutCancel(ctx)
+		case <-stop:
+			if op.state.CompareAndSwap(opQueued, opCancelled) {
+				return errStoreClosed
+			}
+			stop = nil
 		}
 	}
 }
 
-// pending reports whether the queue holds anything, cancelled ops included.
-func (g *groupCommitter) pending() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.queue) > 0
+// lead commits groups, holding the leader token, until op is done, and
+// returns op's outcome.
+func (g *groupCommitter) lead(ctx context.Context, op *groupOp) error {
+	for {
+		select {
+		case <-op.done:
+			return op.err
+		default:
+		}
+		select {
+		case <-g.stop:
+			if op.state.CompareAndSwap(opQueued, opCancelled) {
+				return errStoreClosed
+			}
+			g.failQueued(errStoreClosed)
+			<-op.done
+			return op.err
+		default:
+		}
+		if err := g.commitOne(ctx); err != nil {
+			// The leader's request ended, or the store closed, while it waited
+			// for a connection; nothing was claimed. If op was claimed before
+			// (it is back in the queue for a retry), keep leading until it is
+			// done.
+			if op.state.CompareAndSwap(opQueued, opCancelled) {
+				return err
+			}
+			ctx = context.WithoutCancel(ctx)
+		}
+	}
 }
 
 // take claims up to maxBatch queued ops, in arrival order, dropping
@@ -195,33 +208,41 @@ func (g *groupCommitter) lingerForMore() {
 	}
 }
 
-// commitOne commits one group. It returns false when the store is closing.
-func (g *groupCommitter) commitOne() bool {
+// commitOne commits one group. It returns an error only when waitCtx (the
+// leader's request) or the store ended while it waited for a connection;
+// a failure of the group itself is reported to the group's ops.
+func (g *groupCommitter) commitOne(waitCtx context.Context) error {
 	// The connection is taken before any op is claimed: while it is busy
 	// (another node's writer, a checkpoint), queued ops can still give up
 	// with their requests.
-	ctx := context.Background()
-	var cancel context.CancelFunc = func() {}
-	if g.postgres {
-		ctx, cancel = context.WithTimeout(ctx, g.batchTimeout)
-	}
-	defer cancel()
-	conn, err := g.conn()
+	conn, err := g.conn(waitCtx)
 	if err != nil {
-		if errors.Is(err, errStoreClosed) {
-			return false
+		if waitCtx.Err() != nil {
+			return waitCtx.Err()
+		}
+		if g.life.Err() != nil {
+			return errStoreClosed
 		}
 		// The database refused a connection: every queued op learns it.
 		for _, op := range g.take() {
 			g.finish(op, fmt.Errorf("begin: %w", err))
 		}
-		return true
+		return nil
 	}
 	defer conn.Close()
 	g.lingerForMore()
 	batch := g.take()
 	if len(batch) == 0 {
-		return true
+		return nil
+	}
+	// Statements run detached from any one request: the group is shared, and
+	// a commit once started is better finished. On Postgres a timeout still
+	// bounds a round trip that hangs.
+	ctx := context.Background()
+	if g.postgres {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, g.batchTimeout)
+		defer cancel()
 	}
 	errs, commitErr := g.applyGroup(ctx, conn, batch)
 	var retry []*groupOp
@@ -243,16 +264,17 @@ func (g *groupCommitter) commitOne() bool {
 		g.observe(len(batch))
 	}
 	g.requeue(retry)
-	return true
+	return nil
 }
 
-// conn waits for a connection, giving up when the store closes.
-func (g *groupCommitter) conn() (*sql.Conn, error) {
-	conn, err := g.db.Conn(g.life)
-	if err != nil && g.life.Err() != nil {
-		return nil, errStoreClosed
-	}
-	return conn, err
+// conn waits for a connection for as long as ctx lasts and the store is
+// open.
+func (g *groupCommitter) conn(ctx context.Context) (*sql.Conn, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	unwatch := context.AfterFunc(g.life, cancel)
+	defer unwatch()
+	return g.db.Conn(ctx)
 }
 
 // applyGroup runs batch in one transaction and commits it. errs[i] is op
@@ -323,12 +345,14 @@ func (g *groupCommitter) failQueued(err error) {
 	}
 }
 
-// close stops the committer after the group in flight. Safe to call more
-// than once.
+// close fails changes that are queued and not yet in a group, after the
+// group in flight. Safe to call more than once.
 func (g *groupCommitter) close() {
 	g.stopOnce.Do(func() {
 		close(g.stop)
 		g.endLife()
-		<-g.done
+		g.leader <- struct{}{} // waits out a leader's group
+		g.failQueued(errStoreClosed)
+		<-g.leader
 	})
 }

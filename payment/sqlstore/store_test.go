@@ -21,7 +21,7 @@ import (
 // testStoreURL returns the database URL for one test. On Postgres each call
 // gets its own schema, so migrations start from nothing and tests cannot see
 // each other's rows.
-func testStoreURL(t *testing.T) string {
+func testStoreURL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("TEST_DATABASE_URL")
 	if base == "" {
@@ -68,7 +68,7 @@ func redact(u string) string {
 	return "(unparsable URL)"
 }
 
-func randomHex(t *testing.T, n int) string {
+func randomHex(t testing.TB, n int) string {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
