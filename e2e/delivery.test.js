@@ -195,10 +195,21 @@ describe('terminal updates are resent until acknowledged', () => {
     return { socket, copies };
   }
 
+  // resends reads the server's count of re-sent updates from /metrics.
+  async function resends() {
+    const res = await fetch(`${server.url}/metrics`);
+    const text = await res.text();
+    const line = text.split('\n').find((l) => l.startsWith('paystatus_update_resends_total{event="payment-status-update"}'));
+    assert.ok(line, 'paystatus_update_resends_total is exposed');
+    return Number(line.split(' ').pop());
+  }
+
   // completeAndCount joins a fresh order's room, completes the order, waits
   // for `want` copies of the update and then a quiet spell, and returns the
-  // copies after checking that no more came.
+  // copies after checking that no more came, and that the resend metric
+  // counted every copy after the first.
   async function completeAndCount(onUpdate, want, { timeout, quietMs }) {
+    const resentBefore = await resends();
     const order = await createOrder(server);
     const { socket, copies } = await joinedSocket(order, onUpdate);
     try {
@@ -207,6 +218,7 @@ describe('terminal updates are resent until acknowledged', () => {
       await waitFor(() => copies.length === want, { timeout, message: `${want} copies` });
       await new Promise((r) => setTimeout(r, quietMs));
       assert.equal(copies.length, want, JSON.stringify(copies));
+      assert.equal(await resends() - resentBefore, want - 1, 'paystatus_update_resends_total counts the copies after the first');
       return copies;
     } finally {
       socket.close();

@@ -60,6 +60,9 @@ func (s *Server) deliverWithAck(id, room string, payload *statusUpdate, attempt 
 	}
 	sock, ok := s.impl.lookup(id)
 	if ok && sock.Connected() && sock.In(room) {
+		if attempt > 0 {
+			s.obs.Resent(EventPaymentStatus)
+		}
 		// An ack stops the resend timer, so an acknowledged update costs no
 		// goroutine when the timeout passes (1,000 a second in the benchmark).
 		var acked atomic.Bool

@@ -15,6 +15,9 @@ type Observer interface {
 	// Delivered reports the time from the triggering request's arrival to
 	// the broadcast being handed to the sockets.
 	Delivered(event string, sinceReceived time.Duration)
+	// Resent reports that an update a socket had not acknowledged in time
+	// was sent to it again.
+	Resent(event string)
 	EventDropped(reason string)
 }
 
@@ -28,4 +31,5 @@ func (noopObserver) Left()                           {}
 func (noopObserver) RoomsChanged(int)                {}
 func (noopObserver) Broadcast(string)                {}
 func (noopObserver) Delivered(string, time.Duration) {}
+func (noopObserver) Resent(string)                   {}
 func (noopObserver) EventDropped(string)             {}

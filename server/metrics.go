@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"paystatus/payment"
+	"paystatus/realtime"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -25,6 +26,7 @@ type metrics struct {
 	gatewayRequests *prometheus.CounterVec
 	transitions     *prometheus.CounterVec
 	deliveryLatency prometheus.Histogram
+	resends         *prometheus.CounterVec
 	longPolls       prometheus.Gauge
 }
 
@@ -60,15 +62,20 @@ func newMetrics() *metrics {
 		}, []string{"from", "to"}),
 		deliveryLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "paystatus_callback_to_broadcast_seconds",
-			Help:    "Time from a status change request's arrival to its broadcast.",
+			Help:    "Time from the payment service taking a status change (after the request body was read and, for a gateway callback, its signature verified and payload parsed) to its broadcast being handed to this node's sockets; the commit is inside it.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
+		resends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paystatus_update_resends_total", Help: "Updates sent again to a socket that had not acknowledged them in time, by event.",
+		}, []string{"event"}),
 		longPolls: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "paystatus_long_polls_waiting", Help: "Long-poll requests currently held.",
 		}),
 	}
+	// Present at zero from the start, so a rate over it has no gap.
+	m.resends.WithLabelValues(realtime.EventPaymentStatus)
 	m.registry.MustRegister(m.sockets, m.joins, m.joinsRefused, m.leaves, m.rooms, m.broadcasts,
-		m.eventsDropped, m.gatewayRequests, m.transitions, m.deliveryLatency, m.longPolls,
+		m.eventsDropped, m.gatewayRequests, m.transitions, m.deliveryLatency, m.resends, m.longPolls,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -88,6 +95,7 @@ func (m *metrics) Delivered(_ string, d time.Duration) {
 	m.deliveryLatency.Observe(d.Seconds())
 }
 func (m *metrics) EventDropped(reason string) { m.eventsDropped.WithLabelValues(reason).Inc() }
+func (m *metrics) Resent(event string)        { m.resends.WithLabelValues(event).Inc() }
 
 func (m *metrics) gateway(endpoint, outcome string) {
 	m.gatewayRequests.WithLabelValues(endpoint, outcome).Inc()
