@@ -32,6 +32,8 @@ func BenchmarkConcurrentTransitions(b *testing.B) {
 		{"group=off", Config{GroupCommit: GroupOff}, 64},
 		{"group=on,senders=1", Config{GroupCommit: GroupOn}, 1},
 		{"group=off,senders=1", Config{GroupCommit: GroupOff}, 1},
+		{"group=on,paced-1000/s", Config{GroupCommit: GroupOn}, paced},
+		{"group=off,paced-1000/s", Config{GroupCommit: GroupOff}, paced},
 	}
 	for _, backend := range backends {
 		for _, tc := range cases {
@@ -52,8 +54,16 @@ func BenchmarkConcurrentTransitions(b *testing.B) {
 	}
 }
 
+// paced, as a sender count, stands for 8 senders that start a transition
+// every 8 ms each: 1,000 a second, the end-to-end benchmark's rate.
+const paced = -8
+
 func benchTransitions(b *testing.B, s *Store, senders int) {
 	ctx := context.Background()
+	var interval time.Duration
+	if senders == paced {
+		senders, interval = -paced, 8*time.Millisecond
+	}
 	// Each order takes two transitions: processing, then completed.
 	orders := make([]payment.Order, b.N/2+senders)
 	var next atomic.Int64
@@ -86,9 +96,14 @@ func benchTransitions(b *testing.B, s *Store, senders int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			tick := time.Now()
 			for done.Add(1) <= int64(b.N) {
 				o := orders[next.Add(1)-1]
 				for _, to := range []payment.Status{payment.StatusProcessing, payment.StatusCompleted} {
+					if interval > 0 {
+						tick = tick.Add(interval)
+						time.Sleep(time.Until(tick))
+					}
 					t0 := time.Now()
 					if _, err := s.ApplyTransition(ctx, payment.Transition{OrderID: o.ID, To: to, Source: "bench"}); err != nil {
 						b.Error(err)
