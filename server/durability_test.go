@@ -14,8 +14,9 @@ import (
 // fsynced: a gateway that got its 200 never sends the callback again. The
 // database is opened through a VFS that traces writes and syncs of the WAL;
 // the requests go one at a time, so at each reply nothing else is writing.
-// The check fails with synchronous=NORMAL (see TestSyncTraceCatchesUnsynced
-// Commits in payment/sqlstore, and docs/storage.md).
+// The check fails with synchronous=NORMAL (see
+// TestSyncTraceCatchesUnsyncedCommits in payment/sqlstore, and
+// docs/storage.md).
 func TestAcknowledgementsFollowTheWALSync(t *testing.T) {
 	vfs, err := synctrace.Register()
 	if err != nil {
