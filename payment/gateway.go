@@ -168,6 +168,22 @@ func unknownEvent(ev GatewayEvent) (GatewayEvent, error) {
 	return ev, fmt.Errorf("%w: %q", ErrUnknownEvent, ev.Type)
 }
 
+// requireMoney refuses a completed or refunded event that does not say how
+// much and in which currency: the order's amount can only be checked against
+// a figure that is there, and a signed event without one must not settle it.
+func requireMoney(ev GatewayEvent, amountField, currencyField string) error {
+	if ev.To != StatusCompleted && ev.To != StatusRefunded {
+		return nil
+	}
+	if ev.Amount == nil {
+		return errMissing(amountField)
+	}
+	if ev.Currency == "" {
+		return errMissing(currencyField)
+	}
+	return nil
+}
+
 func errMissing(field string) error {
 	return fmt.Errorf("%w: %s is required", ErrMalformedPayload, field)
 }

@@ -8,8 +8,9 @@ import (
 )
 
 // Razorpay-style webhooks: the event in the body, signed with
-// X-Razorpay-Signature (hex HMAC-SHA256 of the raw body), identified by
-// X-Razorpay-Event-Id.
+// X-Razorpay-Signature (hex HMAC-SHA256 of the raw body). Deliveries are
+// deduplicated on the event name and the entity id inside the signed body;
+// the X-Razorpay-Event-Id header is not signed, so it is not trusted.
 
 // RazorpayGatewayName is the source recorded for Razorpay webhooks.
 const RazorpayGatewayName = "razorpay"
@@ -39,7 +40,7 @@ func (g razorpayGateway) Open(body []byte, header http.Header, _ time.Time) (Gat
 	if err := VerifyHexHMAC(g.secret, body, header.Get(RazorpaySignatureHeader)); err != nil {
 		return GatewayEvent{Gateway: RazorpayGatewayName}, err
 	}
-	return ParseRazorpayWebhook(body, header.Get(RazorpayEventIDHeader))
+	return ParseRazorpayWebhook(body)
 }
 
 type razorpayWebhook struct {
@@ -54,19 +55,21 @@ type razorpayWebhook struct {
 				Notes json.RawMessage `json:"notes"`
 			} `json:"entity"`
 		} `json:"payment"`
+		Refund *struct {
+			Entity struct {
+				ID string `json:"id"`
+			} `json:"entity"`
+		} `json:"refund"`
 	} `json:"payload"`
 }
 
-// ParseRazorpayWebhook parses a verified webhook body; eventID is the
-// X-Razorpay-Event-Id header, the delivery's deduplication key. The order
-// comes from payload.payment.entity.notes.orderId; an event without one is
-// returned with an empty OrderID, for the caller to ignore.
-func ParseRazorpayWebhook(body []byte, eventID string) (GatewayEvent, error) {
+// ParseRazorpayWebhook parses a verified webhook body. The deduplication
+// key is the event name with the payment's id (the refund's, for a refund),
+// both signed. The order comes from payload.payment.entity.notes.orderId; an
+// event without one is returned with an empty OrderID, for the caller to
+// ignore.
+func ParseRazorpayWebhook(body []byte) (GatewayEvent, error) {
 	ev := GatewayEvent{Gateway: RazorpayGatewayName}
-	if err := checkID(RazorpayEventIDHeader+" header", eventID, true, maxDeliveryIDLength); err != nil {
-		return ev, err
-	}
-	ev.DeliveryID = eventID
 	var wh razorpayWebhook
 	if err := decodeObject(body, &wh); err != nil {
 		return ev, err
@@ -83,8 +86,16 @@ func ParseRazorpayWebhook(body []byte, eventID string) (GatewayEvent, error) {
 		return ev, errMissing("payload.payment.entity")
 	}
 	entity := wh.Payload.Payment.Entity
-	if err := checkID("payload.payment.entity.id", entity.ID, false, maxPaymentIDLength); err != nil {
+	if err := checkID("payload.payment.entity.id", entity.ID, true, maxPaymentIDLength); err != nil {
 		return ev, err
+	}
+	ev.DeliveryID = wh.Event + ":" + entity.ID
+	if wh.Payload.Refund != nil && to == StatusRefunded {
+		refundID := wh.Payload.Refund.Entity.ID
+		if err := checkID("payload.refund.entity.id", refundID, true, maxPaymentIDLength); err != nil {
+			return ev, err
+		}
+		ev.DeliveryID = wh.Event + ":" + refundID
 	}
 	amount, err := minorUnits("payload.payment.entity.amount", entity.Amount)
 	if err != nil {
@@ -99,6 +110,9 @@ func ParseRazorpayWebhook(body []byte, eventID string) (GatewayEvent, error) {
 		return ev, err
 	}
 	ev.To, ev.OrderID, ev.PaymentID, ev.Amount, ev.Currency = to, orderID, entity.ID, amount, currency
+	if err := requireMoney(ev, "payload.payment.entity.amount", "payload.payment.entity.currency"); err != nil {
+		return ev, err
+	}
 	return ev, nil
 }
 

@@ -217,5 +217,8 @@ func ParseStripeWebhook(body []byte) (GatewayEvent, error) {
 		return ev, err
 	}
 	ev.To, ev.OrderID, ev.PaymentID, ev.Amount, ev.Currency = to, orderID, paymentID, amount, currency
+	if err := requireMoney(ev, "data.object.amount", "data.object.currency"); err != nil {
+		return ev, err
+	}
 	return ev, nil
 }

@@ -206,40 +206,64 @@ func razorpayBody(event, entity string) string {
 
 func TestParseRazorpayWebhook(t *testing.T) {
 	entity := `{"id":"pay_1","amount":49900,"currency":"INR","notes":{"orderId":"ord_1"}}`
-	ok := func(to Status) gwWant {
-		return gwWant{to: to, orderID: "ord_1", deliveryID: "evt_1", paymentID: "pay_1", amount: 49900, currency: "INR"}
+	ok := func(event string, to Status) gwWant {
+		return gwWant{to: to, orderID: "ord_1", deliveryID: event + ":pay_1", paymentID: "pay_1", amount: 49900, currency: "INR"}
 	}
+	refund := `{"entity":"event","event":"refund.processed","payload":{"refund":{"entity":{"id":"rfnd_1"}},"payment":{"entity":` + entity + `}}}`
 	cases := []struct {
-		name    string
-		body    string
-		eventID string
-		want    gwWant
+		name string
+		body string
+		want gwWant
 	}{
-		{"authorized", razorpayBody("payment.authorized", entity), "evt_1", ok(StatusProcessing)},
-		{"captured", razorpayBody("payment.captured", entity), "evt_1", ok(StatusCompleted)},
-		{"order.paid", razorpayBody("order.paid", entity), "evt_1", ok(StatusCompleted)},
-		{"failed", razorpayBody("payment.failed", entity), "evt_1", ok(StatusFailed)},
-		{"refund.processed", razorpayBody("refund.processed", entity), "evt_1", ok(StatusRefunded)},
-		{"lower-case currency", razorpayBody("payment.captured", `{"id":"pay_1","amount":49900,"currency":"inr","notes":{"orderId":"ord_1"}}`), "evt_1", ok(StatusCompleted)},
-		{"notes as empty array", razorpayBody("payment.captured", `{"id":"pay_1","amount":5,"currency":"INR","notes":[]}`), "evt_1",
-			gwWant{to: StatusCompleted, deliveryID: "evt_1", paymentID: "pay_1", amount: 5, currency: "INR"}},
-		{"no amount", razorpayBody("payment.captured", `{"id":"pay_1","notes":{"orderId":"ord_1"}}`), "evt_1",
-			gwWant{to: StatusCompleted, orderID: "ord_1", deliveryID: "evt_1", paymentID: "pay_1", amount: -1}},
-		{"unknown event", razorpayBody("payment.dispute.created", entity), "evt_1", gwWant{err: ErrUnknownEvent}},
-		{"event id header missing", razorpayBody("payment.captured", entity), "", gwWant{err: ErrMalformedPayload}},
-		{"no payment entity", `{"event":"payment.captured","payload":{}}`, "evt_1", gwWant{err: ErrMalformedPayload}},
-		{"notes a non-empty array", razorpayBody("payment.captured", `{"id":"pay_1","notes":["ord_1"]}`), "evt_1", gwWant{err: ErrMalformedPayload}},
-		{"notes a string", razorpayBody("payment.captured", `{"id":"pay_1","notes":"ord_1"}`), "evt_1", gwWant{err: ErrMalformedPayload}},
-		{"amount fractional", razorpayBody("payment.captured", `{"id":"pay_1","amount":499.5,"notes":{"orderId":"ord_1"}}`), "evt_1", gwWant{err: ErrMalformedPayload}},
-		{"currency not a code", razorpayBody("payment.captured", `{"id":"pay_1","amount":1,"currency":"RUPEES","notes":{"orderId":"ord_1"}}`), "evt_1", gwWant{err: ErrMalformedPayload}},
-		{"event missing", `{"payload":{}}`, "evt_1", gwWant{err: ErrMalformedPayload}},
-		{"malformed JSON", `{"event":`, "evt_1", gwWant{err: ErrMalformedPayload}},
+		{"authorized", razorpayBody("payment.authorized", entity), ok("payment.authorized", StatusProcessing)},
+		{"captured", razorpayBody("payment.captured", entity), ok("payment.captured", StatusCompleted)},
+		{"order.paid", razorpayBody("order.paid", entity), ok("order.paid", StatusCompleted)},
+		{"failed", razorpayBody("payment.failed", entity), ok("payment.failed", StatusFailed)},
+		{"refund.processed without refund entity", razorpayBody("refund.processed", entity), ok("refund.processed", StatusRefunded)},
+		{"refund.processed keys on the refund id", refund,
+			gwWant{to: StatusRefunded, orderID: "ord_1", deliveryID: "refund.processed:rfnd_1", paymentID: "pay_1", amount: 49900, currency: "INR"}},
+		{"lower-case currency", razorpayBody("payment.captured", `{"id":"pay_1","amount":49900,"currency":"inr","notes":{"orderId":"ord_1"}}`), ok("payment.captured", StatusCompleted)},
+		{"notes as empty array", razorpayBody("payment.captured", `{"id":"pay_1","amount":5,"currency":"INR","notes":[]}`),
+			gwWant{to: StatusCompleted, deliveryID: "payment.captured:pay_1", paymentID: "pay_1", amount: 5, currency: "INR"}},
+		{"failed without amount", razorpayBody("payment.failed", `{"id":"pay_1","notes":{"orderId":"ord_1"}}`),
+			gwWant{to: StatusFailed, orderID: "ord_1", deliveryID: "payment.failed:pay_1", paymentID: "pay_1", amount: -1}},
+		{"captured without amount", razorpayBody("payment.captured", `{"id":"pay_1","currency":"INR","notes":{"orderId":"ord_1"}}`), gwWant{err: ErrMalformedPayload}},
+		{"captured without currency", razorpayBody("payment.captured", `{"id":"pay_1","amount":49900,"notes":{"orderId":"ord_1"}}`), gwWant{err: ErrMalformedPayload}},
+		{"refund without amount", razorpayBody("refund.processed", `{"id":"pay_1","currency":"INR","notes":{"orderId":"ord_1"}}`), gwWant{err: ErrMalformedPayload}},
+		{"payment id missing", razorpayBody("payment.captured", `{"amount":1,"currency":"INR","notes":{"orderId":"ord_1"}}`), gwWant{err: ErrMalformedPayload}},
+		{"unknown event", razorpayBody("payment.dispute.created", entity), gwWant{err: ErrUnknownEvent}},
+		{"no payment entity", `{"event":"payment.captured","payload":{}}`, gwWant{err: ErrMalformedPayload}},
+		{"notes a non-empty array", razorpayBody("payment.captured", `{"id":"pay_1","notes":["ord_1"]}`), gwWant{err: ErrMalformedPayload}},
+		{"notes a string", razorpayBody("payment.captured", `{"id":"pay_1","notes":"ord_1"}`), gwWant{err: ErrMalformedPayload}},
+		{"amount fractional", razorpayBody("payment.captured", `{"id":"pay_1","amount":499.5,"notes":{"orderId":"ord_1"}}`), gwWant{err: ErrMalformedPayload}},
+		{"currency not a code", razorpayBody("payment.captured", `{"id":"pay_1","amount":1,"currency":"RUPEES","notes":{"orderId":"ord_1"}}`), gwWant{err: ErrMalformedPayload}},
+		{"event missing", `{"payload":{}}`, gwWant{err: ErrMalformedPayload}},
+		{"malformed JSON", `{"event":`, gwWant{err: ErrMalformedPayload}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ev, err := ParseRazorpayWebhook([]byte(tc.body), tc.eventID)
+			ev, err := ParseRazorpayWebhook([]byte(tc.body))
 			checkGatewayEvent(t, ev, err, tc.want)
 		})
+	}
+}
+
+// TestRazorpayDedupIgnoresUnsignedHeader: two deliveries of one signed body
+// with different X-Razorpay-Event-Id headers are the same delivery.
+func TestRazorpayDedupIgnoresUnsignedHeader(t *testing.T) {
+	gw := NewRazorpayGateway(gwTestSecret)
+	body := []byte(razorpayBody("payment.captured", `{"id":"pay_1","amount":49900,"currency":"INR","notes":{"orderId":"ord_1"}}`))
+	sig := SignHex([]byte(gwTestSecret), body)
+	a, err := gw.Open(body, gwHeader(RazorpaySignatureHeader, sig, RazorpayEventIDHeader, "evt_a"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := gw.Open(body, gwHeader(RazorpaySignatureHeader, sig, RazorpayEventIDHeader, "evt_b"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.DeliveryID != b.DeliveryID || a.DeliveryID == "" {
+		t.Fatalf("delivery ids %q and %q: a replay with a new header would be applied again", a.DeliveryID, b.DeliveryID)
 	}
 }
 
@@ -269,6 +293,11 @@ func TestParseStripeWebhook(t *testing.T) {
 			gwWant{to: StatusCompleted, orderID: "ord_1", deliveryID: "evt_1", paymentID: "pi_1", amount: 1500, currency: "USD"}},
 		{"no metadata", stripeBody("evt_1", "payment_intent.succeeded", `{"id":"pi_1","amount":1,"currency":"usd"}`),
 			gwWant{to: StatusCompleted, deliveryID: "evt_1", paymentID: "pi_1", amount: 1, currency: "USD"}},
+		{"succeeded without amount", stripeBody("evt_1", "payment_intent.succeeded", `{"id":"pi_1","currency":"usd","metadata":{"orderId":"ord_1"}}`), gwWant{err: ErrMalformedPayload}},
+		{"succeeded without currency", stripeBody("evt_1", "payment_intent.succeeded", `{"id":"pi_1","amount":2000,"amount_received":2000,"metadata":{"orderId":"ord_1"}}`), gwWant{err: ErrMalformedPayload}},
+		{"refunded without amount", stripeBody("evt_1", "charge.refunded", `{"id":"ch_1","currency":"usd","metadata":{"orderId":"ord_1"}}`), gwWant{err: ErrMalformedPayload}},
+		{"failed without amount", stripeBody("evt_1", "payment_intent.payment_failed", `{"id":"pi_1","metadata":{"orderId":"ord_1"}}`),
+			gwWant{to: StatusFailed, orderID: "ord_1", deliveryID: "evt_1", paymentID: "pi_1", amount: -1}},
 		{"unknown type", stripeBody("evt_1", "customer.created", `{"id":"cus_1"}`), gwWant{err: ErrUnknownEvent}},
 		{"unknown type without data", `{"id":"evt_1","type":"ping"}`, gwWant{err: ErrUnknownEvent}},
 		{"id missing", stripeBody("", "payment_intent.succeeded", piPaid), gwWant{err: ErrMalformedPayload}},
