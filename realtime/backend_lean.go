@@ -21,13 +21,17 @@ func newLeanBackend(s *Server) (*leanBackend, error) {
 	cfg := s.cfg
 	io, err := socketio.NewServer(socketio.Config{
 		Engine: engineio.Config{
-			PingInterval: cfg.PingInterval,
-			PingTimeout:  cfg.PingTimeout,
-			MaxPayload:   int(cfg.MaxPayload),
-			AllowEIO3:    true,
-			CORSOrigins:  cfg.CORSOrigins,
-			Logger:       cfg.Logger,
+			PingInterval:   cfg.PingInterval,
+			PingTimeout:    cfg.PingTimeout,
+			MaxPayload:     int(cfg.MaxPayload),
+			AllowEIO3:      true,
+			CORSOrigins:    cfg.CORSOrigins,
+			Logger:         cfg.Logger,
+			MaxSessions:    cfg.MaxSessions,
+			OnSessionsFull: cfg.OnSessionsFull,
 		},
+		MaxEventBytes:  cfg.MaxEventBytes,
+		MaxEventDepth:  cfg.MaxEventDepth,
 		ConnectTimeout: cfg.ConnectTimeout,
 		RecoveryWindow: max(cfg.RecoveryWindow, 0),
 		Logger:         cfg.Logger,
@@ -64,10 +68,10 @@ type leanSocket struct {
 	st   socketState
 }
 
+// AdmitEvent applies the flood limit before the event is decoded.
+func (h *leanSocket) AdmitEvent() bool { return h.srv.admitEvent(h.sock, &h.st) }
+
 func (h *leanSocket) OnEvent(event string, args []any, ack socketio.AckFunc) {
-	if !h.srv.admitEvent(h.sock, &h.st) {
-		return
-	}
 	var reply func(any)
 	if ack != nil {
 		reply = func(v any) { ack(v) }

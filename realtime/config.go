@@ -44,6 +44,15 @@ type Config struct {
 	// EventsPerSecond limits inbound events per socket (20, burst twice that);
 	// beyond it events are dropped with a log line.
 	EventsPerSecond int
+	// MaxSessions caps Engine.IO sessions on this node; handshakes beyond
+	// it are answered 503 (20000). The library engine does not apply it.
+	MaxSessions int
+	// OnSessionsFull, when set, is told of each handshake refused so.
+	OnSessionsFull func()
+	// MaxEventBytes bounds one inbound event's JSON (8 KiB) and
+	// MaxEventDepth its nesting (8); both are checked before decoding.
+	MaxEventBytes int
+	MaxEventDepth int
 	// Logger receives structured logs (slog.Default()).
 	Logger *slog.Logger
 	// Observer is told about connections, joins and broadcasts (no-op).
@@ -93,7 +102,16 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.EventsPerSecond == 0 {
 		out.EventsPerSecond = 20
 	}
-	if out.MaxPayload < 0 || out.AckRetries < 0 || out.EventsPerSecond < 0 {
+	if out.MaxSessions == 0 {
+		out.MaxSessions = 20_000
+	}
+	if out.MaxEventBytes == 0 {
+		out.MaxEventBytes = 8 << 10
+	}
+	if out.MaxEventDepth == 0 {
+		out.MaxEventDepth = 8
+	}
+	if out.MaxPayload < 0 || out.AckRetries < 0 || out.EventsPerSecond < 0 || out.MaxSessions < 0 || out.MaxEventBytes < 0 || out.MaxEventDepth < 0 {
 		return out, fmt.Errorf("%w: negative limit", errConfig)
 	}
 	if out.PingInterval < 0 || out.PingTimeout < 0 || out.ConnectTimeout < 0 || out.AckTimeout < 0 {

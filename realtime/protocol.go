@@ -154,13 +154,32 @@ func pongPayload(ping any, now time.Time) map[string]any {
 			if n == maxPingKeys {
 				break
 			}
-			out[k] = v
-			n++
+			if len(k) <= maxPingString && echoable(v) {
+				out[k] = v
+				n++
+			}
 		}
 	default:
-		out["data"] = p
+		if echoable(p) {
+			out["data"] = p
+		}
 	}
 	return out
+}
+
+// maxPingString bounds a string echoed in a pong, key or value.
+const maxPingString = 128
+
+// echoable admits only small scalars into a pong, so that what the server
+// sends back stays small whatever the ping carried.
+func echoable(v any) bool {
+	switch x := v.(type) {
+	case nil, bool, float64, int, int64, json.Number:
+		return true
+	case string:
+		return len(x) <= maxPingString
+	}
+	return false
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

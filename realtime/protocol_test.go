@@ -114,6 +114,16 @@ func TestPongPayload(t *testing.T) {
 			t.Fatalf("got %v", got)
 		}
 	})
+	t.Run("nested and long values are not echoed", func(t *testing.T) {
+		long := strings.Repeat("x", 10_000)
+		got := pongPayload(map[string]any{"ok": "short", "nested": []any{[]any{1.0}}, "obj": map[string]any{"a": 1.0}, "long": long, long: 1.0}, now)
+		if got["ok"] != "short" || len(got) != 2 {
+			t.Fatalf("got %v, want only ok and timestamp", got)
+		}
+		if got := pongPayload(long, now); len(got) != 1 {
+			t.Fatalf("a long scalar ping was echoed: %d keys", len(got))
+		}
+	})
 	t.Run("large object is capped", func(t *testing.T) {
 		big := map[string]any{}
 		for i := range 1000 {

@@ -86,7 +86,49 @@ type Config struct {
 	RealtimeEngine string
 	// ShutdownTimeout bounds graceful shutdown (15 s).
 	ShutdownTimeout time.Duration
+
+	// MerchantAPIKey is the bearer key POST /api/orders needs. Production
+	// refuses order creation without it; development accepts anonymous
+	// orders, limited per address by OrderRatePerIP.
+	MerchantAPIKey string
+	// PreviousOrderTokenSecrets still verify tokens issued before a rotation
+	// of OrderTokenSecret; new tokens use OrderTokenSecret.
+	PreviousOrderTokenSecrets []string
+	// OrderTokenTTL is how long an order token stays valid (24 h).
+	OrderTokenTTL time.Duration
+	// APIOrigins are the origins, besides the page's own, that the checkout
+	// page may take from ?api= and connect to.
+	APIOrigins []string
+	// FrameAncestors is the CSP frame-ancestors source list ('none').
+	FrameAncestors string
+	// TrustedProxies are addresses or CIDR ranges whose X-Forwarded-For is
+	// believed; empty means the peer address is the client.
+	TrustedProxies []string
+	// MetricsAddr, when set, serves /metrics and the detailed /readyz on a
+	// listener of their own and takes /metrics off the public port.
+	MetricsAddr string
+
+	// IdleTimeout closes keep-alive connections idle this long (60 s).
+	IdleTimeout time.Duration
+	// BodyReadTimeout bounds reading one request body (10 s).
+	BodyReadTimeout time.Duration
+	// MaxHeaderBytes bounds a request's headers (16 KiB).
+	MaxHeaderBytes int
+	// MaxConnections caps open connections (30000); MaxSessions caps
+	// Engine.IO sessions (20000). Both answer 503 beyond the cap.
+	MaxConnections int
+	MaxSessions    int
+	// Per-address rates, per second, with a burst of BurstSeconds' worth:
+	// HandshakeRatePerIP (20) for Engine.IO handshakes, AnonRatePerIP (50)
+	// for anonymous API calls, OrderRatePerIP (2) for anonymous order
+	// creation in development. Negative disables a limit.
+	HandshakeRatePerIP float64
+	AnonRatePerIP      float64
+	OrderRatePerIP     float64
 }
+
+// BurstSeconds is how many seconds of its rate a per-address bucket holds.
+const BurstSeconds = 5
 
 // ErrConfig marks invalid configuration.
 var ErrConfig = errors.New("invalid configuration")
@@ -113,12 +155,41 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		RealtimeEngine:   getenv("REALTIME_ENGINE"),
 		GroupCommit:      strings.ToLower(strings.TrimSpace(getenv("DB_GROUP_COMMIT"))),
 	}
-	for _, o := range strings.Split(getenv("CORS_ORIGINS"), ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			c.CORSOrigins = append(c.CORSOrigins, o)
+	c.CORSOrigins = listEnv(getenv, "CORS_ORIGINS")
+	c.MerchantAPIKey = getenv("MERCHANT_API_KEY")
+	c.PreviousOrderTokenSecrets = listEnv(getenv, "ORDER_TOKEN_PREVIOUS_SECRETS")
+	c.APIOrigins = listEnv(getenv, "API_ORIGINS")
+	c.FrameAncestors = strings.TrimSpace(getenv("FRAME_ANCESTORS"))
+	c.TrustedProxies = listEnv(getenv, "TRUSTED_PROXIES")
+	c.MetricsAddr = strings.TrimSpace(getenv("METRICS_ADDR"))
+	var err error
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+	}{{"ORDER_TOKEN_TTL_SECONDS", &c.OrderTokenTTL}, {"IDLE_TIMEOUT_SECONDS", &c.IdleTimeout}, {"BODY_READ_TIMEOUT_SECONDS", &c.BodyReadTimeout}} {
+		if *d.v, err = secondsEnv(getenv, d.name); err != nil {
+			return c, err
 		}
 	}
-	var err error
+	for _, n := range []struct {
+		name string
+		v    *int
+	}{{"MAX_HEADER_BYTES", &c.MaxHeaderBytes}, {"MAX_CONNECTIONS", &c.MaxConnections}, {"MAX_SESSIONS", &c.MaxSessions}} {
+		if *n.v, err = intEnv(getenv, n.name); err != nil {
+			return c, err
+		}
+		if *n.v < 0 {
+			return c, fmt.Errorf("%w: %s must be positive, not %d", ErrConfig, n.name, *n.v)
+		}
+	}
+	for _, r := range []struct {
+		name string
+		v    *float64
+	}{{"HANDSHAKE_RATE_PER_IP", &c.HandshakeRatePerIP}, {"ANON_RATE_PER_IP", &c.AnonRatePerIP}, {"ORDER_RATE_PER_IP", &c.OrderRatePerIP}} {
+		if *r.v, err = rateEnv(getenv, r.name); err != nil {
+			return c, err
+		}
+	}
 	if c.Port, err = intEnv(getenv, "PORT"); err != nil {
 		return c, err
 	}
@@ -154,6 +225,32 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+func listEnv(getenv func(string) string, name string) []string {
+	var out []string
+	for _, v := range strings.Split(getenv(name), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// rateEnv reads a per-second rate; "off" disables the limit (-1 in Config).
+func rateEnv(getenv func(string) string, name string) (float64, error) {
+	v := strings.TrimSpace(getenv(name))
+	switch {
+	case v == "":
+		return 0, nil
+	case strings.EqualFold(v, "off"):
+		return -1, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f > 0) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("%w: %s=%q is neither a positive rate per second nor off", ErrConfig, name, v)
+	}
+	return f, nil
 }
 
 func intEnv(getenv func(string) string, name string) (int, error) {
@@ -270,6 +367,9 @@ func (c Config) withDefaults() (Config, Generated, error) {
 	if err := eitherOf(&c.RedisAdapter, "REDIS_ADAPTER", "pubsub", "streams"); err != nil {
 		return c, nil, err
 	}
+	if err := c.securityDefaults(); err != nil {
+		return c, nil, err
+	}
 	if c.OrderTokenSecret == "" {
 		if c.Env == EnvProduction {
 			return c, nil, fmt.Errorf("%w: ORDER_TOKEN_SECRET is required when APP_ENV=production", ErrConfig)
@@ -289,6 +389,62 @@ func (c Config) withDefaults() (Config, Generated, error) {
 		}
 	}
 	return c, gen, nil
+}
+
+// securityDefaults validates and fills in the limits and the origin lists.
+func (c *Config) securityDefaults() error {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.OrderTokenTTL, 24*time.Hour)
+	def(&c.IdleTimeout, 60*time.Second)
+	def(&c.BodyReadTimeout, 10*time.Second)
+	if c.OrderTokenTTL < 0 || c.IdleTimeout < 0 || c.BodyReadTimeout < 0 {
+		return fmt.Errorf("%w: negative timeout", ErrConfig)
+	}
+	defInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defInt(&c.MaxHeaderBytes, 16<<10)
+	defInt(&c.MaxConnections, 30_000)
+	defInt(&c.MaxSessions, 20_000)
+	if c.MaxHeaderBytes < 0 || c.MaxConnections < 0 || c.MaxSessions < 0 {
+		return fmt.Errorf("%w: negative limit", ErrConfig)
+	}
+	defRate := func(v *float64, d float64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defRate(&c.HandshakeRatePerIP, 20)
+	defRate(&c.AnonRatePerIP, 50)
+	defRate(&c.OrderRatePerIP, 2)
+	if c.FrameAncestors == "" {
+		c.FrameAncestors = "'none'"
+	}
+	if strings.ContainsAny(c.FrameAncestors, ";,\r\n") {
+		return fmt.Errorf("%w: FRAME_ANCESTORS must be a CSP source list, not %q", ErrConfig, c.FrameAncestors)
+	}
+	for i, o := range c.APIOrigins {
+		n, err := normalizeOrigin(o)
+		if err != nil {
+			return fmt.Errorf("API_ORIGINS: %w", err)
+		}
+		c.APIOrigins[i] = n
+	}
+	if _, err := parseCIDRs(c.TrustedProxies); err != nil {
+		return fmt.Errorf("%w: TRUSTED_PROXIES entry %q is neither an address nor a CIDR range", ErrConfig, err.Error())
+	}
+	for _, s := range c.PreviousOrderTokenSecrets {
+		if s == "" {
+			return fmt.Errorf("%w: empty previous order token secret", ErrConfig)
+		}
+	}
+	return nil
 }
 
 // Production reports whether the server runs in production mode.

@@ -11,17 +11,13 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// readBody reads the raw request body up to limit bytes.
+// readBody reads the raw request body up to limit bytes. The buffer grows
+// with what arrives, never from the declared Content-Length, so headers
+// alone cannot make the server allocate a body's worth of memory.
 func readBody(c echo.Context, limit int64) ([]byte, error) {
 	req := c.Request()
-	if n := req.ContentLength; n > 0 && n <= limit {
-		// net/http ends the body at its declared length; one read into a
-		// buffer of that size saves io.ReadAll's growing from 512 bytes.
-		body := make([]byte, n)
-		if _, err := io.ReadFull(req.Body, body); err != nil {
-			return nil, httpError(http.StatusBadRequest, "could not read request body", err)
-		}
-		return body, nil
+	if req.ContentLength > limit {
+		return nil, httpError(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", limit), nil)
 	}
 	body, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
 	if err != nil {

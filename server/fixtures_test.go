@@ -16,7 +16,10 @@ import (
 
 // Test fixtures shared by the server package's tests.
 
-const testAdminToken = "test-admin"
+const (
+	testAdminToken  = "test-admin"
+	testMerchantKey = "test-merchant-key"
+)
 
 // testDatabaseURL is the database the suite runs on: TEST_DATABASE_URL
 // (for example a postgres:// URL) or, by default, a fresh SQLite file.
@@ -49,6 +52,7 @@ func newTestServerLogging(t testing.TB, log *slog.Logger, options ...func(*Confi
 		Env:              EnvDevelopment,
 		DatabaseURL:      testDatabaseURL(t),
 		AdminToken:       testAdminToken,
+		MerchantAPIKey:   testMerchantKey,
 		OrderTokenSecret: "test-order-secret",
 		UPISecret:        "test-upi-secret",
 		RazorpaySecret:   "test-razorpay-secret",
@@ -56,6 +60,11 @@ func newTestServerLogging(t testing.TB, log *slog.Logger, options ...func(*Confi
 		StaticDir:        "../static",
 		ClientDir:        "../node_modules/socket.io-client/dist",
 		LogLevel:         "warn",
+		// The suite sends many requests from one address; the per-address
+		// limits have tests of their own.
+		HandshakeRatePerIP: -1,
+		AnonRatePerIP:      -1,
+		OrderRatePerIP:     -1,
 	}
 	for _, opt := range options {
 		opt(&cfg)
@@ -144,7 +153,7 @@ func (ts *testServer) do(t testing.TB, r *request) response {
 // createOrder makes an order through the API and returns its id and token.
 func (ts *testServer) createOrder(t testing.TB, amount int64, currency string) (id, token string) {
 	t.Helper()
-	res := ts.do(t, newRequest(http.MethodPost, "/api/orders").json(map[string]any{"amount": amount, "currency": currency, "description": "test"}))
+	res := ts.do(t, newRequest(http.MethodPost, "/api/orders").header("Authorization", "Bearer "+testMerchantKey).json(map[string]any{"amount": amount, "currency": currency, "description": "test"}))
 	if res.Status != http.StatusCreated {
 		t.Fatalf("create order: %d %s", res.Status, res.Body)
 	}

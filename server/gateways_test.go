@@ -553,7 +553,7 @@ func (s *syncBuffer) String() string {
 func TestGatewayDisabledWithoutSecret(t *testing.T) {
 	var logs syncBuffer
 	cfg := Config{
-		Env: EnvProduction, DatabaseURL: testDatabaseURL(t), OrderTokenSecret: "prod-order-secret",
+		Env: EnvProduction, DatabaseURL: testDatabaseURL(t), OrderTokenSecret: "prod-order-secret", MerchantAPIKey: testMerchantKey,
 		RazorpaySecret: "test-razorpay-secret", StaticDir: "../static", ClientDir: "../node_modules/socket.io-client/dist",
 	}
 	ts := startTestServer(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)))

@@ -5,6 +5,7 @@ package server
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -36,12 +38,19 @@ type Server struct {
 	checks  []readinessCheck
 	closers []func() error // extra resources closed after HTTP, before the database
 
+	refusals   *prometheus.CounterVec // requests refused by a limit, by which
+	anonLimit  *ipLimiter             // nil: unlimited
+	orderLimit *ipLimiter
+	shakeLimit *ipLimiter
+	internal   *http.Server // the METRICS_ADDR listener's server, or nil
+
 	// draining is closed when shutdown begins, so held long-polls answer.
 	draining  chan struct{}
 	drainOnce sync.Once
 
 	mu       sync.Mutex
 	listener net.Listener // guarded by mu
+	intLn    net.Listener // guarded by mu; the METRICS_ADDR listener
 }
 
 type readinessCheck struct {
@@ -80,7 +89,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := payment.NewTokens([]byte(cfg.OrderTokenSecret))
+	tokenCfg := payment.TokenConfig{Secret: []byte(cfg.OrderTokenSecret), TTL: cfg.OrderTokenTTL}
+	for _, p := range cfg.PreviousOrderTokenSecrets {
+		tokenCfg.Previous = append(tokenCfg.Previous, []byte(p))
+	}
+	tokens, err := payment.NewTokenSet(tokenCfg)
 	if err != nil {
 		_ = store.Close()
 		return nil, err
@@ -91,6 +104,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, store: store, svc: svc, metrics: newMetrics(), draining: make(chan struct{})}
+	s.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "paystatus_requests_limited_total", Help: "Connections and requests refused by a limit, by limit.",
+	}, []string{"limit"})
+	s.metrics.registry.MustRegister(s.refusals)
+	s.anonLimit = newIPLimiter(cfg.AnonRatePerIP, int(cfg.AnonRatePerIP*BurstSeconds))
+	s.orderLimit = newIPLimiter(cfg.OrderRatePerIP, int(cfg.OrderRatePerIP*BurstSeconds))
+	s.shakeLimit = newIPLimiter(cfg.HandshakeRatePerIP, int(cfg.HandshakeRatePerIP*BurstSeconds))
 	s.checks = append(s.checks, readinessCheck{"database", store.Ping})
 	redisLink, err := s.setupRedis(cfg)
 	if err != nil {
@@ -99,14 +119,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 
 	rtCfg := realtime.Config{
-		CORSOrigins: cfg.CORSOrigins,
-		RoomAuth:    realtime.RoomAuth(cfg.RoomAuth),
-		AckTimeout:  cfg.AckTimeout,
-		AckRetries:  cfg.AckRetries,
-		Logger:      log,
-		Observer:    s.metrics,
-		ClientDir:   cfg.ClientDir,
-		Engine:      realtime.Engine(cfg.RealtimeEngine),
+		CORSOrigins:    cfg.CORSOrigins,
+		RoomAuth:       realtime.RoomAuth(cfg.RoomAuth),
+		AckTimeout:     cfg.AckTimeout,
+		AckRetries:     cfg.AckRetries,
+		Logger:         log,
+		Observer:       s.metrics,
+		ClientDir:      cfg.ClientDir,
+		Engine:         realtime.Engine(cfg.RealtimeEngine),
+		MaxSessions:    cfg.MaxSessions,
+		OnSessionsFull: func() { s.refusals.WithLabelValues("sessions").Inc() },
 	}
 	if redisLink != nil {
 		rtCfg.Redis = redisLink.realtimeConfig(cfg.RedisAdapter)
@@ -119,8 +141,27 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	svc.SetNotifier(s.rt)
-	s.echo = s.routes()
-	s.http = &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	if s.echo, err = s.routes(); err != nil {
+		_ = s.rt.Shutdown(ctx)
+		for _, closeFn := range s.closers {
+			_ = closeFn()
+		}
+		_ = store.Close()
+		return nil, err
+	}
+	s.http = &http.Server{
+		Handler:           bodyDeadline(cfg.BodyReadTimeout, s.echo),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.metricsHandler())
+		mux.HandleFunc("GET /readyz", s.readyzDetailed)
+		s.internal = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: cfg.MaxHeaderBytes}
+	}
 	return s, nil
 }
 
@@ -136,24 +177,38 @@ func (s *Server) Realtime() *realtime.Server { return s.rt }
 // Handler returns the HTTP handler, for httptest.
 func (s *Server) Handler() http.Handler { return s.echo }
 
-func (s *Server) routes() *echo.Echo {
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})
+}
+
+func (s *Server) routes() (*echo.Echo, error) {
+	trusted, err := parseCIDRs(s.cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("%w: TRUSTED_PROXIES entry %q", ErrConfig, err.Error())
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(s.log)
+	e.IPExtractor = ipExtractor(trusted)
 	e.Use(middleware.Recover())
+	e.Use(securityHeaders(contentSecurityPolicy(s.cfg.APIOrigins, s.cfg.FrameAncestors)))
 
 	rt := echo.WrapHandler(s.rt.Handler())
-	e.Any("/socket.io", rt)
-	e.Any("/socket.io/*", rt)
+	shake := s.limitHandshakes()
+	e.Any("/socket.io", rt, shake)
+	e.Any("/socket.io/*", rt, shake)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})))
+	if s.cfg.MetricsAddr == "" {
+		e.GET("/metrics", echo.WrapHandler(s.metricsHandler()))
+	}
 
+	anon := s.rateLimited(s.anonLimit, "anonymous")
 	api := e.Group("/api", s.cors())
-	api.POST("/orders", s.createOrder)
-	api.GET("/config", s.clientConfig)
-	api.GET("/payment/status/:orderId", s.paymentStatus)
+	api.POST("/orders", s.createOrder, s.requireMerchant)
+	api.GET("/config", s.clientConfig, anon)
+	api.GET("/payment/status/:orderId", s.paymentStatus, anon)
 	// Per-route middleware: a Group("") with middleware would also catch
 	// every unknown /api path and answer 401 instead of 404.
 	api.POST("/payment/:orderId/complete", s.completePayment, s.requireAdmin)
@@ -161,26 +216,59 @@ func (s *Server) routes() *echo.Echo {
 	api.POST("/orders/:orderId/test-connection", s.testConnection, s.requireAdmin)
 	s.gatewayRoutes(api)
 	if !s.cfg.Production() {
-		api.POST("/dev/orders/:orderId/simulate", s.simulatePayment)
+		api.POST("/dev/orders/:orderId/simulate", s.simulatePayment, anon)
 	}
 
 	pages := e.Group("")
 	if s.cfg.Production() {
-		pages.Use(hideDevPages)
+		// Production serves only the files listed at start-up, by their
+		// exact path, so no spelling reaches a development tool.
+		files, err := publicFiles(s.cfg.StaticDir)
+		if err != nil {
+			return nil, err
+		}
+		pages.Use(onlyFiles(files))
 	}
 	pages.Use(middleware.StaticWithConfig(middleware.StaticConfig{Root: s.cfg.StaticDir, Index: "index.html"}))
-	return e
+	return e, nil
 }
 
-// devPages are the debugging tools, served in development only.
-var devPages = map[string]bool{"/websocket-test.html": true, "/js/websocket-test.js": true}
-
-func hideDevPages(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if devPages[c.Request().URL.Path] {
-			return httpError(http.StatusNotFound, "not found", nil)
+// limitHandshakes applies the per-address rate to Engine.IO handshakes:
+// requests without a session id. Requests of existing sessions pass.
+func (s *Server) limitHandshakes() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if r.Method == http.MethodOptions || r.URL.Query().Get("sid") != "" || strings.HasSuffix(r.URL.Path, ".js") || strings.HasSuffix(r.URL.Path, ".map") {
+				return next(c)
+			}
+			if !s.shakeLimit.allow(c.RealIP(), time.Now()) {
+				s.refusals.WithLabelValues("handshake").Inc()
+				c.Response().Header().Set("Retry-After", "1")
+				return httpError(http.StatusTooManyRequests, "too many connection attempts from this address", nil)
+			}
+			return next(c)
 		}
-		return next(c)
+	}
+}
+
+// requireMerchant guards order creation. A request bearing the merchant key
+// passes; without one, production refuses it and development lets it
+// through at the anonymous per-address order rate.
+func (s *Server) requireMerchant(next echo.HandlerFunc) echo.HandlerFunc {
+	limited := s.rateLimited(s.orderLimit, "orders")(next)
+	return func(c echo.Context) error {
+		got, bearer := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+		key := s.cfg.MerchantAPIKey
+		switch {
+		case bearer && key != "" && subtle.ConstantTimeCompare([]byte(got), []byte(key)) == 1:
+			return next(c)
+		case s.cfg.Production() && key == "":
+			return httpError(http.StatusForbidden, "order creation is disabled: set MERCHANT_API_KEY", nil)
+		case s.cfg.Production() || bearer:
+			return httpError(http.StatusUnauthorized, "merchant API key required", nil)
+		}
+		return limited(c)
 	}
 }
 
@@ -214,8 +302,29 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readyz is the public readiness probe: ready or not, nothing more. With
+// METRICS_ADDR unset it is also the detailed one, as before.
 func (s *Server) readyz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	status, code := s.readiness(c.Request().Context())
+	if s.cfg.MetricsAddr == "" && !s.cfg.Production() {
+		return c.JSON(code, status)
+	}
+	if code != http.StatusOK {
+		return c.JSON(code, map[string]string{"status": "not ready"})
+	}
+	return c.JSON(code, map[string]string{"status": "ready"})
+}
+
+// readyzDetailed serves the internal listener: each check's own result.
+func (s *Server) readyzDetailed(w http.ResponseWriter, r *http.Request) {
+	status, code := s.readiness(r.Context())
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(status)
+}
+
+func (s *Server) readiness(ctx context.Context) (map[string]string, int) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	status, code := map[string]string{}, http.StatusOK
 	select {
@@ -230,7 +339,7 @@ func (s *Server) readyz(c echo.Context) error {
 			status[chk.name] = "ok"
 		}
 	}
-	return c.JSON(code, status)
+	return status, code
 }
 
 // Listen binds the configured address; Addr() then reports it.
@@ -239,10 +348,29 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
+	capped := newCapListener(ln, s.cfg.MaxConnections, s.cfg.TLSCertFile != "", func() { s.refusals.WithLabelValues("connections").Inc() })
+	var intLn net.Listener
+	if s.internal != nil {
+		if intLn, err = net.Listen("tcp", s.cfg.MetricsAddr); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listen on METRICS_ADDR %s: %w", s.cfg.MetricsAddr, err)
+		}
+	}
 	s.mu.Lock()
-	s.listener = &onceCloseListener{Listener: ln}
+	s.listener = &onceCloseListener{Listener: capped}
+	s.intLn = intLn
 	s.mu.Unlock()
 	return nil
+}
+
+// InternalAddr is the METRICS_ADDR listener's address, or nil.
+func (s *Server) InternalAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.intLn == nil {
+		return nil
+	}
+	return s.intLn.Addr()
 }
 
 // Addr is the bound address, or nil before Listen.
@@ -264,8 +392,16 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	s.mu.Lock()
-	ln := s.listener
+	ln, intLn := s.listener, s.intLn
 	s.mu.Unlock()
+	if intLn != nil {
+		go func() {
+			if err := s.internal.Serve(intLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Warn("internal listener stopped", "error", err)
+			}
+		}()
+		s.log.Info("metrics and readiness on the internal listener", "addr", intLn.Addr().String())
+	}
 	serveErr := make(chan error, 1)
 	go func() {
 		var err error
@@ -318,6 +454,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if err := s.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	if s.internal != nil {
+		if err := s.internal.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("internal listener shutdown: %w", err))
+		}
 	}
 	for _, closeFn := range s.closers {
 		if err := closeFn(); err != nil {

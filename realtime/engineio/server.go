@@ -36,6 +36,12 @@ type Config struct {
 	// MaxQueuedBytes bounds what may wait to be written to one session;
 	// beyond it the session is closed as a slow consumer (1 MiB).
 	MaxQueuedBytes int
+	// MaxSessions caps the open sessions; a handshake beyond it is answered
+	// 503 (20000).
+	MaxSessions int
+	// OnSessionsFull, when set, is called for each handshake refused
+	// because MaxSessions was reached.
+	OnSessionsFull func()
 	// WriteTimeout bounds one websocket write (10 s).
 	WriteTimeout time.Duration
 	// NoSendRing writes each websocket of a batch with a system call of its
@@ -62,7 +68,10 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxQueuedBytes == 0 {
 		c.MaxQueuedBytes = 1 << 20
 	}
-	if c.PingInterval < 0 || c.PingTimeout < 0 || c.UpgradeTimeout < 0 || c.WriteTimeout < 0 || c.MaxPayload < 0 || c.MaxQueuedBytes < 0 {
+	if c.MaxSessions == 0 {
+		c.MaxSessions = 20_000
+	}
+	if c.PingInterval < 0 || c.PingTimeout < 0 || c.UpgradeTimeout < 0 || c.WriteTimeout < 0 || c.MaxPayload < 0 || c.MaxQueuedBytes < 0 || c.MaxSessions < 0 {
 		return c, errors.New("engine.io: negative setting")
 	}
 	if c.Logger == nil {
@@ -266,6 +275,14 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, protocol int,
 	if s.closed {
 		s.mu.Unlock()
 		writeCode(w, codeBadRequest)
+		return
+	}
+	if len(s.sessions) >= s.cfg.MaxSessions {
+		s.mu.Unlock()
+		if s.cfg.OnSessionsFull != nil {
+			s.cfg.OnSessionsFull()
+		}
+		writeFull(w)
 		return
 	}
 	s.sessions[sess.id] = sess

@@ -379,7 +379,7 @@ func TestPollingHandshakeV4(t *testing.T) {
 	if sess == nil {
 		t.Fatal("OnOpen did not see the session")
 	}
-	if sess.Protocol() != 4 || sess.Transport() != "polling" || sess.Query().Get("foo") != "bar" || sess.RemoteAddr() == "" {
+	if sess.Protocol() != 4 || sess.Transport() != "polling" || sess.Query().Get("EIO") != "4" || sess.RemoteAddr() == "" {
 		t.Errorf("session: protocol %d transport %s query %v remote %q", sess.Protocol(), sess.Transport(), sess.Query(), sess.RemoteAddr())
 	}
 	if srv.Len() != 1 {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -49,7 +50,6 @@ type Session struct {
 	id       string
 	protocol int
 	srv      *Server
-	rawQuery string // parsed on demand: a parsed map per idle session cost 300 B
 	remote   string
 
 	// Data belongs to the Handler, which sets it in OnOpen.
@@ -71,7 +71,9 @@ type Session struct {
 
 // newSession builds a session whose first packet for the client is open.
 func newSession(srv *Server, id string, protocol int, r *http.Request, open string) *Session {
-	return &Session{id: id, protocol: protocol, srv: srv, rawQuery: r.URL.RawQuery, remote: r.RemoteAddr, pollQueue: []string{open}}
+	s := &Session{id: id, protocol: protocol, srv: srv, remote: r.RemoteAddr, pollQueue: []string{open}}
+	s.pollBytes = queuedCost(open)
+	return s
 }
 
 // ID is the session id the client holds.
@@ -80,10 +82,11 @@ func (s *Session) ID() string { return s.id }
 // Protocol is the Engine.IO protocol revision, 3 or 4.
 func (s *Session) Protocol() int { return s.protocol }
 
-// Query is the handshake request's query string.
+// Query holds the handshake parameters the session keeps: the protocol
+// revision. The rest of the handshake's
+// query is not kept, so a long query costs nothing once it is answered.
 func (s *Session) Query() url.Values {
-	q, _ := url.ParseQuery(s.rawQuery)
-	return q
+	return url.Values{"EIO": {strconv.Itoa(s.protocol)}}
 }
 
 // RemoteAddr is the handshake request's peer address.
@@ -118,8 +121,9 @@ func (s *Session) SendIn(b *Batch, m *Message) error {
 		}
 		return ws.enqueueIn(b, m.websocketFrame())
 	}
-	isMessage := m.packet[0] == packetMessage // control packets are not bounded
-	if isMessage && s.pollBytes+len(m.packet) > s.srv.cfg.MaxQueuedBytes {
+	// Every packet counts, control packets included: a client that sends
+	// pings and never polls must not grow the queue without bound.
+	if s.pollBytes+queuedCost(m.packet) > s.srv.cfg.MaxQueuedBytes {
 		// A polling client that stopped polling is a slow consumer too.
 		s.mu.Unlock()
 		s.srv.cfg.Logger.Warn("engine.io: closing slow consumer", "session", s.id)
@@ -137,7 +141,7 @@ func (s *Session) SendText(data string) error { return s.Send(NewMessage(data)) 
 // queuePollLocked queues a packet for the next poll. s.mu must be held.
 func (s *Session) queuePollLocked(p string) {
 	s.pollQueue = append(s.pollQueue, p)
-	s.pollBytes += len(p)
+	s.pollBytes += queuedCost(p)
 	s.wakeLocked()
 }
 
@@ -241,7 +245,7 @@ func (s *Session) onPacket(p packet) {
 				s.timer.Reset(s.silenceLimit())
 			}
 			s.mu.Unlock()
-			_ = s.Send(controlMessage(packetPong, p.data))
+			_ = s.Send(controlMessage(packetPong, pongData(p.data)))
 		}
 	case packetPong:
 		s.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -26,6 +27,12 @@ type Config struct {
 	// RecoveryWindow keeps a dropped socket's rooms and missed broadcasts
 	// this long for connection state recovery; zero disables recovery.
 	RecoveryWindow time.Duration
+	// MaxEventBytes bounds the JSON of one inbound event, ack or connect
+	// payload (8 KiB); MaxEventDepth bounds its nesting (8). Both are
+	// checked before the JSON is decoded; a packet beyond them closes the
+	// connection.
+	MaxEventBytes int
+	MaxEventDepth int
 	// Logger receives warnings (slog.Default()).
 	Logger *slog.Logger
 }
@@ -47,6 +54,15 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxEventBytes == 0 {
+		cfg.MaxEventBytes = 8 << 10
+	}
+	if cfg.MaxEventDepth == 0 {
+		cfg.MaxEventDepth = 8
+	}
+	if cfg.MaxEventBytes < 0 || cfg.MaxEventDepth < 0 {
+		return nil, errors.New("socket.io: negative event limit")
 	}
 	if cfg.Engine.Logger == nil {
 		cfg.Engine.Logger = cfg.Logger
@@ -179,6 +195,10 @@ func (c *client) onPacket(data string) {
 		}
 		var auth map[string]any
 		if p.data != "" {
+			if !c.server.payloadAllowed(p.data) {
+				c.connectError(p.nsp, "Invalid auth payload")
+				return
+			}
 			if err := json.Unmarshal([]byte(p.data), &auth); err != nil {
 				c.connectError(p.nsp, "Invalid auth payload")
 				return

@@ -227,6 +227,13 @@ func (s *Socket) Disconnect() {
 func (s *Socket) onPacket(p packet) {
 	switch p.kind {
 	case packetEvent:
+		if !s.client.server.payloadAllowed(p.data) {
+			s.sess.Close("parse error")
+			return
+		}
+		if a, ok := s.Handler.(EventAdmitter); ok && !a.AdmitEvent() {
+			return
+		}
 		event, args, err := decodeEvent(p.data)
 		if err != nil {
 			s.sess.Close("parse error")
@@ -243,6 +250,10 @@ func (s *Socket) onPacket(p packet) {
 		s.mu.Lock()
 		ack := s.takeAckLocked(p.ackID)
 		s.mu.Unlock()
+		if !s.client.server.payloadAllowed(p.data) {
+			s.sess.Close("parse error")
+			return
+		}
 		if ack.signal != nil {
 			if !isJSONArray(p.data) {
 				s.sess.Close("parse error")
