@@ -21,6 +21,8 @@ func (s *Server) clientConfig(c echo.Context) error {
 		"rolloutPercent": s.cfg.RolloutPercent,
 		"longPollWait":   25,
 		"pollInterval":   3000,
+		// The API origins the checkout page may be pointed at with ?api=.
+		"apiOrigins": append([]string{}, s.cfg.APIOrigins...),
 	})
 }
 

@@ -140,19 +140,36 @@ async function paymentStatus(page) {
 
 /**
  * Serves static/ from another origin (http://localhost:<port>, while the API is
- * at 127.0.0.1) to check the pages against a cross-origin API.
+ * at 127.0.0.1) to check the pages against a cross-origin API, as a static
+ * host would: it also serves the socket.io browser client under /socket.io/,
+ * and lists its handle's `apiOrigins` in the checkout page's
+ * paystatus-api-origins meta tag.
  */
 async function startStaticServer() {
+  const handle = { origin: '', apiOrigins: [], close: null };
   const staticDir = path.join(repoRoot, 'static');
-  const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
+  const clientDir = path.join(repoRoot, 'node_modules', 'socket.io-client', 'dist');
+  const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json' };
   const srv = http.createServer((req, res) => {
-    const urlPath = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-    const file = path.join(staticDir, urlPath);
-    if (!file.startsWith(staticDir + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+    let urlPath = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    let root = staticDir;
+    if (urlPath.startsWith('/socket.io/')) {
+      root = clientDir;
+      urlPath = urlPath.slice('/socket.io'.length);
+    }
+    const file = path.join(root, urlPath);
+    if (!file.startsWith(root + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
       res.writeHead(404).end('not found');
       return;
     }
     res.writeHead(200, { 'Content-Type': types[path.extname(file)] || 'application/octet-stream' });
+    if (urlPath === '/payment.html') {
+      const html = fs.readFileSync(file, 'utf8').replace(
+        '<meta name="paystatus-api-origins" content="">',
+        `<meta name="paystatus-api-origins" content="${handle.apiOrigins.join(' ')}">`);
+      res.end(html);
+      return;
+    }
     fs.createReadStream(file).pipe(res);
   });
   await new Promise((resolve, reject) => {
@@ -160,10 +177,9 @@ async function startStaticServer() {
     srv.listen(0, '127.0.0.1', resolve);
   });
   const { port } = srv.address();
-  return {
-    origin: `http://localhost:${port}`,
-    close: () => new Promise((resolve) => srv.close(resolve)),
-  };
+  handle.origin = `http://localhost:${port}`;
+  handle.close = () => new Promise((resolve) => srv.close(resolve));
+  return handle;
 }
 
 function serverOutput(server) {

@@ -76,7 +76,8 @@ test('goes live and shows the completed payment within a second, without a reloa
     assert.equal(await page.isVisible('#upi-link'), false, 'pay link hidden once paid');
 
     // Terminal status: the page stops all network activity.
-    await waitFor('indicator to go offline', async () => (await indicatorState(page)) === 'offline');
+    await waitFor('indicator to say the payment is final', async () => (await indicatorState(page)) === 'final');
+    assert.doesNotMatch(await page.textContent('#connection-indicator'), /offline/i);
   });
 });
 
@@ -107,7 +108,8 @@ test('reaches success by polling when every /socket.io/ request is blocked', asy
     assert.equal((await page.textContent('#payment-id')).trim(), 'pay_polled');
 
     // Polling stops at the terminal status.
-    await waitFor('indicator to go offline', async () => (await indicatorState(page)) === 'offline');
+    await waitFor('indicator to say the payment is final', async () => (await indicatorState(page)) === 'final');
+    assert.doesNotMatch(await page.textContent('#connection-indicator'), /offline/i);
     const client = await page.evaluate(() => {
       const c = window.paymentPage.client;
       return { state: c.state, socket: !!c.socket, pollInFlight: !!c._pollAbort };
@@ -146,7 +148,8 @@ test('reconnects and rejoins after a server restart, ending on a completion made
       assert.ok(history.indexOf('live', firstReconnecting) > firstReconnecting,
         `came back live (by reconnecting, not polling): ${history}`);
       assert.ok(joinedLines(browser.logs, order.id) >= 2, 'joined the room again after reconnecting');
-      await waitFor('indicator to go offline', async () => (await indicatorState(page)) === 'offline');
+      await waitFor('indicator to say the payment is final', async () => (await indicatorState(page)) === 'final');
+    assert.doesNotMatch(await page.textContent('#connection-indicator'), /offline/i);
     });
   });
 
@@ -193,6 +196,7 @@ test('works when the page is served from another origin than the API (?api=)', a
   const pages = await startStaticServer();
   try {
     await withServerAndPage('payment-cross-origin', async ({ server, page }) => {
+      pages.apiOrigins = [server.url]; // the static host trusts this API
       const order = await createOrder(server);
       const requests = [];
       page.on('request', (req) => requests.push(req.url()));
@@ -200,8 +204,10 @@ test('works when the page is served from another origin than the API (?api=)', a
       const query = new URLSearchParams({ orderId: order.id, token: order.token, api: server.url });
       await page.goto(`${pages.origin}/payment.html?${query}`);
       await page.waitForSelector('#connection-indicator[data-state="live"]', { timeout: 15000 });
-      assert.ok(requests.includes(`${server.url}/socket.io/socket.io.js`),
-        'the socket.io client comes from the API origin');
+      assert.ok(requests.includes(`${pages.origin}/socket.io/socket.io.js`),
+        'the socket.io client comes from the page\'s own origin');
+      assert.ok(!requests.includes(`${server.url}/socket.io/socket.io.js`),
+        'no script is loaded from the API origin');
       assert.match(await page.textContent('#amount'), /499\.00/);
 
       await completeOrder(server, order.id, 'pay_cors');

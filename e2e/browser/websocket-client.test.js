@@ -50,8 +50,10 @@ function installFakeIo() {
 function installFakeFetch(respond) {
   const calls = [];
   const aborted = [];
+  const headers = [];
   globalThis.fetch = (url, options = {}) => {
     calls.push(url);
+    headers.push(options.headers || {});
     return new Promise((resolve, reject) => {
       if (options.signal) {
         options.signal.addEventListener('abort', () => {
@@ -64,7 +66,7 @@ function installFakeFetch(respond) {
       });
     });
   };
-  return { calls, aborted };
+  return { calls, aborted, headers };
 }
 
 async function until(what, fn, timeoutMs = 2000) {
@@ -202,7 +204,8 @@ test('falls back to long-polling when the reconnect attempts run out, and stops 
   assert.deepEqual(seen.states, ['connecting', 'connected', 'reconnecting', 'polling', 'closed']);
   const first = new URL(http.calls[0]);
   assert.equal(first.pathname, '/api/payment/status/ord_1');
-  assert.equal(first.searchParams.get('token'), 'tok_1');
+  assert.equal(first.searchParams.get('token'), null, 'the token stays out of the URL');
+  assert.equal(http.headers[0]['X-Order-Token'], 'tok_1', 'the token travels in X-Order-Token');
   assert.equal(first.searchParams.get('since'), '0');
   assert.equal(first.searchParams.get('wait'), '25');
   assert.equal(new URL(http.calls[1]).searchParams.get('since'), '1');

@@ -64,6 +64,11 @@ async function startServer({ env = {}, port } = {}) {
     STATIC_DIR: path.join(repoRoot, 'static'),
     SOCKET_IO_CLIENT_DIR: path.join(repoRoot, 'node_modules', 'socket.io-client', 'dist'),
     LOG_LEVEL: 'info',
+    // Every test client shares one address; the per-address limits have
+    // tests of their own that switch them on.
+    HANDSHAKE_RATE_PER_IP: 'off',
+    ANON_RATE_PER_IP: 'off',
+    ORDER_RATE_PER_IP: 'off',
     ...env,
   };
   const handle = { dir, env: baseEnv, port: port || (await freePort()), proc: null, logs: [] };

@@ -2,6 +2,13 @@
  * Checkout page: /payment.html?orderId=<id>&token=<token>
  *   optional: api=<origin of the API>  realtime=on|off  debug=1
  *
+ * ?api= may only name the page's own origin or one the server lists in its
+ * configuration (apiOrigins, from API_ORIGINS); anything else is refused.
+ * The configuration and the payee details always come from the page's own
+ * origin, and the socket.io client script too, so a link cannot make this
+ * page run or trust another server's code. The order token travels in the
+ * X-Order-Token header, never in a URL.
+ *
  * Shows the order summary and a UPI pay link, then follows the payment status
  * through PaymentWebSocket (push, or polling when this session is not in the
  * realtime rollout or push is not possible).
@@ -12,7 +19,9 @@
   var params = new URLSearchParams(window.location.search);
   var orderId = (params.get('orderId') || '').trim();
   var token = (params.get('token') || '').trim();
-  var apiBase = resolveApiBase(params.get('api'));
+  var ownOrigin = window.location.origin;
+  var apiParam = params.get('api');
+  var apiBase = ownOrigin; // settled by start() once the link's api is checked
   var realtimeOverride = parseOverride(params.get('realtime'));
   var debug = params.has('debug') ? params.get('debug') !== '0' : readDebugFlag();
 
@@ -69,6 +78,8 @@
     reconnecting: { state: 'reconnecting', text: 'Reconnecting', title: 'Connection lost, reconnecting' },
     polling: { state: 'polling', text: 'Polling', title: 'Checking for updates regularly' },
     closed: { state: 'offline', text: 'Offline', title: 'Not receiving updates' },
+    // Updates stop on purpose once the status is terminal: nothing is wrong.
+    final: { state: 'final', text: 'Up to date', title: 'This payment is final, so updates have stopped' },
   };
 
   var current = null; // last status object rendered
@@ -90,7 +101,23 @@
     }
     els.orderRef.textContent = orderId;
 
-    var results = await Promise.all([loadConfig(), loadStatus()]);
+    var configLoad = loadConfig();
+    var requested = parseApiBase(apiParam);
+    if (apiParam && !requested) {
+      showFatal('This payment link is not valid', 'Open the link you were sent again, or ask the merchant for a new one.');
+      return;
+    }
+    if (requested && requested.origin !== ownOrigin) {
+      // Another origin is trusted only when this origin's configuration says so.
+      if (trustedOrigins(await configLoad).indexOf(requested.origin) === -1) {
+        showFatal('This payment link is not valid',
+          'It points to a server this page does not trust. Open the link you were sent again, or ask the merchant for a new one.');
+        return;
+      }
+    }
+    if (requested) apiBase = requested.base;
+
+    var results = await Promise.all([configLoad, loadStatus()]);
     var config = results[0];
     var statusResult = results[1];
 
@@ -110,6 +137,7 @@
       orderId: orderId,
       token: token,
       url: apiBase,
+      clientScript: ownOrigin + '/socket.io/socket.io.js',
       mode: realtime ? 'auto' : 'polling',
       pollInterval: positive(config.pollInterval, 3000),
       longPollWait: positive(config.longPollWait, 25),
@@ -132,10 +160,12 @@
 
   // ---- data -----------------------------------------------------------------
 
+  // The configuration is always this origin's: it says which API origins
+  // the page may use, and carries the payee details.
   async function loadConfig() {
-    var fallback = { realtime: true, pollInterval: 3000, longPollWait: 25 };
+    var fallback = { realtime: true, pollInterval: 3000, longPollWait: 25, apiOrigins: [] };
     try {
-      var res = await fetch(apiBase + '/api/config?session=' + encodeURIComponent(sessionId()), {
+      var res = await fetch(ownOrigin + '/api/config?session=' + encodeURIComponent(sessionId()), {
         cache: 'no-store',
         headers: { Accept: 'application/json' },
       });
@@ -147,10 +177,12 @@
   }
 
   async function loadStatus() {
-    var url = apiBase + '/api/payment/status/' + encodeURIComponent(orderId) +
-      '?token=' + encodeURIComponent(token);
+    var url = apiBase + '/api/payment/status/' + encodeURIComponent(orderId);
     try {
-      var res = await fetch(url, { cache: 'no-store', headers: { Accept: 'application/json' } });
+      var res = await fetch(url, {
+        cache: 'no-store',
+        headers: { Accept: 'application/json', 'X-Order-Token': token },
+      });
       var body = await res.json().catch(function () { return {}; });
       if (res.ok && body && body.status) return { ok: true, status: body };
       var message = (body && body.error) || ('The server answered with HTTP ' + res.status + '.');
@@ -229,12 +261,12 @@
 
   function renderIndicator() {
     var view = INDICATOR[connectionState] || INDICATOR.closed;
+    var terminal = !!(current && window.PaymentWebSocket.isTerminal(current.status));
+    if (connectionState === 'closed' && terminal) view = INDICATOR.final;
     var title = view.title;
-    if (navigator.onLine === false) {
+    if (navigator.onLine === false && !terminal) {
       view = INDICATOR.closed;
       title = 'You are offline';
-    } else if (connectionState === 'closed' && current && window.PaymentWebSocket.isTerminal(current.status)) {
-      title = 'This payment is final, so updates have stopped';
     }
     els.indicator.dataset.state = view.state;
     els.indicator.title = title;
@@ -282,13 +314,29 @@
     return (minor / Math.pow(10, digits)).toFixed(digits);
   }
 
-  function resolveApiBase(value) {
-    if (!value) return window.location.origin;
+  // trustedOrigins lists the API origins this page may use besides its own:
+  // those in its own <meta name="paystatus-api-origins"> and those its own
+  // origin's configuration names.
+  function trustedOrigins(config) {
+    var list = [];
+    var meta = document.querySelector('meta[name="paystatus-api-origins"]');
+    if (meta && meta.content) list = meta.content.split(/[\s,]+/).filter(Boolean);
+    if (Array.isArray(config.apiOrigins)) list = list.concat(config.apiOrigins);
+    return list.map(function (o) {
+      try { return new URL(o).origin; } catch (e) { return ''; }
+    }).filter(Boolean);
+  }
+
+  // parseApiBase reads ?api= as an http(s) URL: its origin, and the base
+  // for API calls (origin and path). Null when absent or not such a URL.
+  function parseApiBase(value) {
+    if (!value) return null;
     try {
       var url = new URL(value, window.location.href);
-      return url.origin + url.pathname.replace(/\/+$/, '');
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') return null;
+      return { origin: url.origin, base: url.origin + url.pathname.replace(/\/+$/, '') };
     } catch (e) {
-      return window.location.origin;
+      return null;
     }
   }
 

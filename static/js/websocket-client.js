@@ -1,12 +1,15 @@
 /*
  * PaymentWebSocket — follows one order's payment status in the browser.
  *
- * Push first: it uses the official socket.io client that the server serves at
- * <api>/socket.io/socket.io.js, joins the order's room on every (re)connect and
+ * Push first: it uses the official socket.io client, loaded from the page's
+ * own origin (/socket.io/socket.io.js, or the `clientScript` option) and
+ * never from the API origin, so an API URL cannot bring code into the page;
+ * it joins the order's room on every (re)connect and
  * takes the current status from the `joined-order` reply. When push is not
  * possible (the client script does not load, the reconnect attempts run out,
  * the handshake is refused, or `realtime: false` / `mode: "polling"`), it
- * long-polls GET /api/payment/status/:orderId?since=<seq>&wait=<s> instead and,
+ * long-polls GET /api/payment/status/:orderId?since=<seq>&wait=<s> instead
+ * (the token in the X-Order-Token header, out of URLs and logs) and,
  * unless push was switched off on purpose, keeps probing the socket now and
  * then so it can switch back.
  *
@@ -53,6 +56,14 @@
     return { origin: parsed.origin, prefix: prefix, http: parsed.origin + prefix };
   }
 
+  // The page's own origin serves the client script; without a page (no
+  // location), the API's.
+  function defaultClientScript(base) {
+    var origin = root.location && root.location.origin;
+    if (origin && origin !== 'null') return origin + '/socket.io/socket.io.js';
+    return base.http + '/socket.io/socket.io.js';
+  }
+
   function loadSocketIoClient(src) {
     if (typeof root.io === 'function') return Promise.resolve(root.io);
     if (scriptLoads[src]) return scriptLoads[src];
@@ -97,6 +108,7 @@
       this.token = opts.token || '';
       this.base = parseBase(opts.url);
       this.url = this.base.http;
+      this.clientScript = opts.clientScript || defaultClientScript(this.base);
 
       this.maxReconnectAttempts = numberOr(opts.maxReconnectAttempts, 5);
       this.reconnectDelay = numberOr(opts.reconnectDelay, 1000);
@@ -187,7 +199,7 @@
 
     _openSocket(probe) {
       var self = this;
-      var src = this.base.http + '/socket.io/socket.io.js';
+      var src = this.clientScript;
       this._probing = probe;
       loadSocketIoClient(src).then(function (io) {
         if (self.finished) return;
@@ -428,13 +440,14 @@
         this._pollAbort = controller;
         var since = this.lastSeq;
         var wait = since >= 0 ? this.longPollWait : 0;
-        var query = new URLSearchParams({ token: this.token });
+        var query = new URLSearchParams();
         if (since >= 0) {
           query.set('since', String(since));
           query.set('wait', String(wait));
         }
+        var qs = query.toString();
         var url = this.base.http + '/api/payment/status/' + encodeURIComponent(this.orderId) +
-          '?' + query.toString();
+          (qs ? '?' + qs : '');
         // Give up on a poll the server holds far beyond what we asked for.
         var guard = setTimeout(function () { controller.abort(); }, (wait + 15) * 1000);
         var started = Date.now();
@@ -443,7 +456,7 @@
           var res = await fetch(url, {
             signal: controller.signal,
             cache: 'no-store',
-            headers: { Accept: 'application/json' },
+            headers: { Accept: 'application/json', 'X-Order-Token': this.token },
           });
           var body = await res.json().catch(function () { return {}; });
           if (!stillRunning()) break;
