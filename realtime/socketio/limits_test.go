@@ -18,7 +18,7 @@ func TestJSONDepthWithin(t *testing.T) {
 		{`["a",{"k":[1]}]`, 3, true},
 		{`["a",{"k":[1]}]`, 2, false},
 		{`["[[[[[[", "{{{{"]`, 1, true}, // brackets inside strings do not count
-		{`["\"[[[[", 1]`, 1, true},     // nor after an escaped quote
+		{`["\"[[[[", 1]`, 1, true},      // nor after an escaped quote
 		{strings.Repeat("[", 100) + strings.Repeat("]", 100), 8, false},
 		{``, 0, true},
 	} {
