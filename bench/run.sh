@@ -333,7 +333,12 @@ bench_one() {
 		*)
 			label=Go
 			port=$((GO_PORT + 2 * k))
+			# The generator is one address for all its clients, where a
+			# real node's clients come from many: the per-address limits
+			# are off, and every global limit (connections, sessions,
+			# timeouts, sizes) keeps its default.
 			start_node "$logf" "$port" env PORT="$port" DATABASE_URL="$db" APP_ENV=development LOG_LEVEL=warn \
+				HANDSHAKE_RATE_PER_IP=off ANON_RATE_PER_IP=off ORDER_RATE_PER_IP=off \
 				"${fleet_env[@]}" bin/paystatus
 			;;
 		esac
