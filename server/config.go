@@ -429,6 +429,7 @@ func (c *Config) securityDefaults() error {
 	if strings.ContainsAny(c.FrameAncestors, ";,\r\n") {
 		return fmt.Errorf("%w: FRAME_ANCESTORS must be a CSP source list, not %q", ErrConfig, c.FrameAncestors)
 	}
+	c.APIOrigins = append([]string(nil), c.APIOrigins...) // normalised in place below
 	for i, o := range c.APIOrigins {
 		n, err := normalizeOrigin(o)
 		if err != nil {

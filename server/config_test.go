@@ -105,6 +105,23 @@ func TestConfigFromEnv(t *testing.T) {
 		{"group commit set", map[string]string{"DB_GROUP_COMMIT": " OFF ", "DB_GROUP_COMMIT_MAX": "8", "DB_GROUP_COMMIT_WAIT_US": "250"}, func(c Config) bool {
 			return c.GroupCommit == "off" && c.GroupCommitMax == 8 && c.GroupCommitWait == 250*time.Microsecond
 		}},
+		{"limits by default", map[string]string{}, func(c Config) bool {
+			return c.IdleTimeout == 60*time.Second && c.BodyReadTimeout == 10*time.Second && c.MaxHeaderBytes == 16<<10 &&
+				c.MaxConnections == 30000 && c.MaxSessions == 20000 && c.HandshakeRatePerIP == 20 && c.AnonRatePerIP == 50 &&
+				c.OrderRatePerIP == 2 && c.OrderTokenTTL == 24*time.Hour && c.FrameAncestors == "'none'" && c.MetricsAddr == ""
+		}},
+		{"limits set", map[string]string{"IDLE_TIMEOUT_SECONDS": "5", "BODY_READ_TIMEOUT_SECONDS": "1.5", "MAX_HEADER_BYTES": "8192",
+			"MAX_CONNECTIONS": "100", "MAX_SESSIONS": "50", "HANDSHAKE_RATE_PER_IP": "off", "ANON_RATE_PER_IP": "0.5", "ORDER_RATE_PER_IP": "OFF",
+			"ORDER_TOKEN_TTL_SECONDS": "600", "METRICS_ADDR": "127.0.0.1:9100"}, func(c Config) bool {
+			return c.IdleTimeout == 5*time.Second && c.BodyReadTimeout == 1500*time.Millisecond && c.MaxHeaderBytes == 8192 &&
+				c.MaxConnections == 100 && c.MaxSessions == 50 && c.HandshakeRatePerIP == -1 && c.AnonRatePerIP == 0.5 &&
+				c.OrderRatePerIP == -1 && c.OrderTokenTTL == 10*time.Minute && c.MetricsAddr == "127.0.0.1:9100"
+		}},
+		{"origins and proxies", map[string]string{"API_ORIGINS": "https://API.example.com/, http://localhost:8080", "FRAME_ANCESTORS": "https://shop.example.com",
+			"TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1, ::1", "MERCHANT_API_KEY": "mk", "ORDER_TOKEN_PREVIOUS_SECRETS": "old1,old2"}, func(c Config) bool {
+			return strings.Join(c.APIOrigins, " ") == "https://api.example.com http://localhost:8080" && c.FrameAncestors == "https://shop.example.com" &&
+				len(c.TrustedProxies) == 3 && c.MerchantAPIKey == "mk" && strings.Join(c.PreviousOrderTokenSecrets, " ") == "old1 old2"
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,6 +170,20 @@ func TestConfigInvalid(t *testing.T) {
 		{"ack timeout NaN", map[string]string{"ACK_TIMEOUT_SECONDS": "NaN"}, "ACK_TIMEOUT_SECONDS"},
 		{"ack timeout infinite", map[string]string{"ACK_TIMEOUT_SECONDS": "Inf"}, "ACK_TIMEOUT_SECONDS"},
 		{"stripe tolerance overflows", map[string]string{"STRIPE_TOLERANCE_SECONDS": "1e300"}, "STRIPE_TOLERANCE_SECONDS"},
+		{"rate not a number", map[string]string{"ANON_RATE_PER_IP": "many"}, "ANON_RATE_PER_IP"},
+		{"rate negative", map[string]string{"HANDSHAKE_RATE_PER_IP": "-3"}, "HANDSHAKE_RATE_PER_IP"},
+		{"rate infinite", map[string]string{"ORDER_RATE_PER_IP": "Inf"}, "ORDER_RATE_PER_IP"},
+		{"connections negative", map[string]string{"MAX_CONNECTIONS": "-1"}, "MAX_CONNECTIONS must be positive"},
+		{"sessions not a number", map[string]string{"MAX_SESSIONS": "lots"}, "MAX_SESSIONS"},
+		{"header bytes negative", map[string]string{"MAX_HEADER_BYTES": "-10"}, "MAX_HEADER_BYTES"},
+		{"idle timeout zero", map[string]string{"IDLE_TIMEOUT_SECONDS": "0"}, "IDLE_TIMEOUT_SECONDS"},
+		{"token TTL negative", map[string]string{"ORDER_TOKEN_TTL_SECONDS": "-60"}, "ORDER_TOKEN_TTL_SECONDS"},
+		{"API origin with a path", map[string]string{"API_ORIGINS": "https://api.example.com/pay"}, "API_ORIGINS"},
+		{"API origin without scheme", map[string]string{"API_ORIGINS": "api.example.com"}, "API_ORIGINS"},
+		{"API origin javascript", map[string]string{"API_ORIGINS": "javascript:alert(1)"}, "API_ORIGINS"},
+		{"frame ancestors with a directive", map[string]string{"FRAME_ANCESTORS": "'self'; script-src *"}, "FRAME_ANCESTORS"},
+		{"trusted proxy not an address", map[string]string{"TRUSTED_PROXIES": "proxy.local"}, "TRUSTED_PROXIES"},
+		{"trusted proxy bad range", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/99"}, "TRUSTED_PROXIES"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
