@@ -75,7 +75,9 @@
   function loadClient() {
     if (typeof window.io === 'function') return Promise.resolve(window.io);
     if (clientLoad) return clientLoad;
-    var src = api + '/socket.io/socket.io.js';
+    // Always this page's own copy: a script from the API origin would run
+    // with this page's rights (and the CSP refuses it).
+    var src = window.location.origin + '/socket.io/socket.io.js';
     clientLoad = new Promise(function (resolve, reject) {
       var script = document.createElement('script');
       script.src = src;
