@@ -332,6 +332,12 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limit := int64(s.srv.cfg.MaxPayload)
+	if r.ContentLength > limit {
+		// Refused from its header: nothing of it is read.
+		http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
+		s.closeWith("transport error", false)
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		writeCode(w, codeBadRequest)
