@@ -265,7 +265,7 @@ func (s *Server) requireMerchant(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		case s.cfg.Production() && key == "":
 			return httpError(http.StatusForbidden, "order creation is disabled: set MERCHANT_API_KEY", nil)
-		case s.cfg.Production() || bearer:
+		case s.cfg.Production() || (bearer && key != ""):
 			return httpError(http.StatusUnauthorized, "merchant API key required", nil)
 		}
 		return limited(c)
