@@ -34,8 +34,9 @@ type recoveryStore struct {
 type storedPacket struct {
 	seq    uint64
 	nsp    string
-	room   string
-	except []string // socket ids that did not get it
+	room   string   // the one room it went to, or empty
+	rooms  []string // the rooms, when it went to more than one
+	except []string // socket ids or rooms that did not get it
 	text   string
 	at     time.Time
 }
@@ -153,9 +154,31 @@ func (r *recoveryStore) restore(pid, offset, nsp string) (savedSession, []string
 	}
 	var missed []string
 	for _, p := range kept[from+1:] {
-		if p.nsp == nsp && !slices.Contains(p.except, s.sid) && (p.room == "" || slices.Contains(s.rooms, p.room)) {
+		if p.nsp == nsp && reaches(p, s) {
 			missed = append(missed, p.text)
 		}
 	}
 	return s, missed, true
+}
+
+// reaches reports whether a recorded broadcast was meant for the socket a
+// session saved.
+func reaches(p storedPacket, s savedSession) bool {
+	for _, e := range p.except {
+		if e == s.sid || slices.Contains(s.rooms, e) {
+			return false
+		}
+	}
+	switch {
+	case p.room != "":
+		return p.room == s.sid || slices.Contains(s.rooms, p.room)
+	case len(p.rooms) > 0:
+		for _, r := range p.rooms {
+			if r == s.sid || slices.Contains(s.rooms, r) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
 }

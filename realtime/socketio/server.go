@@ -35,6 +35,12 @@ type Config struct {
 	MaxEventDepth int
 	// Logger receives warnings (slog.Default()).
 	Logger *slog.Logger
+	// Adapter builds each namespace's adapter (NewMemoryAdapter: a node
+	// alone).
+	Adapter AdapterFactory
+	// AdapterKeepsSessions says the adapter persists and restores sessions
+	// and numbers broadcasts itself, so this node keeps no recovery record.
+	AdapterKeepsSessions bool
 }
 
 // Server is a Socket.IO server; mount it as an http.Handler.
@@ -68,7 +74,12 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.Engine.Logger = cfg.Logger
 	}
 	s := &Server{cfg: cfg, namespaces: make(map[string]*Namespace)}
-	if cfg.RecoveryWindow > 0 {
+	if cfg.Adapter == nil {
+		cfg.Adapter = NewMemoryAdapter
+		cfg.AdapterKeepsSessions = false
+	}
+	s.cfg = cfg
+	if cfg.RecoveryWindow > 0 && !cfg.AdapterKeepsSessions {
 		s.recovery = newRecoveryStore(cfg.RecoveryWindow)
 	}
 	eng, err := engineio.NewServer(cfg.Engine, engineHandler{s})
@@ -88,6 +99,7 @@ func (s *Server) Of(name string) *Namespace {
 		return n
 	}
 	n := &Namespace{name: name, server: s, sockets: make(map[string]*Socket), rooms: make(map[string]map[*Socket]struct{})}
+	n.adapter = s.cfg.Adapter(n)
 	s.namespaces[name] = n
 	return n
 }
@@ -101,8 +113,19 @@ func (s *Server) namespace(name string) *Namespace {
 // ServeHTTP serves the Engine.IO transports.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.eng.ServeHTTP(w, r) }
 
-// Shutdown disconnects every client.
-func (s *Server) Shutdown(ctx context.Context) error { return s.eng.Shutdown(ctx) }
+// Shutdown disconnects every client, then closes the adapters.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.eng.Shutdown(ctx)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, n := range s.namespaces {
+		err = errors.Join(err, n.adapter.Close())
+	}
+	return err
+}
+
+// recoveryOn reports whether connection state recovery is enabled.
+func (s *Server) recoveryOn() bool { return s.cfg.RecoveryWindow > 0 }
 
 // engineHandler adapts Engine.IO session events to Socket.IO clients.
 type engineHandler struct{ s *Server }
@@ -239,23 +262,37 @@ func (c *client) connect(n *Namespace, auth map[string]any) {
 	// Restoring, replying, replaying what was missed and joining the rooms
 	// happen under the namespace lock, so that no broadcast falls between
 	// the missed packets and the live ones or overtakes the connect reply.
-	n.mu.Lock()
-	var missed []string
-	if rs := c.server.recovery; rs != nil && c.modern() {
-		pid, _ := auth["pid"].(string)
-		offset, _ := auth["offset"].(string)
-		if saved, packets, ok := rs.restore(pid, offset, n.name); ok {
-			sock.id, sock.pid, sock.recovered = saved.sid, pid, true
-			sock.rooms = saved.rooms
-			missed = packets
-		}
-		if sock.pid == "" {
-			sock.pid = randomID()
-		}
+	// An adapter that keeps sessions in another process is asked before the
+	// lock is taken: no broadcast should wait on its round trip.
+	var restored Session
+	var ok bool
+	pid, offset := "", ""
+	recovering := c.server.recoveryOn() && c.modern()
+	if recovering {
+		pid, _ = auth["pid"].(string)
+		offset, _ = auth["offset"].(string)
 		if auth != nil {
 			delete(auth, "pid")
 			delete(auth, "offset")
 		}
+		if pid != "" && offset != "" && c.server.cfg.AdapterKeepsSessions {
+			ctx, cancel := context.WithTimeout(context.Background(), restoreTimeout)
+			restored, ok = n.adapter.RestoreSession(ctx, pid, offset)
+			cancel()
+		}
+	}
+	n.mu.Lock()
+	if recovering && !c.server.cfg.AdapterKeepsSessions {
+		restored, ok = n.adapter.RestoreSession(context.Background(), pid, offset)
+	}
+	var missed []string
+	if ok {
+		sock.id, sock.pid, sock.recovered = restored.SID, pid, true
+		sock.rooms = restored.Rooms
+		missed = restored.Missed
+	}
+	if recovering && sock.pid == "" {
+		sock.pid = randomID()
 	}
 	if sock.id == "" {
 		sock.id = randomID()
@@ -314,6 +351,9 @@ func (c *client) onClose(reason string) {
 		sock.onClose(reason)
 	}
 }
+
+// restoreTimeout bounds an adapter's session lookup during a connect.
+const restoreTimeout = 2 * time.Second
 
 func randomID() string {
 	var b [15]byte

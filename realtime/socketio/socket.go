@@ -328,8 +328,8 @@ func (s *Socket) onClose(reason string) {
 	}
 	s.nsp.remove(s)
 	s.client.remove(s)
-	if rs := s.nsp.server.recovery; rs != nil && s.pid != "" && recoverable[reason] {
-		rs.persist(s.pid, savedSession{sid: s.id, nsp: s.nsp.name, rooms: rooms})
+	if s.nsp.server.recoveryOn() && s.pid != "" && recoverable[reason] {
+		s.nsp.adapter.PersistSession(Session{SID: s.id, PID: s.pid, Rooms: rooms})
 	}
 	s.mu.Lock()
 	if s.handshaking {
