@@ -2,23 +2,39 @@ package realtime
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"strings"
 
 	"paystatus/realtime/engineio"
 	"paystatus/realtime/socketio"
+	"paystatus/realtime/socketio/redisadapter"
 )
 
 // leanBackend runs the protocol on this module's own Engine.IO and
 // Socket.IO layers: an idle websocket costs no goroutine and a broadcast
-// is encoded once. It serves a node that runs alone.
+// is encoded once. With Redis, its adapter shares rooms and broadcasts
+// with the other nodes, Node ones included.
 type leanBackend struct {
-	srv *Server
-	io  *socketio.Server
-	nsp *socketio.Namespace
+	srv    *Server
+	io     *socketio.Server
+	nsp    *socketio.Namespace
+	broker *redisadapter.Broker // nil when the node runs alone
 }
 
 func newLeanBackend(s *Server) (*leanBackend, error) {
 	cfg := s.cfg
+	b := &leanBackend{srv: s}
+	adapter := socketio.AdapterFactory(socketio.NewMemoryAdapter)
+	keepsSessions := false
+	if cfg.Redis != nil {
+		broker, err := newBroker(cfg)
+		if err != nil {
+			return nil, err
+		}
+		b.broker = broker
+		adapter, keepsSessions = broker.Factory, broker.KeepsSessions()
+	}
 	io, err := socketio.NewServer(socketio.Config{
 		Engine: engineio.Config{
 			PingInterval:   cfg.PingInterval,
@@ -33,13 +49,18 @@ func newLeanBackend(s *Server) (*leanBackend, error) {
 		MaxEventBytes:  cfg.MaxEventBytes,
 		MaxEventDepth:  cfg.MaxEventDepth,
 		ConnectTimeout: cfg.ConnectTimeout,
-		RecoveryWindow: max(cfg.RecoveryWindow, 0),
-		Logger:         cfg.Logger,
+		RecoveryWindow:       max(cfg.RecoveryWindow, 0),
+		Logger:               cfg.Logger,
+		Adapter:              adapter,
+		AdapterKeepsSessions: keepsSessions,
 	})
 	if err != nil {
+		if b.broker != nil {
+			_ = b.broker.Close()
+		}
 		return nil, err
 	}
-	b := &leanBackend{srv: s, io: io, nsp: io.Of("/")}
+	b.io, b.nsp = io, io.Of("/")
 	b.nsp.OnRoomCreated = func(room string) {
 		if isOrderRoom(room) {
 			s.obs.RoomsChanged(1)
@@ -51,6 +72,7 @@ func newLeanBackend(s *Server) (*leanBackend, error) {
 		}
 	}
 	b.nsp.OnConnection = b.onConnection
+	b.nsp.OnRemoteBroadcast = s.onRemoteBroadcast
 	return b, nil
 }
 
@@ -91,6 +113,13 @@ func (b *leanBackend) broadcast(room string, except []string, event string, payl
 	}
 }
 
+// publish sends to the room's sockets on the other nodes only.
+func (b *leanBackend) publish(room string, event string, payload any) {
+	if err := b.nsp.Adapter().Publish(socketio.BroadcastOptions{Rooms: []string{room}}, event, []any{payload}); err != nil {
+		b.srv.log.Error("cross-node publish failed", "room", room, "event", event, "error", err)
+	}
+}
+
 func (b *leanBackend) members(room string) []string {
 	socks := b.nsp.Members(room)
 	ids := make([]string, len(socks))
@@ -108,8 +137,28 @@ func (b *leanBackend) lookup(id string) (peer, bool) {
 	return sock, true
 }
 
-func (b *leanBackend) roomSize(_ context.Context, room string) (int, error) {
-	return b.nsp.RoomSize(room), nil
+// roomSize counts a room on every node; on error it returns this node's
+// count with the error.
+func (b *leanBackend) roomSize(ctx context.Context, room string) (int, error) {
+	if b.broker == nil {
+		return b.nsp.RoomSize(room), nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
+	socks, err := b.nsp.FetchSockets(ctx, socketio.BroadcastOptions{Rooms: []string{room}})
+	if err != nil {
+		return max(len(socks), b.nsp.RoomSize(room)), err
+	}
+	return len(socks), nil
 }
 
-func (b *leanBackend) shutdown(ctx context.Context) error { return b.io.Shutdown(ctx) }
+// shutdown disconnects the sockets, then stops the Redis link.
+func (b *leanBackend) shutdown(ctx context.Context) error {
+	err := b.io.Shutdown(ctx)
+	if b.broker != nil {
+		err = errors.Join(err, b.broker.Close())
+	}
+	return err
+}
+
+func isOrderRoom(r string) bool { return strings.HasPrefix(r, "order-") }

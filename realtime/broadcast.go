@@ -2,10 +2,14 @@ package realtime
 
 import (
 	"context"
+	"errors"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"paystatus/payment"
+	"paystatus/realtime/socketio"
 )
 
 // PaymentStatusChanged implements payment.Notifier.
@@ -17,7 +21,9 @@ func (s *Server) OrderChanged(c payment.OrderChange) { s.BroadcastOrderUpdate(c)
 // BroadcastPaymentUpdate sends payment-status-update to the order's room.
 // Terminal statuses go to this node's sockets one by one with an
 // acknowledgement, and are sent again to a socket that has not acked in
-// time; sockets on other nodes get a plain broadcast through the adapter.
+// time; the other nodes get a plain broadcast through the adapter, and
+// each Go node does the same for its own sockets when it receives it (see
+// onRemoteBroadcast).
 func (s *Server) BroadcastPaymentUpdate(c payment.StatusChange) {
 	if s.Closed() {
 		return
@@ -29,11 +35,10 @@ func (s *Server) BroadcastPaymentUpdate(c payment.StatusChange) {
 	if !c.Status.Terminal() {
 		s.impl.broadcast(room, nil, EventPaymentStatus, payload)
 	} else {
-		local := s.impl.members(room)
-		for _, id := range local {
+		for _, id := range s.impl.members(room) {
 			s.deliverWithAck(id, room, payload, 0)
 		}
-		s.impl.broadcast(room, local, EventPaymentStatus, payload)
+		s.impl.publish(room, EventPaymentStatus, payload)
 	}
 	if !c.ReceivedAt.IsZero() {
 		s.obs.Delivered(EventPaymentStatus, time.Since(c.ReceivedAt))
@@ -54,7 +59,7 @@ func (s *Server) BroadcastOrderUpdate(c payment.OrderChange) {
 // deliverWithAck emits to one socket and schedules a resend if no ack comes
 // within AckTimeout. The socket is looked up by id at each attempt, so a
 // socket restored by connection state recovery is found again.
-func (s *Server) deliverWithAck(id, room string, payload *statusUpdate, attempt int) {
+func (s *Server) deliverWithAck(id, room string, payload any, attempt int) {
 	if s.ctx.Err() != nil {
 		return
 	}
@@ -106,11 +111,16 @@ func (s *Server) RoomSize(ctx context.Context, orderID string) (int, error) {
 }
 
 // TestConnection emits connection-test to an order's room and returns the
-// room's size.
+// room's size. The broadcast never waits on the count: when some node does
+// not answer, it carries this node's count and the error is returned after
+// it has gone out.
 func (s *Server) TestConnection(ctx context.Context, orderID string) (int, error) {
 	size, err := s.RoomSize(ctx, orderID)
-	if err != nil {
+	if errors.Is(err, ErrClosed) {
 		return 0, err
+	}
+	if err != nil {
+		s.log.Warn("room count incomplete; broadcasting anyway", "orderId", orderID, "error", err)
 	}
 	s.obs.Broadcast(EventConnTest)
 	s.impl.broadcast(RoomName(orderID), nil, EventConnTest, map[string]any{
@@ -118,5 +128,39 @@ func (s *Server) TestConnection(ctx context.Context, orderID string) (int, error
 		"timestamp": time.Now().UnixMilli(),
 		"roomSize":  size,
 	})
-	return size, nil
+	return size, err
+}
+
+// onRemoteBroadcast sees each broadcast from another node before this
+// node's sockets do. An order's update wakes this node's long-polls, so
+// one cross-node message serves both. A terminal status goes to this
+// node's sockets with an acknowledgement and re-sends, as on the node that
+// committed it; it reports true then, having delivered it itself.
+func (s *Server) onRemoteBroadcast(opts socketio.BroadcastOptions, event string, args []any) bool {
+	if event != EventPaymentStatus && event != EventOrderUpdate {
+		return false
+	}
+	for _, room := range opts.Rooms {
+		if id, ok := strings.CutPrefix(room, "order-"); ok && s.cfg.OnRemoteChange != nil {
+			s.cfg.OnRemoteChange(id)
+		}
+	}
+	if event != EventPaymentStatus || len(args) == 0 || len(opts.Rooms) != 1 || s.Closed() {
+		return false
+	}
+	update, ok := args[0].(map[string]any)
+	if !ok {
+		return false
+	}
+	status, _ := update["status"].(string)
+	if !payment.Status(status).Terminal() {
+		return false
+	}
+	room := opts.Rooms[0]
+	for _, id := range s.impl.members(room) {
+		if !slices.Contains(opts.Except, id) {
+			s.deliverWithAck(id, room, update, 0)
+		}
+	}
+	return true
 }

@@ -60,32 +60,20 @@ type Config struct {
 	// ClientDir is the folder holding socket.io.js and socket.io.min.js
 	// (node_modules/socket.io-client/dist). Empty serves no client file.
 	ClientDir string
-	// Engine picks the Socket.IO implementation: lean (default when alone)
-	// or library (always with Redis).
-	Engine Engine
 	// Redis, when set, shares rooms and broadcasts with other nodes; nil
 	// runs this node alone.
 	Redis *RedisConfig
+	// OnRemoteChange is told of each order that another node announced a
+	// change of, by the broadcast that carries it; it wakes this node's
+	// long-polls. Nil ignores them.
+	OnRemoteChange func(orderID string)
 }
-
-// Engine names a Socket.IO implementation.
-type Engine string
-
-const (
-	// EngineLean is this module's own Engine.IO and Socket.IO layer.
-	EngineLean Engine = "lean"
-	// EngineLibrary is the zishang520 library, needed for the Redis adapters.
-	EngineLibrary Engine = "library"
-)
 
 var errConfig = errors.New("invalid realtime configuration")
 
 func (c *Config) withDefaults() (Config, error) {
 	out := *c
 	if err := eitherOf(&out.RoomAuth, "room auth", RoomAuthToken, RoomAuthOrder); err != nil {
-		return out, err
-	}
-	if err := eitherOf(&out.Engine, "engine", EngineLean, EngineLibrary); err != nil {
 		return out, err
 	}
 	setDuration(&out.PingInterval, 25*time.Second)

@@ -19,6 +19,9 @@ type Observer interface {
 	// was sent to it again.
 	Resent(event string)
 	EventDropped(reason string)
+	// CrossNodeDropped reports a publish to the other nodes that could not
+	// be made: Redis away ("error") or the publish queue full.
+	CrossNodeDropped(reason string)
 }
 
 type noopObserver struct{}
@@ -33,3 +36,4 @@ func (noopObserver) Broadcast(string)                {}
 func (noopObserver) Delivered(string, time.Duration) {}
 func (noopObserver) Resent(string)                   {}
 func (noopObserver) EventDropped(string)             {}
+func (noopObserver) CrossNodeDropped(string)         {}

@@ -1,42 +1,30 @@
 package realtime
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
-	sioredis "github.com/zishang520/socket.io/adapters/redis/v3"
-	redisadapter "github.com/zishang520/socket.io/adapters/redis/v3/adapter"
-	"github.com/zishang520/socket.io/servers/socket/v3"
+
+	"paystatus/realtime/socketio/redisadapter"
 )
 
-// RedisMode picks the Redis adapter flavour.
+// RedisMode picks the Redis adapter's wire format.
 type RedisMode string
 
 const (
 	// RedisPubSub speaks the protocol of Node's @socket.io/redis-adapter, so
-	// Node and Go nodes can share one fleet. It keeps no history, so
-	// connection state recovery is off.
+	// Node and Go nodes can share one fleet. It keeps no history: a client
+	// recovers its session only on the node it left.
 	RedisPubSub RedisMode = "pubsub"
-	// RedisStreams keeps broadcasts and sessions in a Redis stream, so a
-	// client can recover its session on any node.
+	// RedisStreams speaks @socket.io/redis-streams-adapter: broadcasts and
+	// sessions live in Redis, so a client recovers its session on any node.
 	RedisStreams RedisMode = "streams"
 )
 
 // DefaultRedisPrefix is the channel prefix (pubsub) and stream name
 // (streams) that Node's adapters use by default.
-const DefaultRedisPrefix = "socket.io"
-
-// streams adapter timings: heartbeats tell the nodes how many peers to wait
-// for when counting a room.
-const (
-	streamsHeartbeatInterval  = 5 * time.Second
-	streamsHeartbeatTimeoutMS = 10_000
-)
+const DefaultRedisPrefix = redisadapter.DefaultPrefix
 
 // RedisConfig shares rooms and broadcasts with other nodes through Redis.
 type RedisConfig struct {
@@ -48,7 +36,7 @@ type RedisConfig struct {
 	Mode RedisMode
 	// Prefix names the channels (pubsub) or the stream (streams); nodes
 	// share broadcasts only with nodes on the same prefix. Default
-	// DefaultRedisPrefix.
+	// DefaultRedisPrefix. Sessions are kept under Prefix + ":session:".
 	Prefix string
 }
 
@@ -66,46 +54,22 @@ func (c *RedisConfig) withDefaults() (RedisConfig, error) {
 	return out, nil
 }
 
-// redisAdapter builds the adapter constructor handed to the Socket.IO
-// options. ctx bounds the adapter's subscriptions: cancelling it stops them.
-func redisAdapter(ctx context.Context, cfg RedisConfig, log *slog.Logger) socket.AdapterConstructor {
-	client := sioredis.NewRedisClientWithSub(ctx, cfg.Client, cfg.SubClient)
-	errs := &errorThrottle{log: log, every: 10 * time.Second}
-	_ = client.On("error", func(args ...any) { errs.report(first(args)) })
-	if cfg.Mode == RedisStreams {
-		return newStreamsBuilder(ctx, client, cfg.Prefix)
+// newBroker builds the Redis adapter of a server: cross-node publishes it
+// drops are counted by the observer.
+func newBroker(cfg Config) (*redisadapter.Broker, error) {
+	r := cfg.Redis
+	b, err := redisadapter.New(redisadapter.Config{
+		Client:         r.Client,
+		SubClient:      r.SubClient,
+		Mode:           redisadapter.Mode(r.Mode),
+		Prefix:         r.Prefix,
+		SessionTTL:     max(cfg.RecoveryWindow, 0),
+		RequestTimeout: fetchTimeout - 500*time.Millisecond,
+		Logger:         cfg.Logger,
+		OnDropped:      cfg.Observer.CrossNodeDropped,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
-	opts := redisadapter.DefaultRedisAdapterOptions()
-	opts.SetKey(cfg.Prefix)
-	// Room counts wait for every node; answer before the caller's deadline.
-	opts.SetRequestsTimeout(fetchTimeout - 500*time.Millisecond)
-	return &redisadapter.RedisAdapterBuilder{Redis: client, Opts: opts}
-}
-
-// errorThrottle logs adapter errors without flooding the log while Redis is
-// away: the first at once, then a summary at most once per period.
-type errorThrottle struct {
-	log   *slog.Logger
-	every time.Duration
-
-	mu         sync.Mutex
-	last       time.Time // guarded by mu
-	suppressed int       // guarded by mu
-}
-
-func (t *errorThrottle) report(err any) {
-	if e, ok := err.(error); ok && errors.Is(e, context.Canceled) {
-		return // shutting down
-	}
-	t.mu.Lock()
-	now := time.Now()
-	if !t.last.IsZero() && now.Sub(t.last) < t.every {
-		t.suppressed++
-		t.mu.Unlock()
-		return
-	}
-	n := t.suppressed
-	t.last, t.suppressed = now, 0
-	t.mu.Unlock()
-	t.log.Warn("redis adapter error", "error", err, "suppressed", n)
+	return b, nil
 }

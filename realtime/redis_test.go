@@ -1,19 +1,15 @@
 package realtime
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
-	"strings"
 	"testing"
-	"time"
 
 	"paystatus/payment"
 
 	goredis "github.com/redis/go-redis/v9"
-	"github.com/zishang520/socket.io/v3/pkg/utils"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 func TestRedisConfigDefaults(t *testing.T) {
@@ -54,24 +50,6 @@ func TestNewRefusesBadRedisConfig(t *testing.T) {
 	}
 }
 
-func TestErrorThrottle(t *testing.T) {
-	var buf bytes.Buffer
-	th := &errorThrottle{log: slog.New(slog.NewTextHandler(&buf, nil)), every: time.Hour}
-	for range 5 {
-		th.report(errors.New("connection refused"))
-	}
-	th.report(context.Canceled)
-	if n := strings.Count(buf.String(), "redis adapter error"); n != 1 {
-		t.Fatalf("logged %d lines, want 1:\n%s", n, buf.String())
-	}
-	th.mu.Lock()
-	suppressed := th.suppressed
-	th.mu.Unlock()
-	if suppressed != 4 {
-		t.Fatalf("suppressed = %d, want 4", suppressed)
-	}
-}
-
 // nopAccess is an OrderAccess that is never reached in these tests.
 type nopAccess struct{}
 
@@ -84,12 +62,12 @@ func (nopAccess) Snapshot(context.Context, string) (payment.Snapshot, error) {
 // as an object, not as bytes.
 func TestOrderChangePayloadSurvivesMsgpack(t *testing.T) {
 	p := orderChangePayload(payment.OrderChange{OrderID: "ord_1", Seq: 2, Type: "updated", Data: json.RawMessage(`{"description":"x","metadata":{"n":1}}`)})
-	b, err := utils.MsgPack().Encode(p)
+	b, err := msgpack.Marshal(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var back map[string]any
-	if err := utils.MsgPack().Decode(b, &back); err != nil {
+	if err := msgpack.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
 	data, ok := back["data"].(map[string]any)

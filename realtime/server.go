@@ -25,8 +25,11 @@ type OrderAccess interface {
 // backend is a Socket.IO implementation carrying the order-room protocol.
 type backend interface {
 	httpHandler() http.Handler
-	// broadcast emits to a room, skipping the sockets whose ids are listed.
+	// broadcast emits to a room on every node, skipping the sockets whose
+	// ids are listed.
 	broadcast(room string, except []string, event string, payload any)
+	// publish emits to a room's sockets on the other nodes only.
+	publish(room string, event string, payload any)
 	// members lists the ids of this node's sockets in a room.
 	members(room string) []string
 	// lookup finds one of this node's connected sockets.
@@ -53,9 +56,8 @@ type Server struct {
 	closed bool // guarded by mu
 }
 
-// New builds the Socket.IO server. It does not listen: mount Handler. A node
-// alone runs on this module's lean Socket.IO layer; with Redis it runs on
-// the library whose adapters share rooms with other nodes.
+// New builds the Socket.IO server. It does not listen: mount Handler. With
+// Redis, its adapter shares rooms and broadcasts with the other nodes.
 func New(cfg Config, access OrderAccess) (*Server, error) {
 	if access == nil {
 		return nil, fmt.Errorf("%w: no order access", errConfig)
@@ -66,12 +68,7 @@ func New(cfg Config, access OrderAccess) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: cfg.Logger, obs: cfg.Observer, access: access, ctx: ctx, cancel: cancel}
-	if cfg.Redis != nil || cfg.Engine == EngineLibrary {
-		s.impl, err = newLibraryBackend(s)
-	} else {
-		s.impl, err = newLeanBackend(s)
-	}
-	if err != nil {
+	if s.impl, err = newLeanBackend(s); err != nil {
 		cancel()
 		return nil, err
 	}

@@ -81,9 +81,6 @@ type Config struct {
 	// RedisPrefix names the shared channels and stream (socket.io, as
 	// Node's adapter); only nodes on the same prefix share broadcasts.
 	RedisPrefix string
-	// RealtimeEngine is lean (default: this module's Socket.IO layer) or
-	// library (the zishang520 library, always used with Redis).
-	RealtimeEngine string
 	// ShutdownTimeout bounds graceful shutdown (15 s).
 	ShutdownTimeout time.Duration
 
@@ -152,7 +149,6 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		RedisURL:         getenv("REDIS_URL"),
 		RedisAdapter:     getenv("REDIS_ADAPTER"),
 		RedisPrefix:      getenv("REDIS_PREFIX"),
-		RealtimeEngine:   getenv("REALTIME_ENGINE"),
 		GroupCommit:      strings.ToLower(strings.TrimSpace(getenv("DB_GROUP_COMMIT"))),
 	}
 	c.CORSOrigins = listEnv(getenv, "CORS_ORIGINS")
@@ -360,9 +356,6 @@ func (c Config) withDefaults() (Config, Generated, error) {
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return c, nil, fmt.Errorf("%w: TLS_CERT_FILE and TLS_KEY_FILE must be set together", ErrConfig)
-	}
-	if err := eitherOf(&c.RealtimeEngine, "REALTIME_ENGINE", "lean", "library"); err != nil {
-		return c, nil, err
 	}
 	if err := eitherOf(&c.RedisAdapter, "REDIS_ADAPTER", "pubsub", "streams"); err != nil {
 		return c, nil, err

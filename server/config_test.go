@@ -97,8 +97,6 @@ func TestConfigFromEnv(t *testing.T) {
 		{"ack retries", map[string]string{"ACK_RETRIES": "7"}, func(c Config) bool { return c.AckRetries == 7 }},
 		{"tls both set", map[string]string{"TLS_CERT_FILE": "c.pem", "TLS_KEY_FILE": "k.pem"}, func(c Config) bool { return c.TLSCertFile == "c.pem" }},
 		{"redis streams", map[string]string{"REDIS_ADAPTER": "streams"}, func(c Config) bool { return c.RedisAdapter == "streams" }},
-		{"lean engine by default", map[string]string{}, func(c Config) bool { return c.RealtimeEngine == "lean" }},
-		{"library engine", map[string]string{"REALTIME_ENGINE": "library"}, func(c Config) bool { return c.RealtimeEngine == "library" }},
 		{"group commit by default", map[string]string{}, func(c Config) bool {
 			return c.GroupCommit == "auto" && c.GroupCommitMax == 64 && c.GroupCommitWait == 0
 		}},
@@ -157,7 +155,6 @@ func TestConfigInvalid(t *testing.T) {
 		{"tls key only", map[string]string{"TLS_KEY_FILE": "k.pem"}, "TLS_CERT_FILE and TLS_KEY_FILE must be set together"},
 		{"production without order secret", map[string]string{"APP_ENV": "production"}, "ORDER_TOKEN_SECRET is required when APP_ENV=production"},
 		{"redis adapter", map[string]string{"REDIS_ADAPTER": "kafka"}, "REDIS_ADAPTER must be pubsub or streams"},
-		{"realtime engine", map[string]string{"REALTIME_ENGINE": "fast"}, "REALTIME_ENGINE must be lean or library"},
 		{"ack retries not a number", map[string]string{"ACK_RETRIES": "x"}, "ACK_RETRIES"},
 		{"group commit mode", map[string]string{"DB_GROUP_COMMIT": "sometimes"}, "DB_GROUP_COMMIT must be auto, on or off"},
 		{"group commit max negative", map[string]string{"DB_GROUP_COMMIT_MAX": "-1"}, "DB_GROUP_COMMIT_MAX must be 1 to 4096"},

@@ -28,6 +28,7 @@ type metrics struct {
 	deliveryLatency prometheus.Histogram
 	resends         *prometheus.CounterVec
 	longPolls       prometheus.Gauge
+	crossNodeDrops  *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -72,9 +73,12 @@ func newMetrics() *metrics {
 			Name: "paystatus_long_polls_waiting", Help: "Long-poll requests currently held.",
 		}),
 	}
+	m.crossNodeDrops = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "paystatus_redis_publish_dropped_total", Help: "Cross-node publishes through Redis that could not be made, by reason (error, queue_full).",
+	}, []string{"reason"})
 	// Present at zero from the start, so a rate over it has no gap.
 	m.resends.WithLabelValues(realtime.EventPaymentStatus)
-	m.registry.MustRegister(m.sockets, m.joins, m.joinsRefused, m.leaves, m.rooms, m.broadcasts,
+	m.registry.MustRegister(m.sockets, m.crossNodeDrops, m.joins, m.joinsRefused, m.leaves, m.rooms, m.broadcasts,
 		m.eventsDropped, m.gatewayRequests, m.transitions, m.deliveryLatency, m.resends, m.longPolls,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -96,6 +100,21 @@ func (m *metrics) Delivered(_ string, d time.Duration) {
 }
 func (m *metrics) EventDropped(reason string) { m.eventsDropped.WithLabelValues(reason).Inc() }
 func (m *metrics) Resent(event string)        { m.resends.WithLabelValues(event).Inc() }
+func (m *metrics) CrossNodeDropped(reason string) {
+	m.crossNodeDrops.WithLabelValues(reason).Inc()
+}
+
+// watchRedis exports paystatus_redis_up from up, read at each scrape.
+func (m *metrics) watchRedis(up func() bool) {
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "paystatus_redis_up", Help: "1 while this node's last connection to Redis succeeded, else 0.",
+	}, func() float64 {
+		if up() {
+			return 1
+		}
+		return 0
+	}))
+}
 
 func (m *metrics) gateway(endpoint, outcome string) {
 	m.gatewayRequests.WithLabelValues(endpoint, outcome).Inc()

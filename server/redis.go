@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"paystatus/payment"
 	"paystatus/realtime"
 
 	"github.com/redis/go-redis/v9"
@@ -27,21 +25,20 @@ const (
 	redisStartupPing    = 2 * time.Second
 )
 
-// redisLink owns this node's Redis clients: one for commands and publishing,
-// one for subscriptions (blocking reads must not hold up publishing). Both
+// redisLink owns this node's Redis clients, which the Socket.IO adapter
+// uses: one for commands and publishing, one for subscriptions and stream
+// reads (blocking reads must not hold up publishing). Both
 // dial through the same backoff, so an outage is logged once and retried
 // with growing pauses rather than in a tight loop.
 type redisLink struct {
 	log    *slog.Logger
 	prefix string
-	node   string // tells this node's own change messages apart
 	pub    *redis.Client
 	sub    *redis.Client
 
-	// ctx ends the change subscriber; done is closed when it has stopped.
+	// ctx is cancelled by close: failures after it are not an outage.
 	ctx    context.Context
 	cancel context.CancelFunc
-	done   chan struct{}
 
 	mu       sync.Mutex
 	failures int       // consecutive failed dials; guarded by mu
@@ -49,7 +46,6 @@ type redisLink struct {
 	lastErr  error     // guarded by mu
 	downAt   time.Time // guarded by mu
 
-	publishErrs time.Time // last logged publish failure; guarded by mu
 }
 
 // newRedisLink parses REDIS_URL and builds the clients. It does not need
@@ -65,7 +61,7 @@ func newRedisLink(cfg Config, log *slog.Logger) (*redisLink, error) {
 		return nil, fmt.Errorf("%w: REDIS_URL: %v", ErrConfig, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &redisLink{log: log, prefix: prefix, node: randomSecret()[:16], ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	l := &redisLink{log: log, prefix: prefix, ctx: ctx, cancel: cancel}
 	l.pub = redis.NewClient(l.options(opt, false))
 	l.sub = redis.NewClient(l.options(opt, true))
 	return l, nil
@@ -155,85 +151,24 @@ func (l *redisLink) realtimeConfig(mode string) *realtime.RedisConfig {
 	return &realtime.RedisConfig{Client: l.pub, SubClient: l.sub, Mode: realtime.RedisMode(mode), Prefix: l.prefix}
 }
 
-// changeChannel carries "order changed" notes between nodes. It sits
-// outside the adapter's channel pattern (prefix#...), so Socket.IO nodes,
-// Node ones included, never see it.
-func (l *redisLink) changeChannel() string { return l.prefix + "-paystatus-changes" }
-
-// changeNote is one cross-node change message.
-type changeNote struct {
-	Node    string `json:"node"`
-	OrderID string `json:"orderId"`
-	Seq     int64  `json:"seq"`
+// up reports whether the last dial to Redis succeeded.
+func (l *redisLink) up() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failures == 0
 }
 
-// PublishChange implements payment.ChangePublisher: it tells the other
-// nodes an order changed so their held long-polls wake. A failure is
-// logged; those long-polls then answer at their own timeout.
-func (l *redisLink) PublishChange(ctx context.Context, orderID string, seq int64) {
-	msg, err := json.Marshal(changeNote{Node: l.node, OrderID: orderID, Seq: seq})
-	if err != nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, redisPublishTimeout)
-	defer cancel()
-	if err := l.pub.Publish(ctx, l.changeChannel(), msg).Err(); err != nil {
-		l.mu.Lock()
-		quiet := time.Since(l.publishErrs) < 10*time.Second
-		if !quiet {
-			l.publishErrs = time.Now()
-		}
-		l.mu.Unlock()
-		if !quiet {
-			l.log.Warn("could not publish order change to other nodes", "orderId", orderID, "seq", seq, "error", err)
-		}
-	}
-}
-
-// relayChanges wakes this node's long-polls for changes committed on other
-// nodes, until the link is closed.
-func (l *redisLink) relayChanges(waiters *payment.Waiters) {
-	defer close(l.done)
-	ps := l.sub.Subscribe(l.ctx, l.changeChannel())
-	// A blocked read ignores the context; closing the subscription ends it.
-	stop := context.AfterFunc(l.ctx, func() { _ = ps.Close() })
-	defer stop()
-	for {
-		msg, err := ps.ReceiveMessage(l.ctx)
-		if err != nil {
-			if l.ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
-				return
-			}
-			// The dialer's backoff paces reconnects; this pause only guards
-			// against errors that need no dial.
-			select {
-			case <-l.ctx.Done():
-				return
-			case <-time.After(redisBackoffMin):
-			}
-			continue
-		}
-		var note changeNote
-		if err := json.Unmarshal([]byte(msg.Payload), &note); err != nil || !payment.ValidOrderID(note.OrderID) {
-			l.log.Warn("ignoring malformed order change note", "channel", msg.Channel)
-			continue
-		}
-		if note.Node != l.node {
-			waiters.Notify(note.OrderID)
-		}
-	}
-}
-
-// close stops the subscriber and closes both clients.
+// close closes both clients; the realtime server, which reads through
+// them, has shut down before.
 func (l *redisLink) close() error {
 	l.cancel()
-	<-l.done
 	return errors.Join(l.pub.Close(), l.sub.Close())
 }
 
-// setupRedis wires Redis into a server being built: the cross-node change
-// relay, the readiness check and the closer. It returns nil when REDIS_URL
-// is unset: the node runs alone.
+// setupRedis wires Redis into a server being built: the readiness check,
+// the metrics and the closer. It returns nil when REDIS_URL is unset: the
+// node runs alone. The Socket.IO adapter carries every cross-node message,
+// long-poll wake-ups included.
 func (s *Server) setupRedis(cfg Config) (*redisLink, error) {
 	if cfg.RedisURL == "" {
 		return nil, nil
@@ -249,8 +184,7 @@ func (s *Server) setupRedis(cfg Config) (*redisLink, error) {
 	} else {
 		s.log.Info("redis connected", "adapter", cfg.RedisAdapter, "prefix", link.prefix)
 	}
-	s.svc.SetPublisher(link)
-	go link.relayChanges(s.svc.Waiters())
+	s.metrics.watchRedis(link.up)
 	s.checks = append(s.checks, readinessCheck{"redis", link.check})
 	s.closers = append(s.closers, link.close)
 	return link, nil

@@ -126,12 +126,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		Logger:         log,
 		Observer:       s.metrics,
 		ClientDir:      cfg.ClientDir,
-		Engine:         realtime.Engine(cfg.RealtimeEngine),
 		MaxSessions:    cfg.MaxSessions,
 		OnSessionsFull: func() { s.refusals.WithLabelValues("sessions").Inc() },
 	}
 	if redisLink != nil {
 		rtCfg.Redis = redisLink.realtimeConfig(cfg.RedisAdapter)
+		// Another node's broadcast of an order's change wakes the
+		// long-polls held here: one cross-node message for both.
+		rtCfg.OnRemoteChange = svc.Waiters().Notify
 	}
 	if s.rt, err = realtime.New(rtCfg, svc); err != nil {
 		for _, closeFn := range s.closers {

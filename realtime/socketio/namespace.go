@@ -328,3 +328,14 @@ func (n *Namespace) RemoteServerSideEmit(event string, args []any) {
 		h(event, args)
 	}
 }
+
+// LocalRooms lists the rooms with a socket on this node.
+func (n *Namespace) LocalRooms() []string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	out := make([]string, 0, len(n.rooms))
+	for r := range n.rooms {
+		out = append(out, r)
+	}
+	return out
+}
