@@ -21,10 +21,10 @@ import (
 
 // Timings of the Redis link.
 const (
-	publishTimeout = time.Second        // one pipelined round of publishes
+	publishTimeout = time.Second            // one pipelined round of publishes
 	retryPause     = 100 * time.Millisecond // after a failed read, before the next
-	logEvery       = 10 * time.Second   // at most one warning of a kind per period
-	publishBatch   = 128                // publishes sent in one round trip
+	logEvery       = 10 * time.Second       // at most one warning of a kind per period
+	publishBatch   = 128                    // publishes sent in one round trip
 )
 
 // Broker is one node's link to the fleet: it publishes for every

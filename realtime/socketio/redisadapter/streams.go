@@ -37,9 +37,9 @@ const (
 // Stream timings and limits.
 const (
 	streamBlock       = time.Second // one blocking read; bounds how long Close waits
-	sessionOpTimeout  = time.Second     // saving a session when a socket drops
-	restoreMaxBatches = 100             // stream reads while restoring, as Node bounds them
-	restoreBatch      = 1000            // entries per such read
+	sessionOpTimeout  = time.Second // saving a session when a socket drops
+	restoreMaxBatches = 100         // stream reads while restoring, as Node bounds them
+	restoreBatch      = 1000        // entries per such read
 )
 
 var offsetPattern = regexp.MustCompile(`^[0-9]+-[0-9]+$`)
