@@ -6,12 +6,11 @@ const assert = require('node:assert/strict');
 const { startServer, api, createOrder, waitFor } = require('./lib/server');
 const { connect, once, collect, connected } = require('./lib/clients');
 
-// Both Socket.IO implementations behind the realtime API keep the contract:
-// the lean one (the default for a node alone) and the library one (used
-// with Redis, or chosen with REALTIME_ENGINE=library).
-for (const engine of ['lean', 'library']) describe(`socket contract (${engine} engine)`, () => {
+// One Socket.IO implementation serves a node alone and a fleet alike, so
+// the contract runs once.
+describe('socket contract', () => {
   let server;
-  before(async () => { server = await startServer({ env: { REALTIME_ENGINE: engine } }); });
+  before(async () => { server = await startServer(); });
   after(async () => { await server.stop(); });
 
   for (const version of ['v2', 'v3', 'v4']) {
