@@ -1,31 +1,45 @@
 'use strict';
-// A mixed fleet: our Go server and a Node socket.io 4.8 server on
-// @socket.io/redis-adapter 8.x share one Redis and channel prefix, as while
-// a Node fleet is replaced node by node. Broadcasts and room counts cross
-// in both directions.
+// A mixed fleet: our Go server and a Node socket.io 4.8 server share one
+// Redis and prefix, as while a Node fleet is replaced node by node, on
+// @socket.io/redis-adapter 8.x (pubsub) and on
+// @socket.io/redis-streams-adapter 0.3 (streams). Broadcasts, room counts
+// and acknowledged broadcasts cross in both directions; with streams, a
+// client recovers its session on the other kind of node.
 const { test, describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { startServer, api, createOrder, waitFor } = require('./lib/server');
-const { connect, collect, connected } = require('./lib/clients');
-const { sharedRedis, uniquePrefix, startNodeFleetServer } = require('./fleet/redis');
+const { createClient } = require('redis');
+const { connect, once, collect, connected } = require('./lib/clients');
+const { sharedRedis, uniquePrefix, startNodeFleetServer, startProxy } = require('./fleet/redis');
 
 async function post(url, body) {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   assert.equal(res.status, 200, await res.text());
 }
 
-describe('mixed Node/Go fleet on one Redis', () => {
+async function postJSON(url, body) {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  assert.equal(res.status, 200);
+  return res.json();
+}
+
+for (const adapter of ['pubsub', 'streams']) describe(`mixed Node/Go fleet on one Redis (${adapter})`, () => {
   let goNode;
   let nodeNode;
+  let redisClient;
+  const prefix = uniquePrefix(`mixed-${adapter}`);
   before(async () => {
     const redisUrl = await sharedRedis();
-    const prefix = uniquePrefix('mixed');
-    nodeNode = await startNodeFleetServer({ redisUrl, prefix });
-    goNode = await startServer({ env: { REDIS_URL: redisUrl, REDIS_PREFIX: prefix } });
+    nodeNode = await startNodeFleetServer({ redisUrl, prefix, adapter });
+    goNode = await startServer({ env: { REDIS_URL: redisUrl, REDIS_PREFIX: prefix, REDIS_ADAPTER: adapter } });
+    redisClient = createClient({ url: redisUrl });
+    await redisClient.connect();
   });
   after(async () => {
     await goNode.stop();
     await nodeNode.stop();
+    if (adapter === 'streams') await redisClient.del(prefix);
+    await redisClient.quit();
   });
 
   test('a client on the Node server gets the update of a callback sent to the Go server', async () => {
@@ -103,4 +117,69 @@ describe('mixed Node/Go fleet on one Redis', () => {
       onNode.close();
     }
   });
+
+  test('an acknowledged broadcast from the Node server collects the answers of clients on the Go server', async () => {
+    const order = await createOrder(goNode);
+    const onGo = connect('v4', goNode.url);
+    const onGo2 = connect('v4', goNode.url);
+    try {
+      await Promise.all([connected(onGo), connected(onGo2)]);
+      for (const [i, s] of [onGo, onGo2].entries()) {
+        assert.equal((await s.timeout(5000).emitWithAck('join-order', { orderId: order.id, token: order.token })).success, true);
+        s.on('are-you-there', (payload, ack) => ack({ client: i, echo: payload.n }));
+      }
+      const res = await postJSON(`${nodeNode.url}/emit-with-ack`, { room: `order-${order.id}`, event: 'are-you-there', payload: { n: 42 }, timeout: 4000 });
+      assert.equal(res.error, undefined, `emitWithAck failed: ${res.error}`);
+      const answers = res.answers.slice().sort((x, y) => x.client - y.client);
+      assert.deepEqual(answers, [{ client: 0, echo: 42 }, { client: 1, echo: 42 }]);
+    } finally {
+      onGo.close();
+      onGo2.close();
+    }
+  });
+
+  if (adapter !== 'streams') return;
+
+  // Cut the client's connection to `from`, point the balancer at `to`,
+  // commit a change on the Go server while it is away, and expect it to
+  // resume on `to` with the update it missed.
+  async function recoverAcross(fromName, toName) {
+    const from = fromName === 'go' ? goNode : nodeNode;
+    const to = toName === 'go' ? goNode : nodeNode;
+    const order = await createOrder(goNode);
+    const proxy = await startProxy(Number(new URL(from.url).port));
+    const socket = connect('v4', proxy.url, { extra: { reconnectionDelay: 100, reconnectionDelayMax: 500 } });
+    try {
+      await connected(socket);
+      const updates = collect(socket, 'payment-status-update');
+      const firsts = collect(socket, 'first');
+      const ack = await socket.timeout(5000).emitWithAck('join-order', { orderId: order.id, token: order.token });
+      assert.equal(ack.room, `order-${order.id}`);
+      // Recovery needs an offset: the client must have had one broadcast.
+      await postJSON(`${nodeNode.url}/emit`, { room: `order-${order.id}`, event: 'first', payload: { n: 1 } });
+      await waitFor(() => firsts.length > 0, { message: 'a first broadcast through the stream' });
+      const firstId = socket.id;
+      const keysBefore = new Set(await redisClient.keys(`${prefix}:session:*`));
+      proxy.target = Number(new URL(to.url).port);
+      const disconnected = once(socket, 'disconnect');
+      proxy.cutAll();
+      await disconnected;
+      await waitFor(async () => (await redisClient.keys(`${prefix}:session:*`)).some((k) => !keysBefore.has(k)), { message: `session stored by the ${fromName} server` });
+      const res = await api(goNode, 'POST', `/api/payment/${order.id}/complete`, { admin: true, body: { status: 'completed', paymentId: `pay_${fromName}_${toName}` } });
+      assert.equal(res.status, 200, res.text);
+      await connected(socket, 15000);
+      await waitFor(() => updates.length >= 1, { message: `missed update replayed on the ${toName} server` });
+      assert.equal(socket.recovered, true, 'the session was recovered');
+      assert.equal(socket.id, firstId);
+      assert.equal(updates[0].status, 'completed');
+      assert.equal(updates[0].paymentId, `pay_${fromName}_${toName}`);
+      assert.equal(updates[0].seq, 1);
+    } finally {
+      socket.close();
+      await proxy.close();
+    }
+  }
+
+  test('a client cut from the Node server resumes on the Go server with what it missed', () => recoverAcross('node', 'go'));
+  test('a client cut from the Go server resumes on the Node server with what it missed', () => recoverAcross('go', 'node'));
 });

@@ -4,11 +4,10 @@
 // is survived, and the streams adapter recovers sessions on another node.
 const { test, describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const net = require('node:net');
 const { createClient } = require('redis');
 const { startServer, api, createOrder, waitFor } = require('./lib/server');
 const { connect, once, collect, connected } = require('./lib/clients');
-const { sharedRedis, privateRedis, uniquePrefix } = require('./fleet/redis');
+const { sharedRedis, privateRedis, uniquePrefix, startProxy } = require('./fleet/redis');
 
 // startNodes starts n server processes on one SQLite file and one Redis.
 async function startNodes(n, { redisUrl, prefix, adapter = 'pubsub', env = {} }) {
@@ -19,27 +18,6 @@ async function startNodes(n, { redisUrl, prefix, adapter = 'pubsub', env = {} })
     nodes.push(await startServer({ env: { ...common, DATABASE_URL: nodes[0].env.DATABASE_URL } }));
   }
   return nodes;
-}
-
-// proxy is the load balancer stand-in: one port whose target can be
-// re-pointed, and whose open connections can be cut.
-async function startProxy(targetPort) {
-  const conns = new Set();
-  const p = { target: targetPort };
-  const server = net.createServer((client) => {
-    const upstream = net.connect({ host: '127.0.0.1', port: p.target });
-    conns.add(client);
-    conns.add(upstream);
-    const drop = () => { client.destroy(); upstream.destroy(); conns.delete(client); conns.delete(upstream); };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  p.url = `http://127.0.0.1:${server.address().port}`;
-  p.cutAll = () => { for (const c of conns) c.destroy(); conns.clear(); };
-  p.close = () => new Promise((resolve) => { p.cutAll(); server.close(() => resolve()); });
-  return p;
 }
 
 async function join(socket, order) {

@@ -1,12 +1,17 @@
-// A minimal Node socket.io 4.8 server on @socket.io/redis-adapter 8.x, for
-// the mixed-fleet test: it stands in for a node of the original fleet.
-// It has no payment logic: `join-order` puts the socket in the order's room
-// unchecked, POST /emit broadcasts to a room, GET /room-size counts a room
-// across the whole fleet.
+// A minimal Node socket.io 4.8 server on @socket.io/redis-adapter 8.x
+// (ADAPTER=pubsub, the default) or @socket.io/redis-streams-adapter 0.3
+// (ADAPTER=streams, with connection state recovery, stream, channels and
+// session keys named as the Go server names them), for the mixed-fleet
+// tests: it stands in for a node of the original fleet. It has no payment
+// logic: `join-order` puts the socket in the order's room unchecked, POST
+// /emit broadcasts to a room, POST /emit-with-ack broadcasts with
+// acknowledgements and returns them, GET /room-size counts a room across
+// the whole fleet.
 'use strict';
 const http = require('node:http');
 const { Server } = require('socket.io');
 const { createAdapter } = require('@socket.io/redis-adapter');
+const streams = require('@socket.io/redis-streams-adapter');
 const { createClient } = require('redis');
 
 async function main() {
@@ -20,10 +25,15 @@ async function main() {
     res.writeHead(500, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: err.message }));
   }));
-  const io = new Server(httpServer, {
-    cors: { origin: '*' },
-    adapter: createAdapter(pub, sub, { key: process.env.REDIS_PREFIX || 'socket.io', requestsTimeout: 2500 }),
-  });
+  const prefix = process.env.REDIS_PREFIX || 'socket.io';
+  const opts = { cors: { origin: '*' } };
+  if (process.env.ADAPTER === 'streams') {
+    opts.adapter = streams.createAdapter(pub, { streamName: prefix, channelPrefix: prefix, sessionKeyPrefix: `${prefix}:session:` });
+    opts.connectionStateRecovery = { maxDisconnectionDuration: 120000, skipMiddlewares: true };
+  } else {
+    opts.adapter = createAdapter(pub, sub, { key: prefix, requestsTimeout: 2500 });
+  }
+  const io = new Server(httpServer, opts);
 
   io.on('connection', (socket) => {
     socket.on('join-order', (payload, ack) => {
@@ -46,6 +56,17 @@ async function main() {
       const { room, event, payload } = JSON.parse(body);
       io.to(room).emit(event, payload);
       return reply(200, { ok: true });
+    }
+    if (req.method === 'POST' && url.pathname === '/emit-with-ack') {
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      const { room, event, payload, timeout } = JSON.parse(body);
+      try {
+        const answers = await io.timeout(timeout || 3000).to(room).emitWithAck(event, payload);
+        return reply(200, { answers });
+      } catch (err) {
+        return reply(200, { error: err.message });
+      }
     }
     if (req.method === 'GET' && url.pathname === '/room-size') {
       const sockets = await io.in(url.searchParams.get('room')).fetchSockets();

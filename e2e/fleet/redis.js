@@ -52,11 +52,11 @@ function uniquePrefix(name) {
 }
 
 // startNodeFleetServer runs e2e/fleet/node-server.js on a random port.
-async function startNodeFleetServer({ redisUrl, prefix }) {
+async function startNodeFleetServer({ redisUrl, prefix, adapter = 'pubsub' }) {
   const port = await freePort();
   const logs = [];
   const proc = spawn(process.execPath, [path.join(__dirname, 'node-server.js')], {
-    env: { ...process.env, PORT: String(port), REDIS_URL: redisUrl, REDIS_PREFIX: prefix },
+    env: { ...process.env, PORT: String(port), REDIS_URL: redisUrl, REDIS_PREFIX: prefix, ADAPTER: adapter },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise((resolve) => proc.on('exit', resolve));
@@ -78,4 +78,25 @@ async function startNodeFleetServer({ redisUrl, prefix }) {
   };
 }
 
-module.exports = { sharedRedis, privateRedis, uniquePrefix, startNodeFleetServer, listening };
+// startProxy is the load balancer stand-in: one port whose target can be
+// re-pointed, and whose open connections can be cut.
+async function startProxy(targetPort) {
+  const conns = new Set();
+  const p = { target: targetPort };
+  const server = net.createServer((client) => {
+    const upstream = net.connect({ host: '127.0.0.1', port: p.target });
+    conns.add(client);
+    conns.add(upstream);
+    const drop = () => { client.destroy(); upstream.destroy(); conns.delete(client); conns.delete(upstream); };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  p.url = `http://127.0.0.1:${server.address().port}`;
+  p.cutAll = () => { for (const c of conns) c.destroy(); conns.clear(); };
+  p.close = () => new Promise((resolve) => { p.cutAll(); server.close(() => resolve()); });
+  return p;
+}
+
+module.exports = { sharedRedis, privateRedis, uniquePrefix, startNodeFleetServer, startProxy, listening };
