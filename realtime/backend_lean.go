@@ -28,7 +28,7 @@ func newLeanBackend(s *Server) (*leanBackend, error) {
 	adapter := socketio.AdapterFactory(socketio.NewMemoryAdapter)
 	keepsSessions := false
 	if cfg.Redis != nil {
-		broker, err := newBroker(cfg)
+		broker, err := newBroker(cfg, s.resync)
 		if err != nil {
 			return nil, err
 		}
@@ -117,6 +117,25 @@ func (b *leanBackend) broadcast(room string, except []string, event string, payl
 func (b *leanBackend) publish(room string, event string, payload any) {
 	if err := b.nsp.Adapter().Publish(socketio.BroadcastOptions{Rooms: []string{room}}, event, []any{payload}); err != nil {
 		b.srv.log.Error("cross-node publish failed", "room", room, "event", event, "error", err)
+	}
+}
+
+// localOrderRooms lists the order rooms with a socket on this node.
+func (b *leanBackend) localOrderRooms() []string {
+	rooms := b.nsp.LocalRooms()
+	out := rooms[:0]
+	for _, r := range rooms {
+		if isOrderRoom(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// localBroadcast emits to a room's sockets on this node only.
+func (b *leanBackend) localBroadcast(room string, event string, payload any) {
+	if err := b.nsp.LocalBroadcast(socketio.BroadcastOptions{Rooms: []string{room}}, event, []any{payload}, ""); err != nil {
+		b.srv.log.Error("broadcast failed", "room", room, "event", event, "error", err)
 	}
 }
 

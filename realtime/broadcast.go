@@ -164,3 +164,33 @@ func (s *Server) onRemoteBroadcast(opts socketio.BroadcastOptions, event string,
 	}
 	return true
 }
+
+// resync runs when this node reads from Redis again after an outage: what
+// other nodes broadcast meanwhile never reached it, so each order room with
+// a socket here gets the order's status from the database, terminal ones
+// with an acknowledgement. Pages drop what they already have by seq.
+func (s *Server) resync() {
+	rooms := s.impl.localOrderRooms()
+	s.log.Info("resending order statuses after a Redis outage", "rooms", len(rooms))
+	for _, room := range rooms {
+		if s.ctx.Err() != nil {
+			return
+		}
+		orderID := strings.TrimPrefix(room, "order-")
+		ctx, cancel := context.WithTimeout(s.ctx, joinTimeout)
+		snap, err := s.access.Snapshot(ctx, orderID)
+		cancel()
+		if err != nil {
+			s.log.Warn("resync: order status unavailable", "orderId", orderID, "error", err)
+			continue
+		}
+		payload := &statusUpdate{orderSnapshot: snapshotPayload(snap), Source: "resync"}
+		if snap.Status.Terminal() {
+			for _, id := range s.impl.members(room) {
+				s.deliverWithAck(id, room, payload, 0)
+			}
+			continue
+		}
+		s.impl.localBroadcast(room, EventPaymentStatus, payload)
+	}
+}

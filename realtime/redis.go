@@ -55,8 +55,9 @@ func (c *RedisConfig) withDefaults() (RedisConfig, error) {
 }
 
 // newBroker builds the Redis adapter of a server: cross-node publishes it
-// drops are counted by the observer.
-func newBroker(cfg Config) (*redisadapter.Broker, error) {
+// drops are counted by the observer, and after an outage resync brings the
+// sockets up to date.
+func newBroker(cfg Config, resync func()) (*redisadapter.Broker, error) {
 	r := cfg.Redis
 	b, err := redisadapter.New(redisadapter.Config{
 		Client:         r.Client,
@@ -67,6 +68,7 @@ func newBroker(cfg Config) (*redisadapter.Broker, error) {
 		RequestTimeout: fetchTimeout - 500*time.Millisecond,
 		Logger:         cfg.Logger,
 		OnDropped:      cfg.Observer.CrossNodeDropped,
+		OnRestored:     resync,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errConfig, err)

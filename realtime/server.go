@@ -30,6 +30,10 @@ type backend interface {
 	broadcast(room string, except []string, event string, payload any)
 	// publish emits to a room's sockets on the other nodes only.
 	publish(room string, event string, payload any)
+	// localBroadcast emits to a room's sockets on this node only.
+	localBroadcast(room string, event string, payload any)
+	// localOrderRooms lists the order rooms with a socket on this node.
+	localOrderRooms() []string
 	// members lists the ids of this node's sockets in a room.
 	members(room string) []string
 	// lookup finds one of this node's connected sockets.

@@ -139,10 +139,19 @@ func (b *Broker) flush(batch []publication) {
 	if err == nil {
 		return
 	}
+	// A failed dial leaves the commands without an error of their own:
+	// then none of them was sent.
+	failed := 0
 	for _, c := range cmds {
 		if c.Err() != nil {
-			b.cfg.OnDropped("error")
+			failed++
 		}
+	}
+	if failed == 0 {
+		failed = len(cmds)
+	}
+	for range failed {
+		b.cfg.OnDropped("error")
 	}
 	b.warn.report("publish", "cross-node publish failed", err)
 }
@@ -154,6 +163,12 @@ func (b *Broker) publishNow(ctx context.Context, channel string, payload []byte)
 		return err
 	}
 	return nil
+}
+
+// restored reports a read that works again after failing.
+func (b *Broker) restored() {
+	b.cfg.Logger.Info("redis adapter: reading from Redis again")
+	go b.cfg.OnRestored()
 }
 
 // pause waits before a read is retried; false once the broker stops.

@@ -61,6 +61,10 @@ type Config struct {
 	// OnDropped is told of each cross-node publish that could not be made,
 	// with a reason: "error" (Redis refused or is away) or "queue_full".
 	OnDropped func(reason string)
+	// OnRestored runs when reading from Redis works again after failing:
+	// whatever the other nodes published meanwhile is lost, and the caller
+	// may bring its sockets up to date. It runs on a goroutine of its own.
+	OnRestored func()
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -109,6 +113,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.OnDropped == nil {
 		c.OnDropped = func(string) {}
+	}
+	if c.OnRestored == nil {
+		c.OnRestored = func() {}
 	}
 	return c, nil
 }

@@ -43,23 +43,34 @@ func (a *adapter) subscribe(handle func(*redis.Message), pattern string, channel
 	// A blocked read ignores the context; closing the subscription ends it.
 	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
 	defer stop()
+	broken := false
 	for {
-		msg, err := ps.ReceiveMessage(ctx)
+		v, err := ps.Receive(ctx)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
 				return
 			}
+			broken = true
 			a.b.warn.report("receive", "subscription read failed; retrying", err)
 			if !a.b.pause() {
 				return
 			}
 			continue
 		}
-		if len(msg.Payload) > a.b.cfg.MaxMessage {
-			a.b.warn.report("size", "dropping an oversized message", ErrTooLarge)
-			continue
+		switch msg := v.(type) {
+		case *redis.Subscription:
+			// go-redis subscribes again after a lost connection.
+			if broken {
+				broken = false
+				a.b.restored()
+			}
+		case *redis.Message:
+			if len(msg.Payload) > a.b.cfg.MaxMessage {
+				a.b.warn.report("size", "dropping an oversized message", ErrTooLarge)
+				continue
+			}
+			handle(msg)
 		}
-		handle(msg)
 	}
 }
 

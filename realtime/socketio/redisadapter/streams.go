@@ -72,22 +72,32 @@ func (a *adapter) readStream() {
 	defer a.b.wg.Done()
 	ctx := a.b.ctx
 	offset := "$"
+	broken := false
 	for ctx.Err() == nil {
 		res, err := a.b.cfg.SubClient.XRead(ctx, &redis.XReadArgs{
 			Streams: []string{a.stream, offset}, Count: a.b.cfg.ReadCount, Block: streamBlock,
 		}).Result()
 		if err != nil {
 			if errors.Is(err, redis.Nil) {
+				if broken {
+					broken = false
+					a.b.restored()
+				}
 				continue
 			}
 			if ctx.Err() != nil {
 				return
 			}
+			broken = true
 			a.b.warn.report("receive", "stream read failed; retrying", err)
 			if !a.b.pause() {
 				return
 			}
 			continue
+		}
+		if broken {
+			broken = false
+			a.b.restored()
 		}
 		for _, s := range res {
 			for _, e := range s.Messages {
