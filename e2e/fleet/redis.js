@@ -79,11 +79,13 @@ async function startNodeFleetServer({ redisUrl, prefix, adapter = 'pubsub' }) {
 }
 
 // startProxy is the load balancer stand-in: one port whose target can be
-// re-pointed, and whose open connections can be cut.
+// re-pointed (null refuses connections), and whose open connections can be
+// cut.
 async function startProxy(targetPort) {
   const conns = new Set();
   const p = { target: targetPort };
   const server = net.createServer((client) => {
+    if (!p.target) { client.destroy(); return; } // nowhere to send it: refused
     const upstream = net.connect({ host: '127.0.0.1', port: p.target });
     conns.add(client);
     conns.add(upstream);
