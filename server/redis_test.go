@@ -158,3 +158,43 @@ func TestLongPollWakesOnOtherNode(t *testing.T) {
 		})
 	}
 }
+
+// With Redis away a node reports it in paystatus_redis_up, still commits
+// callbacks, and counts the cross-node publishes it could not make; with
+// Redis up the gauge reads 1.
+func TestRedisMetrics(t *testing.T) {
+	url := needRedis(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "redis://" + ln.Addr().String()
+	_ = ln.Close()
+
+	for _, adapter := range []string{"pubsub", "streams"} {
+		t.Run("down "+adapter, func(t *testing.T) {
+			ts := newTestServer(t, withRedis(deadURL, uniquePrefix(t), adapter))
+			id, _ := ts.createOrder(t, 1500, "INR")
+			before := ts.scrape(t)
+			res := ts.do(t, newRequest(http.MethodPost, "/api/orders/"+id+"/test-connection").admin())
+			_ = res // the room count fails without Redis; the broadcast still goes out
+			res = ts.do(t, newRequest(http.MethodPost, "/api/payment/"+id+"/complete").admin().json(map[string]any{"status": "completed", "paymentId": "pay_m"}))
+			if res.Status != http.StatusOK {
+				t.Fatalf("complete with Redis away: %d %s", res.Status, res.Body)
+			}
+			key := `paystatus_redis_publish_dropped_total{reason="error"}`
+			eventually(t, 5*time.Second, "dropped publishes counted", func() bool {
+				return ts.scrape(t)[key]-before[key] >= 2
+			})
+			if up := ts.scrape(t)["paystatus_redis_up"]; up != 0 {
+				t.Fatalf("paystatus_redis_up = %v with Redis away", up)
+			}
+		})
+	}
+	t.Run("up", func(t *testing.T) {
+		ts := newTestServer(t, withRedis(url, uniquePrefix(t), ""))
+		if up := ts.scrape(t)["paystatus_redis_up"]; up != 1 {
+			t.Fatalf("paystatus_redis_up = %v with Redis up", up)
+		}
+	})
+}
