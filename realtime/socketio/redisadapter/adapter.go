@@ -2,6 +2,7 @@ package redisadapter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -79,10 +80,8 @@ func (a *adapter) Broadcast(opts socketio.BroadcastOptions, event string, args [
 		}
 		return a.n.LocalBroadcast(opts, event, args, offset)
 	}
-	if err := a.Publish(opts, event, args); err != nil {
-		return err
-	}
-	return a.n.LocalBroadcast(opts, event, args, "")
+	// This node's sockets get it even when it cannot be sent to the others.
+	return errors.Join(a.Publish(opts, event, args), a.n.LocalBroadcast(opts, event, args, ""))
 }
 
 // Publish implements socketio.Adapter.

@@ -327,3 +327,43 @@ func TestFullQueueDrops(t *testing.T) {
 		t.Fatal("no queue_full drop counted")
 	}
 }
+
+// A node that starts while Redis is down joins the fleet once Redis
+// answers: its subscriptions are made then, pattern included.
+func TestNodeStartedBeforeRedis(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server is not installed")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	for _, mode := range []Mode{PubSub, Streams} {
+		t.Run(string(mode), func(t *testing.T) {
+			client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+			t.Cleanup(func() { _ = client.Close() })
+			pfx := prefix(t)
+			a := newNode(t, client, mode, pfx)
+			time.Sleep(300 * time.Millisecond) // let its first subscribe fail
+			srv := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no")
+			if err := srv.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+			eventually(t, 5*time.Second, "private redis up", func() bool { return client.Ping(context.Background()).Err() == nil })
+			b := newNode(t, client, mode, pfx)
+			waitSubscribed(t, client, a.nsp.Adapter(), 2)
+			// Streams readers start at the stream's end: retry until B reads.
+			eventually(t, 10*time.Second, "B's broadcast to reach A", func() bool {
+				_ = b.nsp.Broadcast("r", nil, "late", 1)
+				return len(a.remotes()) > 0
+			})
+			if got := a.remotes()[0]; got.event != "late" {
+				t.Fatalf("A got %+v", got)
+			}
+		})
+	}
+}
