@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -24,28 +25,59 @@ const (
 var (
 	ErrEmptyPacket    = errors.New("engine.io: empty packet")
 	ErrUnknownPacket  = errors.New("engine.io: unknown packet type")
-	ErrBinaryPacket   = errors.New("engine.io: binary packets are not supported")
+	ErrBinaryPacket   = errors.New("engine.io: malformed binary packet")
 	ErrMalformedBatch = errors.New("engine.io: malformed payload")
 	ErrPayloadTooBig  = errors.New("engine.io: payload too large")
 )
 
-// packet is one decoded Engine.IO packet.
+// packet is one decoded Engine.IO packet. A binary packet holds its raw
+// bytes in data; only messages may be binary.
 type packet struct {
-	kind byte
-	data string
+	kind   byte
+	data   string
+	binary bool
 }
 
-func decodePacket(s string) (packet, error) {
+// decodePacket decodes a text packet, where binary data travels as base64
+// after a 'b': "b<base64>" in protocol 4, "b4<base64>" in protocol 3.
+func decodePacket(s string, protocol int) (packet, error) {
 	if s == "" {
 		return packet{}, ErrEmptyPacket
 	}
 	if s[0] == 'b' {
-		return packet{}, ErrBinaryPacket
+		return decodeBase64Packet(s[1:], protocol)
 	}
 	if s[0] < packetOpen || s[0] > packetNoop {
 		return packet{}, fmt.Errorf("%w %q", ErrUnknownPacket, s[0])
 	}
 	return packet{kind: s[0], data: s[1:]}, nil
+}
+
+func decodeBase64Packet(s string, protocol int) (packet, error) {
+	if protocol < 4 {
+		if s == "" || s[0] != packetMessage {
+			return packet{}, fmt.Errorf("%w: base64 packet that is not a message", ErrBinaryPacket)
+		}
+		s = s[1:]
+	}
+	raw, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return packet{}, fmt.Errorf("%w: %v", ErrBinaryPacket, err)
+	}
+	return packet{kind: packetMessage, data: string(raw), binary: true}, nil
+}
+
+// decodeBinaryFrame decodes a binary websocket frame: the whole frame is a
+// message's data in protocol 4; protocol 3 puts the packet type, as a byte
+// value, first.
+func decodeBinaryFrame(b []byte, protocol int) (packet, error) {
+	if protocol < 4 {
+		if len(b) == 0 || b[0] != packetMessage-'0' {
+			return packet{}, fmt.Errorf("%w: binary frame that is not a message", ErrBinaryPacket)
+		}
+		b = b[1:]
+	}
+	return packet{kind: packetMessage, data: string(b), binary: true}, nil
 }
 
 // recordSeparator joins packets in an Engine.IO v4 polling payload.
@@ -66,7 +98,7 @@ func decodePayload(body string, protocol int) ([]packet, error) {
 	}
 	out := make([]packet, 0, len(raw))
 	for _, r := range raw {
-		p, err := decodePacket(r)
+		p, err := decodePacket(r, protocol)
 		if err != nil {
 			return nil, err
 		}
@@ -140,6 +172,138 @@ func appendPayload(dst []byte, packets []string, protocol int) []byte {
 			dst = strconv.AppendInt(dst, int64(utf16Len(p)), 10)
 			dst = append(dst, ':')
 		}
+		dst = append(dst, p...)
+	}
+	return dst
+}
+
+// Binary messages on the way out. A polling queue holds each packet as a
+// string: text packets begin with their type character ('0' to '6'); a
+// binary message is "b"+base64 for protocol 4 and "b4"+base64 for a
+// protocol 3 client that asked for base64, and for other protocol 3
+// clients the raw packet of a binary payload: the type as a byte value
+// (4), then the data. No text packet begins with a byte below '0'.
+
+const rawMessageType = packetMessage - '0'
+
+// binaryPollEntry encodes data as a polling queue entry.
+func binaryPollEntry(data string, protocol int, base64Only bool) string {
+	switch {
+	case protocol >= 4:
+		return "b" + base64.StdEncoding.EncodeToString([]byte(data))
+	case base64Only:
+		return "b4" + base64.StdEncoding.EncodeToString([]byte(data))
+	default:
+		return string(rune(rawMessageType)) + data
+	}
+}
+
+// binaryFrame builds the websocket frame of a binary message: a binary
+// frame of the data in protocol 4, of the type byte and the data in
+// protocol 3, or a base64 text packet for a client that asked for one.
+func binaryFrame(data string, protocol int, base64Only bool) []byte {
+	switch {
+	case protocol >= 4:
+		return appendFrame(nil, opBinary, []byte(data))
+	case base64Only:
+		return textFrame("b4" + base64.StdEncoding.EncodeToString([]byte(data)))
+	default:
+		return appendFrame(nil, opBinary, append([]byte{rawMessageType}, data...))
+	}
+}
+
+// pollEntryFrame turns a queued polling entry into a websocket frame when
+// the session upgrades.
+func pollEntryFrame(p string, protocol int, base64Only bool) []byte {
+	switch {
+	case p != "" && p[0] < packetOpen:
+		return binaryFrame(p[1:], protocol, base64Only)
+	case p != "" && p[0] == 'b' && !base64Only:
+		if pk, err := decodePacket(p, protocol); err == nil {
+			return binaryFrame(pk.data, protocol, false)
+		}
+	}
+	return textFrame(p)
+}
+
+func hasRawBinary(entries []string) bool {
+	for _, p := range entries {
+		if p != "" && p[0] < packetOpen {
+			return true
+		}
+	}
+	return false
+}
+
+// Protocol 3 binary payloads, which socket.io-client 2 uses for polling
+// where XHR2 is available: each packet is a flag byte (0 text, 1 binary),
+// its length in bytes as decimal digits given as byte values 0 to 9, a
+// 255 byte, then the packet. A text packet is its UTF-8 text; a binary
+// one is the type as a byte value and the data.
+
+// maxLengthDigits bounds a binary payload's length field; MaxPayload keeps
+// real lengths far below it.
+const maxLengthDigits = 10
+
+// isBinaryPayload reports whether a protocol 3 polling body is a binary
+// payload: a text payload begins with a length digit character.
+func isBinaryPayload(body []byte) bool { return len(body) > 0 && body[0] <= 1 }
+
+// decodeBinaryPayload splits a protocol 3 binary payload into packets.
+func decodeBinaryPayload(body []byte) ([]packet, error) {
+	var out []packet
+	for len(body) > 0 {
+		flag := body[0]
+		if flag > 1 {
+			return nil, fmt.Errorf("%w: binary payload flag %d", ErrMalformedBatch, flag)
+		}
+		n, i := 0, 1
+		for ; i < len(body) && body[i] != 0xFF; i++ {
+			if body[i] > 9 || i > maxLengthDigits {
+				return nil, fmt.Errorf("%w: binary payload length", ErrMalformedBatch)
+			}
+			n = n*10 + int(body[i])
+		}
+		if i == 1 || i == len(body) || n == 0 || n > len(body)-i-1 {
+			return nil, fmt.Errorf("%w: binary payload length", ErrMalformedBatch)
+		}
+		raw := body[i+1 : i+1+n]
+		body = body[i+1+n:]
+		var p packet
+		var err error
+		if flag == 0 {
+			if !utf8.Valid(raw) {
+				return nil, fmt.Errorf("%w: text packet is not UTF-8", ErrMalformedBatch)
+			}
+			p, err = decodePacket(string(raw), 3)
+		} else {
+			p, err = decodeBinaryFrame(raw, 3)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		return nil, ErrMalformedBatch
+	}
+	return out, nil
+}
+
+// appendBinaryPayload encodes queued entries as a protocol 3 binary payload.
+func appendBinaryPayload(dst []byte, entries []string) []byte {
+	var digits [20]byte
+	for _, p := range entries {
+		flag := byte(0)
+		if p != "" && p[0] < packetOpen {
+			flag = 1
+		}
+		dst = append(dst, flag)
+		d := strconv.AppendInt(digits[:0], int64(len(p)), 10)
+		for _, c := range d {
+			dst = append(dst, c-'0')
+		}
+		dst = append(dst, 0xFF)
 		dst = append(dst, p...)
 	}
 	return dst

@@ -92,6 +92,14 @@ type Handler interface {
 	OnUpgrade(s *Session)
 }
 
+// BinaryHandler is implemented by a Handler that takes binary messages.
+// Without it a binary message closes the session as a parse error.
+type BinaryHandler interface {
+	// OnBinary runs for each binary message, in order with OnMessage; the
+	// handler owns data.
+	OnBinary(s *Session, data []byte)
+}
+
 // Server serves Engine.IO under whatever path it is mounted at.
 type Server struct {
 	cfg     Config
@@ -298,6 +306,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, protocol int,
 			return
 		}
 		ws = newWSConn(sess, conn, early)
+		ws.base64 = protocol < 4 && wantsBase64(r)
 		sess.attachWebSocket(ws)
 	}
 	// The handler sees the session on its final transport, and what it

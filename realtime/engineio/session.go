@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -18,9 +19,13 @@ var ErrSessionClosed = errors.New("engine.io: session closed")
 // are never written to once built.
 type Message struct {
 	packet string // type character and data, as a polling payload holds it
+	binary bool   // packet is the raw data of a binary message, no type
 	once   sync.Once
 	frame  []byte
 }
+
+// NewBinaryMessage wraps the data of a binary message. The data is copied.
+func NewBinaryMessage(data []byte) *Message { return &Message{packet: string(data), binary: true} }
 
 // NewMessage wraps the data of a message packet.
 func NewMessage(data string) *Message { return controlMessage(packetMessage, data) }
@@ -45,12 +50,32 @@ func (m *Message) websocketFrame() []byte {
 	return m.frame
 }
 
+// frameFor is the websocket frame of m for a connection: a text message's
+// shared frame, or a binary message in the connection's encoding.
+func (m *Message) frameFor(c *wsConn) []byte {
+	if !m.binary {
+		return m.websocketFrame()
+	}
+	return binaryFrame(m.packet, c.sess.protocol, c.base64)
+}
+
+// pollEntry is m as a polling queue holds it for a session.
+func (m *Message) pollEntry(s *Session) string {
+	if !m.binary {
+		return m.packet
+	}
+	return binaryPollEntry(m.packet, s.protocol, s.base64)
+}
+
 // Session is one Engine.IO connection, whichever transport carries it.
 type Session struct {
 	id       string
 	protocol int
 	srv      *Server
 	remote   string
+	// base64: a protocol 3 polling client without binary support (b64 in
+	// its query) gets binary messages as base64 text packets.
+	base64 bool
 
 	// Data belongs to the Handler, which sets it in OnOpen.
 	Data any
@@ -73,7 +98,14 @@ type Session struct {
 func newSession(srv *Server, id string, protocol int, r *http.Request, open string) *Session {
 	s := &Session{id: id, protocol: protocol, srv: srv, remote: r.RemoteAddr, pollQueue: []string{open}}
 	s.pollBytes = queuedCost(open)
+	s.base64 = protocol < 4 && wantsBase64(r)
 	return s
+}
+
+// wantsBase64 reports whether a protocol 3 request asks for binary data as
+// base64 text.
+func wantsBase64(r *http.Request) bool {
+	return strings.Contains(r.URL.RawQuery, "b64") && r.URL.Query().Has("b64")
 }
 
 // ID is the session id the client holds.
@@ -119,18 +151,59 @@ func (s *Session) SendIn(b *Batch, m *Message) error {
 		if b != nil && b.srv.ring.Load() == nil {
 			b = nil // without io_uring a batch saves nothing: write at once
 		}
-		return ws.enqueueIn(b, m.websocketFrame())
+		return ws.enqueueIn(b, m.frameFor(ws))
 	}
 	// Every packet counts, control packets included: a client that sends
 	// pings and never polls must not grow the queue without bound.
-	if s.pollBytes+queuedCost(m.packet) > s.srv.cfg.MaxQueuedBytes {
+	entry := m.pollEntry(s)
+	if s.pollBytes+queuedCost(entry) > s.srv.cfg.MaxQueuedBytes {
 		// A polling client that stopped polling is a slow consumer too.
 		s.mu.Unlock()
 		s.srv.cfg.Logger.Warn("engine.io: closing slow consumer", "session", s.id)
 		go s.closeWith("slow consumer", false) // the sender may hold locks closing takes
 		return ErrSessionClosed
 	}
-	s.queuePollLocked(m.packet)
+	s.queuePollLocked(entry)
+	s.mu.Unlock()
+	return nil
+}
+
+// SendGroup queues messages that must reach the client together, with no
+// other message between them: a Socket.IO binary packet and its
+// attachments. It never blocks on the network.
+func (s *Session) SendGroup(ms ...*Message) error {
+	if len(ms) == 1 {
+		return s.Send(ms[0])
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrSessionClosed
+	}
+	if ws := s.ws; ws != nil {
+		s.mu.Unlock()
+		// One write of the frames back to back keeps them together.
+		var frames []byte
+		for _, m := range ms {
+			frames = append(frames, m.frameFor(ws)...)
+		}
+		return ws.enqueue(frames)
+	}
+	entries := make([]string, len(ms))
+	size := 0
+	for i, m := range ms {
+		entries[i] = m.pollEntry(s)
+		size += queuedCost(entries[i])
+	}
+	if s.pollBytes+size > s.srv.cfg.MaxQueuedBytes {
+		s.mu.Unlock()
+		s.srv.cfg.Logger.Warn("engine.io: closing slow consumer", "session", s.id)
+		go s.closeWith("slow consumer", false)
+		return ErrSessionClosed
+	}
+	for _, e := range entries {
+		s.queuePollLocked(e)
+	}
 	s.mu.Unlock()
 	return nil
 }
@@ -237,7 +310,17 @@ func (s *Session) heartbeat() {
 func (s *Session) onPacket(p packet) {
 	switch p.kind {
 	case packetMessage:
-		s.srv.handler.OnMessage(s, p.data)
+		if !p.binary {
+			s.srv.handler.OnMessage(s, p.data)
+			return
+		}
+		bh, ok := s.srv.handler.(BinaryHandler)
+		if !ok {
+			s.srv.cfg.Logger.Info("engine.io: closing on a binary message the handler does not take", "session", s.id)
+			s.closeWith("parse error", false)
+			return
+		}
+		bh.OnBinary(s, []byte(p.data))
 	case packetPing:
 		if s.protocol < 4 {
 			s.mu.Lock()
@@ -273,7 +356,9 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		writeCode(w, codeBadRequest)
 		if overlapping {
-			s.closeWith("transport error", false)
+			// As Node does: the waiting poll gets the close packet, and
+			// the session is gone for every later request.
+			s.closeWith("transport error", true)
 		}
 		return
 	}
@@ -309,9 +394,14 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		batch = []string{string(packetNoop)}
 	}
 	s.mu.Unlock()
+	w.Header().Set("Cache-Control", "no-store")
+	if s.protocol < 4 && hasRawBinary(batch) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(appendBinaryPayload(nil, batch))
+		return
+	}
 	body := appendPayload(make([]byte, 0, 256), batch, s.protocol)
 	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
-	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(body)
 }
 
@@ -349,7 +439,12 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 		s.closeWith("transport error", false)
 		return
 	}
-	packets, err := decodePayload(string(body), s.protocol)
+	var packets []packet
+	if s.protocol < 4 && isBinaryPayload(body) {
+		packets, err = decodeBinaryPayload(body)
+	} else {
+		packets, err = decodePayload(string(body), s.protocol)
+	}
 	if err != nil {
 		writeCode(w, codeBadRequest)
 		s.closeWith("parse error", false)
@@ -383,7 +478,7 @@ func (s *Session) attachWebSocket(c *wsConn) {
 func (s *Session) switchToWebSocketLocked(c *wsConn) {
 	s.ws = c
 	for _, p := range s.pollQueue {
-		_ = c.enqueue(textFrame(p))
+		_ = c.enqueue(pollEntryFrame(p, s.protocol, c.base64))
 	}
 	s.pollQueue, s.pollBytes = nil, 0
 	s.wakeLocked()
@@ -392,10 +487,22 @@ func (s *Session) switchToWebSocketLocked(c *wsConn) {
 // upgrade accepts a websocket that probes, then takes over from polling.
 func (s *Session) upgrade(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	busy := s.ws != nil || s.probe != nil || s.closed
+	closed, busy := s.closed, s.ws != nil || s.probe != nil
 	s.mu.Unlock()
-	if busy {
+	if closed {
 		writeCode(w, codeBadRequest)
+		return
+	}
+	if busy {
+		// Node accepts the websocket and closes it at once, so a client
+		// sees a close rather than a failed handshake.
+		if conn, _, err := upgradeWebSocket(w, r); err == nil {
+			_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = conn.Write(closeFrame(0))
+			_ = conn.Close()
+		} else if errors.Is(err, errNotWebSocket) {
+			writeCode(w, codeBadRequest)
+		}
 		return
 	}
 	conn, early, err := upgradeWebSocket(w, r)
@@ -407,6 +514,7 @@ func (s *Session) upgrade(w http.ResponseWriter, r *http.Request) {
 	}
 	c := newWSConn(s, conn, early)
 	c.probing = true
+	c.base64 = s.protocol < 4 && wantsBase64(r)
 	s.mu.Lock()
 	if s.ws != nil || s.probe != nil || s.closed {
 		s.mu.Unlock()
@@ -443,6 +551,7 @@ func (s *Session) onProbePacket(c *wsConn, p packet) {
 		s.srv.handler.OnUpgrade(s)
 	default:
 		s.dropProbe(c)
+		c.writeCloseFrame(0)
 		c.close()
 	}
 }

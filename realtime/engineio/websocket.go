@@ -9,6 +9,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
 )
 
 // WebSocket opcodes (RFC 6455 section 5.2).
@@ -28,8 +31,71 @@ var (
 	errFrameControl    = errors.New("websocket: malformed control frame")
 	errFrameSequence   = errors.New("websocket: unexpected continuation")
 	errFrameTooLarge   = errors.New("websocket: message too large")
+	errInvalidUTF8     = errors.New("websocket: text message is not valid UTF-8")
+	errCloseFrame      = errors.New("websocket: malformed close frame")
 	errWebSocketClosed = errors.New("websocket: closed by peer")
 )
+
+// Close status codes (RFC 6455 section 7.4.1).
+const (
+	closeNormal         = 1000
+	closeProtocolError  = 1002
+	closeInvalidPayload = 1007
+	closePolicy         = 1008
+	closeTooBig         = 1009
+)
+
+// closeCodeFor is the status a close frame reports for an error that ends
+// the connection; 0 sends no close frame (the peer is gone or closed
+// first, and its close has been answered).
+func closeCodeFor(err error) uint16 {
+	switch {
+	case errors.Is(err, errFrameUnmasked), errors.Is(err, errFrameReserved), errors.Is(err, errFrameControl),
+		errors.Is(err, errFrameSequence), errors.Is(err, errCloseFrame):
+		return closeProtocolError
+	case errors.Is(err, errInvalidUTF8):
+		return closeInvalidPayload
+	case errors.Is(err, errFrameTooLarge):
+		return closeTooBig
+	case errors.Is(err, ErrEmptyPacket), errors.Is(err, ErrUnknownPacket), errors.Is(err, ErrBinaryPacket):
+		return closePolicy
+	}
+	return 0
+}
+
+// validCloseCode reports whether a peer may send code in a close frame:
+// the codes RFC 6455 and the IANA registry define for use on the wire, and
+// the ranges left to libraries and applications.
+func validCloseCode(code uint16) bool {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014, code >= 3000 && code <= 4999:
+		return true
+	}
+	return false
+}
+
+// checkClosePayload validates a peer's close frame: empty, or a valid code
+// and a UTF-8 reason.
+func checkClosePayload(p []byte) error {
+	switch {
+	case len(p) == 0:
+		return nil
+	case len(p) == 1 || !validCloseCode(binary.BigEndian.Uint16(p)):
+		return errCloseFrame
+	case !utf8.Valid(p[2:]):
+		return errInvalidUTF8
+	}
+	return nil
+}
+
+// validKey reports whether a Sec-WebSocket-Key is base64 of 16 bytes.
+func validKey(key string) bool {
+	if len(key) != 24 {
+		return false
+	}
+	b, err := base64.StdEncoding.DecodeString(key)
+	return err == nil && len(b) == 16
+}
 
 const websocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -49,7 +115,7 @@ func headerHasToken(h http.Header, name, token string) bool {
 // negotiated: socket.io clients work without permessage-deflate.
 func upgradeWebSocket(w http.ResponseWriter, r *http.Request) (net.Conn, []byte, error) {
 	key := r.Header.Get("Sec-Websocket-Key")
-	if r.Method != http.MethodGet || key == "" ||
+	if r.Method != http.MethodGet || !validKey(key) ||
 		!headerHasToken(r.Header, "Connection", "upgrade") ||
 		!headerHasToken(r.Header, "Upgrade", "websocket") ||
 		r.Header.Get("Sec-Websocket-Version") != "13" {
@@ -101,8 +167,18 @@ func textFrame(s string) []byte {
 	return appendFrame(make([]byte, 0, len(s)+10), opText, []byte(s))
 }
 
+// closeFrame builds a close frame reporting code (0: no status).
+func closeFrame(code uint16) []byte {
+	if code == 0 {
+		return appendFrame(nil, opClose, nil)
+	}
+	return appendFrame(nil, opClose, binary.BigEndian.AppendUint16(nil, code))
+}
+
 // frameReader reassembles client frames from bytes as they arrive. It holds
-// no buffer between messages unless a frame is split across reads.
+// no buffer between messages unless a frame is split across reads. A frame
+// that arrives in pieces is appended to one growing buffer, never copied
+// again per piece, so its cost is linear in its size.
 type frameReader struct {
 	maxMessage int
 	pending    []byte // bytes of an incomplete frame
@@ -110,36 +186,48 @@ type frameReader struct {
 	fragOp     byte
 }
 
-// frameHandler receives each complete message or control frame.
+// frameHandler receives each complete message or control frame. A text
+// message has been checked to be UTF-8.
 type frameHandler func(opcode byte, payload []byte) error
 
 // feed parses as many frames as data completes. Payloads passed to handle
 // are only valid during the call.
 func (fr *frameReader) feed(data []byte, handle frameHandler) error {
-	if len(fr.pending) > 0 {
+	buffered := len(fr.pending) > 0
+	if buffered {
 		fr.pending = append(fr.pending, data...)
 		data = fr.pending
 	}
+	consumed := 0
 	for {
 		n, err := fr.parseOne(data, handle)
 		if err != nil {
+			fr.pending = nil
 			return err
 		}
 		if n == 0 {
 			break
 		}
 		data = data[n:]
+		consumed += n
 	}
-	if len(data) == 0 {
+	switch {
+	case len(data) == 0:
 		fr.pending = nil
-	} else {
-		fr.pending = append([]byte(nil), data...)
+	case !buffered:
+		fr.pending = append([]byte(nil), data...) // data is the caller's buffer
+	case consumed > 0:
+		// Keep the start of the next frame at the front; each byte is
+		// moved at most once, when the frame before it completes.
+		fr.pending = fr.pending[:copy(fr.pending, data)]
 	}
 	return nil
 }
 
 // parseOne parses one frame from data, returning the bytes it used, or 0
-// when data holds no complete frame.
+// when data holds no complete frame. Everything the header alone decides
+// (reserved bits, masking, opcode, control-frame rules, size) is checked
+// before any payload is waited for.
 func (fr *frameReader) parseOne(data []byte, handle frameHandler) (int, error) {
 	if len(data) < 2 {
 		return 0, nil
@@ -153,6 +241,16 @@ func (fr *frameReader) parseOne(data []byte, handle frameHandler) (int, error) {
 		return 0, errFrameUnmasked
 	}
 	length := uint64(data[1] & 0x7F)
+	switch {
+	case opcode > opBinary && opcode < opClose:
+		return 0, errFrameReserved
+	case opcode >= opClose && (!fin || length > 125 || opcode > opPong):
+		return 0, errFrameControl
+	case opcode == opContinuation && fr.fragOp == 0:
+		return 0, errFrameSequence
+	case (opcode == opText || opcode == opBinary) && fr.fragOp != 0:
+		return 0, errFrameSequence
+	}
 	pos := 2
 	switch length {
 	case 126:
@@ -181,38 +279,33 @@ func (fr *frameReader) parseOne(data []byte, handle frameHandler) (int, error) {
 	copy(mask[:], data[pos:pos+4])
 	pos += 4
 	payload := data[pos : pos+int(length)]
-	for i := range payload {
-		payload[i] ^= mask[i&3]
-	}
+	ws.Cipher(payload, mask, 0)
 	used := pos + int(length)
 	switch {
 	case opcode >= opClose:
-		if !fin || length > 125 || opcode > opPong {
-			return 0, errFrameControl
-		}
 		return used, handle(opcode, payload)
 	case opcode == opContinuation:
-		if fr.fragOp == 0 {
-			return 0, errFrameSequence
-		}
 		fr.fragments = append(fr.fragments, payload...)
 		if fin {
 			op, msg := fr.fragOp, fr.fragments
 			fr.fragOp, fr.fragments = 0, nil
-			return used, handle(op, msg)
+			return used, deliver(op, msg, handle)
 		}
 		return used, nil
-	case opcode == opText || opcode == opBinary:
-		if fr.fragOp != 0 {
-			return 0, errFrameSequence
-		}
-		if fin {
-			return used, handle(opcode, payload)
-		}
+	case fin:
+		return used, deliver(opcode, payload, handle)
+	default:
 		fr.fragOp = opcode
 		fr.fragments = append([]byte(nil), payload...)
 		return used, nil
-	default:
-		return 0, errFrameReserved
 	}
+}
+
+// deliver hands a whole message to handle once a text one is known to be
+// UTF-8.
+func deliver(opcode byte, msg []byte, handle frameHandler) error {
+	if opcode == opText && !utf8.Valid(msg) {
+		return errInvalidUTF8
+	}
+	return handle(opcode, msg)
 }

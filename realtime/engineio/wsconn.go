@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -19,6 +20,9 @@ type wsConn struct {
 	fd      int
 	reader  frameReader
 	probing bool // touched only by the reading goroutine and before start
+	// base64: a protocol 3 client without binary support (b64 in its
+	// query) gets binary messages as base64 text frames.
+	base64 bool
 
 	mu       sync.Mutex
 	out      [][]byte // guarded by mu
@@ -136,25 +140,58 @@ func (c *wsConn) onReadable() {
 
 // onFrame handles one complete frame on the reading goroutine.
 func (c *wsConn) onFrame(opcode byte, payload []byte) error {
+	var p packet
+	var err error
 	switch opcode {
 	case opText:
-		p, err := decodePacket(string(payload))
-		if err != nil {
-			return err
-		}
-		if c.probing {
-			c.sess.onProbePacket(c, p)
-		} else {
-			c.sess.onPacket(p)
-		}
+		p, err = decodePacket(string(payload), c.sess.protocol)
 	case opBinary:
-		return ErrBinaryPacket
+		p, err = decodeBinaryFrame(payload, c.sess.protocol)
 	case opPing:
 		return c.enqueue(appendFrame(nil, opPong, payload))
 	case opClose:
+		if err := checkClosePayload(payload); err != nil {
+			return err
+		}
+		// Echo the peer's status, as RFC 6455 section 5.5.1 asks.
+		var code uint16
+		if len(payload) >= 2 {
+			code = binary.BigEndian.Uint16(payload)
+		}
+		c.writeCloseFrame(code)
 		return errWebSocketClosed
+	default:
+		return nil // a pong
 	}
+	if err != nil {
+		return err
+	}
+	if c.probing {
+		c.sess.onProbePacket(c, p)
+		return nil
+	}
+	c.sess.dispatch.Lock() // a polling POST may still be in flight
+	c.sess.onPacket(p)
+	c.sess.dispatch.Unlock()
 	return nil
+}
+
+// writeCloseFrame sends a close frame before the connection is dropped.
+// It is best effort: it is skipped while a flush or a batch is writing,
+// since frames must not interleave, and when the connection is closed.
+func (c *wsConn) writeCloseFrame(code uint16) {
+	frame := closeFrame(code)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.writing {
+		return
+	}
+	if c.raw != nil {
+		_, _ = c.writeNow(frame)
+		return
+	}
+	_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = c.conn.Write(frame)
 }
 
 // failAsync closes the connection for reason and tells the session on
@@ -177,8 +214,12 @@ func (c *wsConn) closeWithReason(reason string) string {
 	return reason
 }
 
-// fail closes the connection after a read error or a peer close.
+// fail closes the connection after a read error or a peer close, with a
+// close frame giving the status when the error is the peer's fault.
 func (c *wsConn) fail(err error) {
+	if code := closeCodeFor(err); code != 0 {
+		c.writeCloseFrame(code)
+	}
 	reason := "transport close"
 	if !errors.Is(err, io.EOF) && !errors.Is(err, errWebSocketClosed) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, syscall.ECONNRESET) {
 		reason = "transport error"
@@ -190,7 +231,7 @@ func (c *wsConn) fail(err error) {
 }
 
 func isProtocolError(err error) bool {
-	for _, e := range []error{ErrEmptyPacket, ErrUnknownPacket, ErrBinaryPacket, errFrameUnmasked, errFrameReserved, errFrameControl, errFrameSequence, errFrameTooLarge} {
+	for _, e := range []error{ErrEmptyPacket, ErrUnknownPacket, ErrBinaryPacket, errFrameUnmasked, errFrameReserved, errFrameControl, errFrameSequence, errFrameTooLarge, errInvalidUTF8, errCloseFrame} {
 		if errors.Is(err, e) {
 			return true
 		}
