@@ -3,7 +3,6 @@ package socketio
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -23,18 +22,13 @@ const (
 	packetBinaryAck    = '6'
 )
 
-// Errors for malformed packets; the connection is closed on them.
-var (
-	ErrMalformedPacket = errors.New("socket.io: malformed packet")
-	ErrBinaryPacket    = errors.New("socket.io: binary packets are not supported")
-)
-
 // packet is one decoded Socket.IO packet; data is raw JSON or empty.
 type packet struct {
-	kind  byte
-	nsp   string
-	ackID int // -1 when absent
-	data  string
+	kind        byte
+	nsp         string
+	ackID       int // -1 when absent
+	data        string
+	attachments int // binary event or ack: how many binary messages follow
 }
 
 func decodePacket(s string) (packet, error) {
@@ -46,10 +40,14 @@ func decodePacket(s string) (packet, error) {
 	if p.kind < packetConnect || p.kind > packetBinaryAck {
 		return p, fmt.Errorf("%w: type %q", ErrMalformedPacket, s[0])
 	}
-	if p.kind == packetBinaryEvent || p.kind == packetBinaryAck {
-		return p, ErrBinaryPacket
-	}
 	rest := s[1:]
+	if p.kind == packetBinaryEvent || p.kind == packetBinaryAck {
+		n, after, err := attachmentCount(rest)
+		if err != nil {
+			return p, err
+		}
+		p.attachments, rest = n, after
+	}
 	if strings.HasPrefix(rest, "/") {
 		end := strings.IndexByte(rest, ',')
 		if end < 0 {
@@ -75,11 +73,11 @@ func decodePacket(s string) (packet, error) {
 	}
 	p.data = rest
 	switch p.kind {
-	case packetEvent:
+	case packetEvent, packetBinaryEvent:
 		if !strings.HasPrefix(rest, "[") {
 			return p, fmt.Errorf("%w: event without an array", ErrMalformedPacket)
 		}
-	case packetAck:
+	case packetAck, packetBinaryAck:
 		if p.ackID < 0 || !strings.HasPrefix(rest, "[") {
 			return p, fmt.Errorf("%w: ack without id or array", ErrMalformedPacket)
 		}

@@ -31,6 +31,12 @@ func TestDecodePacket(t *testing.T) {
 		{"ack empty args", `37[]`, packet{kind: packetAck, nsp: "/", ackID: 7, data: `[]`}},
 		{"ack in namespace", `3/custom,5[null]`, packet{kind: packetAck, nsp: "/custom", ackID: 5, data: `[null]`}},
 		{"connect error", `4{"message":"no"}`, packet{kind: packetConnectError, nsp: "/", ackID: -1, data: `{"message":"no"}`}},
+		{"binary event", `52-["file",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`,
+			packet{kind: packetBinaryEvent, nsp: "/", ackID: -1, attachments: 2, data: `["file",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`}},
+		{"binary event with ack in namespace", `51-/custom,9["f",{"_placeholder":true,"num":0}]`,
+			packet{kind: packetBinaryEvent, nsp: "/custom", ackID: 9, attachments: 1, data: `["f",{"_placeholder":true,"num":0}]`}},
+		{"binary event without attachments", `50-["f"]`, packet{kind: packetBinaryEvent, nsp: "/", ackID: -1, data: `["f"]`}},
+		{"binary ack", `61-789[{"_placeholder":true,"num":0}]`, packet{kind: packetBinaryAck, nsp: "/", ackID: 789, attachments: 1, data: `[{"_placeholder":true,"num":0}]`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,9 +58,12 @@ func TestDecodePacketErrors(t *testing.T) {
 		wantErr error
 	}{
 		{"empty", "", ErrMalformedPacket},
-		{"binary event", `51-["file",{"_placeholder":true,"num":0}]`, ErrBinaryPacket},
-		{"binary ack", `61-1[{"_placeholder":true,"num":0}]`, ErrBinaryPacket},
-		{"binary event in namespace", `51-/custom,["x"]`, ErrBinaryPacket},
+		{"binary event without count", `5["file"]`, ErrMalformedPacket},
+		{"binary event count without dash", `51["file"]`, ErrMalformedPacket},
+		{"binary event letter count", `5x-["file"]`, ErrMalformedPacket},
+		{"binary event huge count", `51234567-["file"]`, ErrMalformedPacket},
+		{"binary event without array", `51-{"a":1}`, ErrMalformedPacket},
+		{"binary ack without id", `61-[{"_placeholder":true,"num":0}]`, ErrMalformedPacket},
 		{"unknown type", "7", ErrMalformedPacket},
 		{"letter", "hello", ErrMalformedPacket},
 		{"space", " 2[\"a\"]", ErrMalformedPacket},
@@ -213,8 +222,14 @@ func FuzzDecodePacket(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if p.kind < packetConnect || p.kind > packetConnectError {
+		if p.kind < packetConnect || p.kind > packetBinaryAck {
 			t.Fatalf("decodePacket(%q) accepted type %q", s, p.kind)
+		}
+		if p.attachments < 0 || p.attachments >= 1_000_000 || (p.attachments > 0 && p.kind < packetBinaryEvent) {
+			t.Fatalf("decodePacket(%q) attachments %d", s, p.attachments)
+		}
+		if p.kind >= packetBinaryEvent {
+			return // the count is not part of encode's output
 		}
 		if !strings.HasPrefix(p.nsp, "/") || strings.ContainsAny(p.nsp, ",?") {
 			t.Fatalf("decodePacket(%q) namespace %q", s, p.nsp)

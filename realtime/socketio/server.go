@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -33,6 +34,9 @@ type Config struct {
 	// connection.
 	MaxEventBytes int
 	MaxEventDepth int
+	// MaxAttachments bounds the binary attachments of one binary event or
+	// ack (10); their total size is bounded by Engine.MaxPayload.
+	MaxAttachments int
 	// Logger receives warnings (slog.Default()).
 	Logger *slog.Logger
 	// Adapter builds each namespace's adapter (NewMemoryAdapter: a node
@@ -48,6 +52,9 @@ type Server struct {
 	cfg      Config
 	eng      *engineio.Server
 	recovery *recoveryStore // nil when recovery is off
+
+	maxAttachments int // Config.MaxAttachments with its default
+	maxBinaryBytes int // the engine's MaxPayload with its default
 
 	mu         sync.RWMutex
 	namespaces map[string]*Namespace // guarded by mu
@@ -73,7 +80,16 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Engine.Logger == nil {
 		cfg.Engine.Logger = cfg.Logger
 	}
-	s := &Server{cfg: cfg, namespaces: make(map[string]*Namespace)}
+	if cfg.MaxAttachments == 0 {
+		cfg.MaxAttachments = 10
+	}
+	if cfg.MaxAttachments < 0 || cfg.Engine.MaxPayload < 0 {
+		return nil, errors.New("socket.io: negative setting")
+	}
+	s := &Server{cfg: cfg, namespaces: make(map[string]*Namespace), maxAttachments: cfg.MaxAttachments, maxBinaryBytes: cfg.Engine.MaxPayload}
+	if s.maxBinaryBytes == 0 {
+		s.maxBinaryBytes = 1_000_000 // the engine's default
+	}
 	if cfg.Adapter == nil {
 		cfg.Adapter = NewMemoryAdapter
 		cfg.AdapterKeepsSessions = false
@@ -172,6 +188,9 @@ type client struct {
 	server       *Server
 	sess         *engineio.Session
 	connectTimer *time.Timer
+	// binary is the binary packet whose attachments are arriving; only
+	// message dispatch touches it, one message at a time per session.
+	binary *pendingBinary
 
 	mu      sync.Mutex
 	sockets []*Socket // guarded by mu; one per namespace, usually one
@@ -204,10 +223,19 @@ func (c *client) socketIn(nsp string) *Socket {
 func (c *client) modern() bool { return c.sess.Protocol() >= 4 }
 
 func (c *client) onPacket(data string) {
+	if c.binary != nil {
+		c.closeOnBadPacket(fmt.Errorf("%w: text packet while attachments are awaited", ErrUnexpectedBinary))
+		return
+	}
 	p, err := decodePacket(data)
 	if err != nil {
-		c.server.cfg.Logger.Info("socket.io: closing connection on a malformed packet", "session", c.sess.ID(), "error", err)
-		c.sess.Close("parse error")
+		c.closeOnBadPacket(err)
+		return
+	}
+	if p.kind == packetBinaryEvent || p.kind == packetBinaryAck {
+		if err := c.startBinary(p); err != nil {
+			c.closeOnBadPacket(err)
+		}
 		return
 	}
 	if p.kind == packetConnect {

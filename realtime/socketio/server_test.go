@@ -491,7 +491,7 @@ func TestConnectErrors(t *testing.T) {
 }
 
 func TestMalformedPacketCloses(t *testing.T) {
-	bad := []string{"9", "x", "2notanarray", `2["ev"`, `2[1]`, `2[]`, `51-["f",{"_placeholder":true,"num":0}]`, `3["no id"]`, `31{"a":1}`}
+	bad := []string{"9", "x", "2notanarray", `2["ev"`, `2[1]`, `2[]`, `5x-["f",{"_placeholder":true,"num":0}]`, `61-["no id"]`, `3["no id"]`, `31{"a":1}`}
 	srv, ts := startIO(t, Config{})
 	a := newApp(srv.Of("/"))
 	for _, p := range bad {

@@ -211,6 +211,13 @@ func (s *Socket) emit(event string, args []any, ack pendingAck) error {
 		s.acks = append(s.acks, ack)
 	}
 	s.mu.Unlock()
+	if hasBinary(args) {
+		msgs, err := binaryMessages(packetBinaryEvent, s.nsp.name, id, append([]any{event}, args...))
+		if err != nil {
+			return err
+		}
+		return s.sess.SendGroup(msgs...)
+	}
 	msg, _, err := eventMessage(s.nsp.name, id, event, args, "")
 	if err != nil {
 		return err
@@ -297,6 +304,12 @@ func (s *Socket) ackSender(id int) AckFunc {
 		once.Do(func() {
 			if args == nil {
 				args = []any{}
+			}
+			if hasBinary(args) {
+				if msgs, err := binaryMessages(packetBinaryAck, s.nsp.name, id, args); err == nil {
+					_ = s.sess.SendGroup(msgs...)
+				}
+				return
 			}
 			data, err := json.Marshal(args)
 			if err != nil {
