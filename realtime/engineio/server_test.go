@@ -585,7 +585,15 @@ func TestOverlappingPollsCloseSession(t *testing.T) {
 	if reason, ok := rec.closeReason(open.SID); !ok || reason != "transport error" {
 		t.Fatalf("close reason %q, want transport error", reason)
 	}
-	waitPoll(t, ch) // released by the close
+	// As Node does: the waiting poll gets the close packet, and the sid is
+	// gone for every later request.
+	if r := waitPoll(t, ch); fmt.Sprint(r.packets) != "[1]" {
+		t.Fatalf("first poll got %q (status %d), want the close packet", r.packets, r.status)
+	}
+	resp, body = doRequest(t, http.MethodGet, eioURL(ts, 4, "polling", open.SID), "", nil)
+	if code := errorCode(t, resp, body); code != codeUnknownSession {
+		t.Fatalf("poll after the close: code %d", code)
+	}
 }
 
 func TestWebSocketSession(t *testing.T) {
