@@ -1257,3 +1257,25 @@ func TestPollingCloseBetweenPolls(t *testing.T) {
 		t.Fatalf("poll after close: %q", body)
 	}
 }
+
+// A client's close packet in a POST that overtakes the client's poll: the
+// poll, handled second, gets the noop it would have had had it come first,
+// and every later request gets 400.
+func TestPollingClientCloseOvertakesPoll(t *testing.T) {
+	rec := newRecorder()
+	_, ts := startServer(t, Config{PingInterval: time.Minute}, rec)
+	open, _ := pollOpen(t, ts, 4)
+	if resp, body := post(t, ts, 4, open.SID, "1"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST close: %d %s", resp.StatusCode, body)
+	}
+	if reason, ok := rec.closeReason(open.SID); !ok || reason != "transport close" {
+		t.Fatalf("close reason %q", reason)
+	}
+	if got := poll(t, ts, 4, open.SID); fmt.Sprint(got) != "[6]" {
+		t.Fatalf("poll after the close: %q, want [6]", got)
+	}
+	resp, body := doRequest(t, http.MethodGet, eioURL(ts, 4, "polling", open.SID), "", nil)
+	if code := errorCode(t, resp, body); code != codeUnknownSession {
+		t.Fatalf("second poll after the close: code %d", code)
+	}
+}

@@ -91,6 +91,7 @@ type Session struct {
 	pollWake     chan struct{} // guarded by mu
 	polling      bool          // guarded by mu; a GET is waiting
 	awaitingPong bool          // guarded by mu
+	closedByPost bool          // guarded by mu; see closeByClient
 	timer        *time.Timer   // guarded by mu
 }
 
@@ -246,7 +247,7 @@ func (s *Session) closeWith(reason string, sendClose bool) {
 	s.probe = nil
 	// A polling client learns of the close from its next poll, so the
 	// session stays findable until then (or a ping timeout at most).
-	lingers := ws == nil && sendClose && !s.polling
+	lingers := ws == nil && (sendClose || s.closedByPost) && !s.polling
 	if ws == nil && sendClose {
 		s.pollQueue = append(s.pollQueue, string(packetClose))
 	}
@@ -338,8 +339,22 @@ func (s *Session) onPacket(p packet) {
 		}
 		s.mu.Unlock()
 	case packetClose:
-		s.closeWith("transport close", false)
+		s.closeByClient()
 	}
+}
+
+// closeByClient handles the client's close packet. A poll may be racing
+// the POST that carried it: sent first, it can still be handled second.
+// It gets the noop it would have had had it come first, and the session
+// lingers for it as for a server close; later requests get 400.
+func (s *Session) closeByClient() {
+	s.mu.Lock()
+	if s.ws == nil && !s.polling && !s.closed {
+		s.closedByPost = true
+		s.pollQueue, s.pollBytes = append(s.pollQueue[:0], string(packetNoop)), 0
+	}
+	s.mu.Unlock()
+	s.closeWith("transport close", false)
 }
 
 // servePoll answers a long-poll GET with whatever is queued, waiting for
