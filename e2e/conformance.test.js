@@ -6,6 +6,9 @@ const { spawn, execFileSync } = require('node:child_process');
 const os = require('node:os');
 const path = require('node:path');
 const { freePort, waitFor, repoRoot } = require('./lib/server');
+// ws is installed with the socket.io packages; its export changed at 8.
+const wsModule = require('ws');
+const WebSocket = wsModule.WebSocket || wsModule;
 const { connect, once, connected } = require('./lib/clients');
 
 let proc;
@@ -68,4 +71,40 @@ test('a client that does not answer pings is dropped after interval + timeout', 
     return r.status === 400;
   }, { timeout: 3000, message: 'session closed' });
   assert.ok(Date.now() - started < 3000);
+});
+
+// -mode engineio: bare Engine.IO at /engine.io/, echoing every message, as
+// the Engine.IO protocol suite's README sets its server up.
+test('engineio mode echoes text and binary, over polling and websocket', async () => {
+  const bin = path.join(os.tmpdir(), `paystatus-conformance-eio-${process.pid}`);
+  execFileSync('go', ['build', '-o', bin, './realtime/conformance'], { cwd: repoRoot, stdio: 'inherit' });
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}/engine.io/`;
+  const eio = spawn(bin, ['-addr', `127.0.0.1:${port}`, '-mode', 'engineio'], { stdio: 'ignore' });
+  try {
+    await waitFor(async () => (await fetch(`${base}?EIO=4&transport=polling`)).ok, { message: 'engineio server' });
+    const res = await fetch(`${base}?EIO=4&transport=polling`);
+    const open = JSON.parse((await res.text()).slice(1));
+    assert.deepEqual([open.pingInterval, open.pingTimeout, open.maxPayload, open.upgrades], [300, 200, 1000000, ['websocket']]);
+    const post = await fetch(`${base}?EIO=4&transport=polling&sid=${open.sid}`, { method: 'POST', body: '4hello\x1ebAQIDBA==' });
+    assert.equal(await post.text(), 'ok');
+    const poll = await fetch(`${base}?EIO=4&transport=polling&sid=${open.sid}`);
+    assert.equal(await poll.text(), '4hello\x1ebAQIDBA==');
+
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/engine.io/?EIO=4&transport=websocket`);
+    ws.binaryType = 'arraybuffer';
+    const frames = [];
+    const got = (n) => waitFor(() => frames.length >= n, { message: `${n} frames` });
+    ws.onmessage = (e) => frames.push(e.data);
+    await got(1);
+    assert.ok(String(frames[0]).startsWith('0{'));
+    ws.send('4text');
+    ws.send(new Uint8Array([1, 2, 3]));
+    await got(3);
+    assert.equal(frames[1], '4text');
+    assert.deepEqual([...new Uint8Array(frames[2])], [1, 2, 3]);
+    ws.close();
+  } finally {
+    eio.kill('SIGTERM');
+  }
 });

@@ -34,8 +34,8 @@ var (
 // bytes in data; only messages may be binary.
 type packet struct {
 	kind   byte
+	binary bool // next to kind, so that the struct stays three words
 	data   string
-	binary bool
 }
 
 // decodePacket decodes a text packet, where binary data travels as base64
