@@ -270,3 +270,17 @@ func FuzzBinaryReassembly(f *testing.F) {
 		walk(got)
 	})
 }
+
+// BenchmarkHasBinary is the check every emit and ack now makes before
+// encoding, on the payload BenchmarkEventMessage encodes; compare the two
+// within one run.
+func BenchmarkHasBinary(b *testing.B) {
+	payload := map[string]any{"orderId": "ord_0123456789abcdef", "status": "completed", "seq": 3, "amount": 49900, "currency": "INR", "paymentId": "txn_0123456789", "updatedAt": "2026-11-26T14:00:00.000Z", "previousStatus": "pending", "source": "upi"}
+	args := []any{payload}
+	b.ReportAllocs()
+	for b.Loop() {
+		if hasBinary(args) {
+			b.Fatal("binary found")
+		}
+	}
+}
