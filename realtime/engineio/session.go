@@ -351,7 +351,7 @@ func (s *Session) closeByClient() {
 	s.mu.Lock()
 	if s.ws == nil && !s.polling && !s.closed {
 		s.closedByPost = true
-		s.pollQueue, s.pollBytes = append(s.pollQueue[:0], string(packetNoop)), 0
+		s.pollQueue, s.pollBytes = append(s.pollQueue[:0], string(packetNoop)), queuedCost(string(packetNoop))
 	}
 	s.mu.Unlock()
 	s.closeWith("transport close", false)
