@@ -176,6 +176,9 @@ func TestBinaryPacketBounds(t *testing.T) {
 			cl.send(`51-[{"_placeholder":true,"num":0}]`)
 			cl.sendBinary(4, []byte{1})
 		}},
+		{"JSON nested deeper than MaxEventDepth", func(cl *rawClient) {
+			cl.send(`51-["echo",[[[[[[[[[{"_placeholder":true,"num":0}]]]]]]]]]]`)
+		}},
 		{"binary event with invalid JSON", func(cl *rawClient) {
 			cl.send(`51-["echo",{"_placeholder":true,"num":0}`)
 			cl.sendBinary(4, []byte{1})
