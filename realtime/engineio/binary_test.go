@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -345,4 +346,33 @@ func FuzzDecodeBinaryFrame(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A poll still waiting when the upgrade completes is not the upgrading
+// client's (it waits for its poll to return before sending the upgrade
+// packet): it gets 400, as every poll after the upgrade does.
+func TestPollWaitingWhenUpgradeCompletes(t *testing.T) {
+	rec := newRecorder()
+	_, ts := startServer(t, Config{PingInterval: time.Minute}, rec)
+	open, _ := pollOpen(t, ts, 4)
+	sess := rec.session(open.SID)
+	pending := pollAsync(ts, 4, open.SID)
+	eventually(t, 5*time.Second, func() bool { return isPolling(sess) })
+	a, b := net.Pipe()
+	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
+	c := newWSConn(sess, a, nil)
+	sess.mu.Lock()
+	sess.switchToWebSocketLocked(c)
+	sess.mu.Unlock()
+	select {
+	case r := <-pending:
+		if r.status != http.StatusBadRequest {
+			t.Fatalf("waiting poll got %d %q, want 400", r.status, r.body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting poll was not released")
+	}
+	if _, closed := rec.closeReason(open.SID); closed {
+		t.Fatal("the session was closed")
+	}
 }

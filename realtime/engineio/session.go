@@ -404,8 +404,17 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	if s.closed {
 		defer s.srv.forget(s) // the close packet is on its way
 	}
+	if len(batch) == 0 && s.ws != nil && !s.closed {
+		// Upgraded while waiting. A client sends the upgrade packet only
+		// once its poll has returned (the probe releases it with a noop),
+		// so this poll is not that client's: it gets what any poll after
+		// the upgrade gets, as the Engine.IO suite expects.
+		s.mu.Unlock()
+		writeCode(w, codeBadRequest)
+		return
+	}
 	if len(batch) == 0 {
-		// Upgraded while waiting: a noop lets the old poll finish.
+		// Closed while waiting: a noop lets the poll finish.
 		batch = []string{string(packetNoop)}
 	}
 	s.mu.Unlock()
