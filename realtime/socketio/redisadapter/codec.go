@@ -36,8 +36,8 @@ func decodeAny(b []byte) (any, error) {
 		}
 		return v, nil
 	}
-	if err := msgpack.Unmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	if err := unmarshalMsgpack(b, &v); err != nil {
+		return nil, err
 	}
 	return v, nil
 }

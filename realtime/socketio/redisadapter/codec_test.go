@@ -1,6 +1,7 @@
 package redisadapter
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -62,6 +63,9 @@ func TestBroadcastMessageBadInput(t *testing.T) {
 		{"no data", good(map[string]any{"type": 2, "nsp": "/"})},
 		{"empty data", good(map[string]any{"type": 2, "nsp": "/", "data": []any{}})},
 		{"event not a string", good(map[string]any{"type": 2, "nsp": "/", "data": []any{7}})},
+		{"map32 declaring billions of entries", []byte("\xdf\xf3\xf3\xf3\xf3\x04")},
+		{"array32 declaring billions of elements", []byte("\xdd\xff\xff\xff\xff\x01")},
+		{"str32 longer than the message", []byte("\xdb\x7f\xff\xff\xffab")},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,5 +135,35 @@ func BenchmarkPublishEncode(b *testing.B) {
 		if _, err := encodeMsgpack([]any{"uid", eventPacket("/", "payment-status-update", []any{payload}), opts}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestCheckMsgpack(t *testing.T) {
+	deep := bytes.Repeat([]byte{0x91}, maxMsgpackDepth+1)
+	deep = append(deep, 0x01)
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		ok   bool
+	}{
+		{"adapter message", mustMsgpack(t, []any{"u", map[string]any{"type": 2, "data": []any{"e", 1.5, nil, true, []byte{1, 2}}}, map[string]any{"rooms": []string{"r"}}}), true},
+		{"empty map", []byte{0x80}, true},
+		{"empty", nil, false},
+		{"reserved code", []byte{0xc1}, false},
+		{"map32 bomb", []byte("\xdf\xf3\xf3\xf3\xf3\x04"), false},
+		{"array16 past the end", []byte{0xdc, 0x00, 0x05, 0x01}, false},
+		{"bin8 past the end", []byte{0xc4, 0x09, 0x01}, false},
+		{"ext32 length cut", []byte{0xc9, 0x00}, false},
+		{"nested too deep", deep, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkMsgpack(tc.msg)
+			if tc.ok && err != nil {
+				t.Fatalf("checkMsgpack = %v, want nil", err)
+			}
+			if !tc.ok && !errors.Is(err, ErrMalformed) {
+				t.Fatalf("checkMsgpack = %v, want ErrMalformed", err)
+			}
+		})
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"paystatus/realtime/socketio"
 )
@@ -143,8 +142,8 @@ func decodeStreamData(data string) (any, error) {
 		return nil, errors.Join(ErrMalformed, err)
 	}
 	var v any
-	if err := msgpack.Unmarshal(raw, &v); err != nil {
-		return nil, errors.Join(ErrMalformed, err)
+	if err := unmarshalMsgpack(raw, &v); err != nil {
+		return nil, err
 	}
 	return v, nil
 }
@@ -336,7 +335,7 @@ func decodeSession(raw string) (socketio.Session, bool) {
 		return socketio.Session{}, false
 	}
 	var m map[string]any
-	if err := msgpack.Unmarshal(b, &m); err != nil {
+	if err := unmarshalMsgpack(b, &m); err != nil {
 		return socketio.Session{}, false
 	}
 	s := socketio.Session{SID: asString(m["sid"])}
