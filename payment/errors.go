@@ -14,6 +14,8 @@ var (
 	ErrStaleEvent        = errors.New("stale event")
 	ErrAmountMismatch    = errors.New("amount or currency does not match the order")
 	ErrConflict          = errors.New("concurrent change to the order")
+	ErrInvalidWindow     = errors.New("invalid payment window")
+	ErrQuotaExceeded     = errors.New("order creation quota reached")
 
 	ErrSignatureMissing   = errors.New("signature missing")
 	ErrSignatureMalformed = errors.New("signature malformed")

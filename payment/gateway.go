@@ -47,6 +47,7 @@ func (e GatewayEvent) Transition() Transition {
 		Amount:     e.Amount,
 		Currency:   e.Currency,
 		Lenient:    true,
+		Captured:   e.To == StatusCompleted,
 	}
 }
 

@@ -23,6 +23,10 @@ type Order struct {
 	PaymentID   string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// ExpiresAt is the end of the payment window: past it, a pending or
+	// processing order is moved to expired. Zero for orders stored before
+	// windows existed, until the sweep gives them one.
+	ExpiresAt time.Time
 }
 
 // Event is one entry of an order's append-only log of accepted changes.
@@ -52,6 +56,9 @@ type Snapshot struct {
 	Currency  string    `json:"currency"`
 	PaymentID string    `json:"paymentId"`
 	UpdatedAt time.Time `json:"updatedAt"`
+	// ExpiresAt is the end of the payment window; nil when the order has
+	// none yet.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
 // Snapshot returns the client-facing view of the order.
@@ -64,7 +71,16 @@ func (o *Order) Snapshot() Snapshot {
 		Currency:  o.Currency,
 		PaymentID: o.PaymentID,
 		UpdatedAt: o.UpdatedAt.UTC(),
+		ExpiresAt: optionalTime(o.ExpiresAt),
 	}
+}
+
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }
 
 // StatusChange is a committed status transition, ready to broadcast.
@@ -72,6 +88,9 @@ type StatusChange struct {
 	Snapshot
 	PreviousStatus Status `json:"previousStatus"`
 	Source         string `json:"source"`
+	// LateCapture marks a completion that arrived after the order had
+	// expired (see IsLateCapture).
+	LateCapture bool `json:"lateCapture,omitempty"`
 	// ReceivedAt is when the request that caused the change arrived; it
 	// feeds the callback-to-broadcast latency metric.
 	ReceivedAt time.Time `json:"-"`
@@ -108,6 +127,9 @@ type NewOrder struct {
 	Amount      int64
 	Currency    string
 	Description string
+	// TTLSeconds asks for a payment window of this many seconds; zero
+	// means the configured default. It must fall within the Window's bounds.
+	TTLSeconds int64
 }
 
 // normalize checks and completes the input; currency defaults to INR.

@@ -28,6 +28,8 @@ type Service struct {
 	waiters   *Waiters
 	notifier  Notifier
 	publisher ChangePublisher
+	window    Window
+	quota     *CreationQuota
 }
 
 // ServiceDeps are the Service's collaborators; Store and Tokens are required.
@@ -37,6 +39,10 @@ type ServiceDeps struct {
 	Waiters   *Waiters
 	Notifier  Notifier
 	Publisher ChangePublisher
+	// Window is the payment window policy; zero fields mean the defaults.
+	Window Window
+	// Quota, when set, caps order creation.
+	Quota *CreationQuota
 }
 
 // NewService wires a Service.
@@ -47,8 +53,16 @@ func NewService(deps ServiceDeps) (*Service, error) {
 	if deps.Waiters == nil {
 		deps.Waiters = NewWaiters()
 	}
-	return &Service{store: deps.Store, tokens: deps.Tokens, waiters: deps.Waiters, notifier: deps.Notifier, publisher: deps.Publisher}, nil
+	window, err := deps.Window.Validate()
+	if err != nil {
+		return nil, err
+	}
+	return &Service{store: deps.Store, tokens: deps.Tokens, waiters: deps.Waiters, notifier: deps.Notifier, publisher: deps.Publisher,
+		window: window, quota: deps.Quota}, nil
 }
+
+// Window returns the effective payment window policy.
+func (s *Service) Window() Window { return s.window }
 
 // SetNotifier sets the notifier; the realtime layer is built after the service.
 func (s *Service) SetNotifier(n Notifier) { s.notifier = n }
@@ -70,9 +84,26 @@ type CreatedOrder struct {
 
 // CreateOrder stores a new order and issues its token.
 func (s *Service) CreateOrder(ctx context.Context, in NewOrder) (CreatedOrder, error) {
-	o, err := NewPendingOrder(in, time.Now())
+	now := time.Now()
+	o, err := NewPendingOrder(in, now)
 	if err != nil {
 		return CreatedOrder{}, err
+	}
+	if in.TTLSeconds < 0 {
+		return CreatedOrder{}, fmt.Errorf("%w: ttlSeconds must be positive", ErrInvalidOrder)
+	}
+	// Compared in whole seconds, so that a huge request cannot overflow.
+	if in.TTLSeconds > 0 && (in.TTLSeconds < int64(s.window.Min/time.Second) || in.TTLSeconds > int64(s.window.Max/time.Second)) {
+		return CreatedOrder{}, fmt.Errorf("%w: ttlSeconds must be between %d and %d", ErrInvalidOrder,
+			int64(s.window.Min/time.Second), int64(s.window.Max/time.Second))
+	}
+	if o.ExpiresAt, err = s.window.Deadline(o.CreatedAt, time.Duration(in.TTLSeconds)*time.Second); err != nil {
+		return CreatedOrder{}, err
+	}
+	if s.quota != nil {
+		if err := s.quota.Reserve(ctx); err != nil {
+			return CreatedOrder{}, err
+		}
 	}
 	if err := s.store.InsertOrder(ctx, o); err != nil {
 		return CreatedOrder{}, err
@@ -137,11 +168,17 @@ func (s *Service) Transition(ctx context.Context, tr Transition) (StatusChange, 
 		return StatusChange{}, err
 	}
 	change.ReceivedAt = received
+	s.announceStatus(ctx, change)
+	return change, nil
+}
+
+// announceStatus tells the pages and long-polls of every node about a
+// committed status change, whoever made it.
+func (s *Service) announceStatus(ctx context.Context, change StatusChange) {
 	if s.notifier != nil {
 		s.notifier.PaymentStatusChanged(change)
 	}
 	s.announce(ctx, change.OrderID, change.Seq)
-	return change, nil
 }
 
 // UpdateOrder stores a general change and announces it as an order update.

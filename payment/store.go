@@ -53,6 +53,10 @@ type Transition struct {
 	// Lenient reports a move backwards (a late delivery) as ErrStaleEvent
 	// instead of ErrInvalidTransition; gateways set it.
 	Lenient bool
+	// Captured says the request reports money taken by whoever took it (a
+	// gateway, or an operator confirming one), so a completion may reach an
+	// order that already expired: a late capture (see IsLateCapture).
+	Captured bool
 }
 
 // DedupKey is the key a Store keeps unique across all events, so that a
@@ -75,7 +79,7 @@ func CheckTransition(o Order, tr Transition) error {
 	if tr.Currency != "" && !strings.EqualFold(tr.Currency, o.Currency) {
 		return fmt.Errorf("%w: currency %s, order has %s", ErrAmountMismatch, tr.Currency, o.Currency)
 	}
-	if !CanTransition(o.Status, tr.To) {
+	if !CanTransition(o.Status, tr.To) && !(tr.Captured && IsLateCapture(o.Status, tr.To)) {
 		if tr.Lenient && o.Status.Supersedes(tr.To) {
 			return fmt.Errorf("%w: order is %s, event says %s", ErrStaleEvent, o.Status, tr.To)
 		}

@@ -22,6 +22,9 @@ type orderRow struct {
 	PaymentID string         `gorm:"size:128"`
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// ExpiresAt is the end of the payment window; NULL for orders stored
+	// before windows existed. Its index is partial (see createIndexes).
+	ExpiresAt *time.Time
 }
 
 func (orderRow) TableName() string { return "orders" }
@@ -30,14 +33,27 @@ func newOrderRow(o payment.Order) orderRow {
 	return orderRow{
 		ID: o.ID, Amount: o.Amount, Currency: o.Currency, Description: o.Description, Metadata: o.Metadata,
 		Status: o.Status, Seq: o.Seq, PaymentID: o.PaymentID, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
+		ExpiresAt: nullableTime(o.ExpiresAt),
 	}
 }
 
+func nullableTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
 func (r orderRow) order() payment.Order {
-	return payment.Order{
+	o := payment.Order{
 		ID: r.ID, Amount: r.Amount, Currency: r.Currency, Description: r.Description, Metadata: r.Metadata,
 		Status: r.Status, Seq: r.Seq, PaymentID: r.PaymentID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
+	if r.ExpiresAt != nil {
+		o.ExpiresAt = r.ExpiresAt.UTC()
+	}
+	return o
 }
 
 // eventRow is one row of the payment_events table. The unique index on

@@ -258,6 +258,9 @@ func (s *Store) migrate(ctx context.Context) error {
 			if err := tx.AutoMigrate(&orderRow{}, &eventRow{}); err != nil {
 				return err
 			}
+			if err := createIndexes(tx); err != nil {
+				return err
+			}
 			return dropUnusedIndexes(tx)
 		})
 		if err != nil {
@@ -274,6 +277,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		defer conn.Exec("SELECT pg_advisory_unlock(?)", key)
 		if err := conn.AutoMigrate(&orderRow{}, &eventRow{}); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if err := createIndexes(conn); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
 		if err := dropUnusedIndexes(conn); err != nil {

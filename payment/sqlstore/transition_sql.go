@@ -37,7 +37,7 @@ func prepareWrites(ctx context.Context, db *sql.DB, postgres bool) (*writeStatem
 		"SELECT id, amount, currency, status, seq, payment_id, updated_at, (SELECT count(*) FROM payment_events WHERE dedup_key = ?) FROM orders WHERE id = ?",
 		"UPDATE orders SET status = ?, seq = ?, payment_id = ?, updated_at = ? WHERE id = ? AND seq = ?",
 		"INSERT INTO payment_events (order_id, seq, type, status, previous_status, source, dedup_key, payment_id, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		"INSERT INTO orders (id, amount, currency, description, metadata, status, seq, payment_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"INSERT INTO orders (id, amount, currency, description, metadata, status, seq, payment_id, created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		"SELECT seq FROM orders WHERE id = ?",
 		// A nil field of the patch keeps the column as it is.
 		"UPDATE orders SET seq = ?, updated_at = ?, description = COALESCE(?, description), metadata = COALESCE(?, metadata) WHERE id = ? AND seq = ?",
@@ -166,7 +166,7 @@ func retryable(err error) error {
 func (s *Store) InsertOrder(ctx context.Context, o payment.Order) error {
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.StmtContext(ctx, s.stmts.insertOrder).ExecContext(ctx,
-			o.ID, o.Amount, o.Currency, o.Description, o.Metadata, string(o.Status), o.Seq, o.PaymentID, o.CreatedAt.UTC(), o.UpdatedAt.UTC())
+			o.ID, o.Amount, o.Currency, o.Description, o.Metadata, string(o.Status), o.Seq, o.PaymentID, o.CreatedAt.UTC(), o.UpdatedAt.UTC(), nullableTime(o.ExpiresAt))
 		return err
 	})
 	if err != nil {
@@ -232,14 +232,15 @@ func (s *Store) applyTransition(ctx context.Context, tx *sql.Tx, tr payment.Tran
 	previous := o.Status
 	o.Status, o.Seq, o.PaymentID, o.UpdatedAt = tr.To, o.Seq+1, paymentID, now
 	_, err = tx.StmtContext(ctx, s.stmts.appendEvent).ExecContext(ctx,
-		o.ID, o.Seq, "status", string(tr.To), string(previous), tr.Source, dedup, paymentID, "", now)
+		o.ID, o.Seq, "status", string(tr.To), string(previous), tr.Source, dedup, paymentID, payment.EventData(previous, tr), now)
 	if err != nil {
 		if translated := s.translate(err); errors.Is(translated, gorm.ErrDuplicatedKey) {
 			return payment.StatusChange{}, translated
 		}
 		return payment.StatusChange{}, fmt.Errorf("append event: %w", err)
 	}
-	return payment.StatusChange{Snapshot: o.Snapshot(), PreviousStatus: previous, Source: tr.Source}, nil
+	return payment.StatusChange{Snapshot: o.Snapshot(), PreviousStatus: previous, Source: tr.Source,
+		LateCapture: payment.IsLateCapture(previous, tr.To)}, nil
 }
 
 // UpdateOrder applies a patch, bumps seq and logs an order-update event.

@@ -1,0 +1,235 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"paystatus/payment"
+)
+
+var _ payment.LifecycleStore = (*Store)(nil)
+
+// The statuses in these queries are literals, not parameters: SQLite and
+// Postgres use a partial index only when they can see that the query's
+// WHERE implies the index's, which a bound value hides from the planner.
+const (
+	openStatuses     = "('pending', 'processing')"
+	terminalStatuses = "('completed', 'failed', 'expired', 'refunded')"
+
+	// dueOrdersQuery serves the sweep from idx_orders_open_deadline alone:
+	// terminal orders are not in that index, so however much history the
+	// table holds, the sweep reads only open orders past their deadline.
+	dueOrdersQuery = "SELECT id, amount, currency, status, seq, payment_id, expires_at FROM orders" +
+		" WHERE status IN " + openStatuses + " AND expires_at <= ? ORDER BY expires_at LIMIT ?"
+	expireOrderStmt = "UPDATE orders SET status = ?, seq = ?, updated_at = ? WHERE id = ? AND seq = ?"
+	expireEventStmt = "INSERT INTO payment_events (order_id, seq, type, status, previous_status, source, dedup_key, payment_id, data, created_at)" +
+		" VALUES (?, ?, 'status', ?, ?, ?, NULL, ?, '', ?)"
+
+	// purgeCandidatesQuery walks idx_orders_created_at from the oldest
+	// order. Retention is longer than the longest payment window, so the
+	// orders it passes over are terminal ones, which it takes.
+	purgeCandidatesQuery = "SELECT id FROM orders WHERE created_at < ? AND status IN " + terminalStatuses +
+		" ORDER BY created_at LIMIT ?"
+	countCreatedQuery     = "SELECT count(*) FROM orders WHERE created_at >= ?"
+	assignDeadlinesStmt   = "UPDATE orders SET expires_at = ? WHERE status IN " + openStatuses + " AND expires_at IS NULL"
+	openDeadlineIndexName = "idx_orders_open_deadline"
+	createdAtIndexName    = "idx_orders_created_at"
+)
+
+// createIndexes adds the indexes of the order lifecycle.
+//
+// idx_orders_open_deadline holds only open orders, so it stays as small as
+// the number of orders awaiting payment, and a completion removes its entry.
+// The cost: a status change rewrites the entry (SQLite) and, on Postgres,
+// cannot be a HOT update, since status is in the index's predicate.
+// idx_orders_created_at is written once per order and never changes.
+func createIndexes(db *gorm.DB) error {
+	for _, ddl := range []string{
+		"CREATE INDEX IF NOT EXISTS " + openDeadlineIndexName + " ON orders (expires_at) WHERE status IN " + openStatuses,
+		"CREATE INDEX IF NOT EXISTS " + createdAtIndexName + " ON orders (created_at)",
+	} {
+		if err := db.Exec(ddl).Error; err != nil {
+			return fmt.Errorf("create index: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) query(q string) string {
+	if s.postgres {
+		return numberedPlaceholders(q)
+	}
+	return q
+}
+
+// ExpireDue implements payment.LifecycleStore. The batch is one
+// transaction; each order's move is checked by the status machine and
+// guarded on its seq, and one that lost a race (a callback, or another
+// node's sweep) is skipped. On Postgres the candidates are locked with
+// SKIP LOCKED, so two nodes sweeping at once take different orders.
+func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) (changes []payment.StatusChange, err error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	now = now.UTC()
+	tx, err := s.sqlDB.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin expiry: %w", s.translate(err))
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	q := dueOrdersQuery
+	if s.postgres {
+		q += " FOR UPDATE SKIP LOCKED"
+	}
+	due, err := loadDue(ctx, tx, s.query(q), now, limit)
+	if err != nil {
+		return nil, err
+	}
+	if len(due) == 0 {
+		return nil, tx.Commit()
+	}
+	update, err := tx.PrepareContext(ctx, s.query(expireOrderStmt))
+	if err != nil {
+		return nil, fmt.Errorf("prepare expiry: %w", err)
+	}
+	defer update.Close()
+	insert, err := tx.PrepareContext(ctx, s.query(expireEventStmt))
+	if err != nil {
+		return nil, fmt.Errorf("prepare expiry event: %w", err)
+	}
+	defer insert.Close()
+	tr := payment.Transition{To: payment.StatusExpired, Source: payment.SourceExpiry}
+	for _, o := range due {
+		tr.OrderID = o.ID
+		if payment.CheckTransition(o, tr) != nil {
+			continue
+		}
+		res, err := update.ExecContext(ctx, string(payment.StatusExpired), o.Seq+1, now, o.ID, o.Seq)
+		if err != nil {
+			return nil, fmt.Errorf("expire order: %w", s.translate(err))
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			continue // changed since it was read: whoever changed it owns it
+		}
+		previous := o.Status
+		o.Status, o.Seq, o.UpdatedAt = payment.StatusExpired, o.Seq+1, now
+		if _, err := insert.ExecContext(ctx, o.ID, o.Seq, string(o.Status), string(previous), tr.Source, o.PaymentID, now); err != nil {
+			return nil, fmt.Errorf("append expiry event: %w", s.translate(err))
+		}
+		changes = append(changes, payment.StatusChange{Snapshot: o.Snapshot(), PreviousStatus: previous, Source: tr.Source})
+	}
+	if err = tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit expiry: %w", s.translate(err))
+	}
+	return changes, nil
+}
+
+func loadDue(ctx context.Context, tx *sql.Tx, q string, now time.Time, limit int) ([]payment.Order, error) {
+	rows, err := tx.QueryContext(ctx, q, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("load due orders: %w", err)
+	}
+	defer rows.Close()
+	var due []payment.Order
+	for rows.Next() {
+		var o payment.Order
+		var expires sql.NullTime
+		if err := rows.Scan(&o.ID, &o.Amount, &o.Currency, &o.Status, &o.Seq, &o.PaymentID, &expires); err != nil {
+			return nil, fmt.Errorf("load due orders: %w", err)
+		}
+		o.ExpiresAt = expires.Time.UTC()
+		due = append(due, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load due orders: %w", err)
+	}
+	return due, nil
+}
+
+// AssignMissingDeadlines implements payment.LifecycleStore. Open orders
+// without a deadline are NULL entries of idx_orders_open_deadline, so this
+// too reads only open orders.
+func (s *Store) AssignMissingDeadlines(ctx context.Context, deadline time.Time) (int64, error) {
+	res, err := s.sqlDB.ExecContext(ctx, s.query(assignDeadlinesStmt), deadline.UTC())
+	if err != nil {
+		return 0, fmt.Errorf("assign deadlines: %w", s.translate(err))
+	}
+	return res.RowsAffected()
+}
+
+// PurgeTerminal implements payment.LifecycleStore: the orders and their
+// events go in one transaction.
+func (s *Store) PurgeTerminal(ctx context.Context, cutoff time.Time, limit int) (n int, err error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	tx, err := s.sqlDB.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("begin purge: %w", s.translate(err))
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	rows, err := tx.QueryContext(ctx, s.query(purgeCandidatesQuery), cutoff.UTC(), limit)
+	if err != nil {
+		return 0, fmt.Errorf("load old orders: %w", err)
+	}
+	var ids []any
+	for rows.Next() {
+		var id string
+		if err = rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("load old orders: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err = rows.Err(); err != nil {
+		return 0, fmt.Errorf("load old orders: %w", err)
+	}
+	if len(ids) == 0 {
+		return 0, tx.Commit()
+	}
+	in := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + ")"
+	if _, err = tx.ExecContext(ctx, s.query("DELETE FROM payment_events WHERE order_id IN "+in), ids...); err != nil {
+		return 0, fmt.Errorf("purge events: %w", s.translate(err))
+	}
+	res, err := tx.ExecContext(ctx, s.query("DELETE FROM orders WHERE id IN "+in+" AND status IN "+terminalStatuses), ids...)
+	if err != nil {
+		return 0, fmt.Errorf("purge orders: %w", s.translate(err))
+	}
+	deleted, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("purge orders: %w", err)
+	}
+	if err = tx.Commit(); err != nil {
+		return 0, fmt.Errorf("commit purge: %w", s.translate(err))
+	}
+	return int(deleted), nil
+}
+
+// CountCreatedSince implements payment.LifecycleStore from
+// idx_orders_created_at.
+func (s *Store) CountCreatedSince(ctx context.Context, since time.Time) (int64, error) {
+	var n int64
+	err := s.sqlDB.QueryRowContext(ctx, s.query(countCreatedQuery), since.UTC()).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("count orders: %w", err)
+	}
+	return n, nil
+}
