@@ -273,7 +273,11 @@ func (q *CreationQuota) Reserve(ctx context.Context) error {
 		q.counted, q.countedAt, q.local = n, now, 0
 	}
 	if q.counted+q.local >= q.max {
-		return fmt.Errorf("%w: at most %d orders may be created per %s", ErrQuotaExceeded, q.max, q.period)
+		per := q.period.String()
+		if q.period == time.Hour {
+			per = "hour"
+		}
+		return fmt.Errorf("%w: at most %d orders may be created per %s", ErrQuotaExceeded, q.max, per)
 	}
 	q.local++
 	return nil

@@ -98,6 +98,8 @@ type orderSnapshot struct {
 	Currency  string `json:"currency" msgpack:"currency"`
 	PaymentID string `json:"paymentId" msgpack:"paymentId"`
 	UpdatedAt string `json:"updatedAt" msgpack:"updatedAt"`
+	// ExpiresAt is the end of the payment window, when the order has one.
+	ExpiresAt string `json:"expiresAt,omitempty" msgpack:"expiresAt,omitempty"`
 }
 
 // statusUpdate is the payload of payment-status-update.
@@ -106,10 +108,17 @@ type statusUpdate struct {
 	orderSnapshot  `msgpack:",inline"`
 	PreviousStatus string `json:"previousStatus" msgpack:"previousStatus"`
 	Source         string `json:"source" msgpack:"source"`
+	// LateCapture marks a completion of an order that had expired.
+	LateCapture bool `json:"lateCapture,omitempty" msgpack:"lateCapture,omitempty"`
 }
 
 func snapshotPayload(s payment.Snapshot) orderSnapshot {
+	var expires string
+	if s.ExpiresAt != nil {
+		expires = formatTime(*s.ExpiresAt)
+	}
 	return orderSnapshot{
+		ExpiresAt: expires,
 		OrderID:   s.OrderID,
 		Status:    string(s.Status),
 		Seq:       s.Seq,
@@ -125,6 +134,7 @@ func statusChangePayload(c payment.StatusChange) *statusUpdate {
 		orderSnapshot:  snapshotPayload(c.Snapshot),
 		PreviousStatus: string(c.PreviousStatus),
 		Source:         c.Source,
+		LateCapture:    c.LateCapture,
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"paystatus/payment"
 )
 
 // Environment names.
@@ -122,6 +124,21 @@ type Config struct {
 	HandshakeRatePerIP float64
 	AnonRatePerIP      float64
 	OrderRatePerIP     float64
+	// OrderTTL is the payment window of an order that asks for none (15
+	// min); OrderTTLMin and OrderTTLMax bound a per-order ttlSeconds (1 min
+	// and 24 h).
+	OrderTTL    time.Duration
+	OrderTTLMin time.Duration
+	OrderTTLMax time.Duration
+	// ExpirySweepEvery is the pause between expiry sweeps (1 s);
+	// ExpiryBatch is how many orders one sweep transaction expires (200).
+	ExpirySweepEvery time.Duration
+	ExpiryBatch      int
+	// OrderRetention is how long terminal orders are kept after their
+	// creation (30 days). Use -1 to keep them forever (ORDER_RETENTION=0).
+	OrderRetention time.Duration
+	// OrdersMaxPerHour caps order creation across the fleet; 0 is no cap.
+	OrdersMaxPerHour int
 }
 
 // BurstSeconds is how many seconds of its rate a per-address bucket holds.
@@ -220,6 +237,23 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.AckTimeout, err = secondsEnv(getenv, "ACK_TIMEOUT_SECONDS"); err != nil {
 		return c, err
 	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+	}{{"ORDER_TTL_SECONDS", &c.OrderTTL}, {"ORDER_TTL_MIN_SECONDS", &c.OrderTTLMin}, {"ORDER_TTL_MAX_SECONDS", &c.OrderTTLMax}, {"ORDER_EXPIRY_SWEEP_SECONDS", &c.ExpirySweepEvery}} {
+		if *d.v, err = secondsEnv(getenv, d.name); err != nil {
+			return c, err
+		}
+	}
+	if c.ExpiryBatch, err = intEnv(getenv, "ORDER_EXPIRY_BATCH"); err != nil {
+		return c, err
+	}
+	if c.OrdersMaxPerHour, err = intEnv(getenv, "ORDERS_MAX_PER_HOUR"); err != nil {
+		return c, err
+	}
+	if c.OrderRetention, err = retentionEnv(getenv, "ORDER_RETENTION"); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -247,6 +281,31 @@ func rateEnv(getenv func(string) string, name string) (float64, error) {
 		return 0, fmt.Errorf("%w: %s=%q is neither a positive rate per second nor off", ErrConfig, name, v)
 	}
 	return f, nil
+}
+
+// retentionEnv reads a retention: a Go duration ("720h") or whole days
+// ("30d"); "0" means keep forever, returned as -1.
+func retentionEnv(getenv func(string) string, name string) (time.Duration, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return 0, nil
+	}
+	if v == "0" {
+		return -1, nil
+	}
+	bad := fmt.Errorf("%w: %s=%q must be a duration such as 720h or 30d, or 0 to keep orders forever", ErrConfig, name, v)
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n <= 0 || n > 100*365 {
+			return 0, bad
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, bad
+	}
+	return d, nil
 }
 
 func intEnv(getenv func(string) string, name string) (int, error) {
@@ -348,6 +407,9 @@ func (c Config) withDefaults() (Config, Generated, error) {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 15 * time.Second
 	}
+	if err := c.lifecycleDefaults(); err != nil {
+		return c, nil, err
+	}
 	if c.StaticDir == "" {
 		c.StaticDir = "static"
 	}
@@ -437,6 +499,40 @@ func (c *Config) securityDefaults() error {
 		if s == "" {
 			return fmt.Errorf("%w: empty previous order token secret", ErrConfig)
 		}
+	}
+	return nil
+}
+
+// lifecycleDefaults validates the order lifecycle settings and fills in
+// their defaults.
+func (c *Config) lifecycleDefaults() error {
+	window, err := payment.Window{TTL: c.OrderTTL, Min: c.OrderTTLMin, Max: c.OrderTTLMax}.Validate()
+	if err != nil {
+		return fmt.Errorf("%w: ORDER_TTL_SECONDS, ORDER_TTL_MIN_SECONDS, ORDER_TTL_MAX_SECONDS: %v", ErrConfig, err)
+	}
+	c.OrderTTL, c.OrderTTLMin, c.OrderTTLMax = window.TTL, window.Min, window.Max
+	if c.ExpirySweepEvery == 0 {
+		c.ExpirySweepEvery = payment.DefaultSweepEvery
+	}
+	if c.ExpiryBatch == 0 {
+		c.ExpiryBatch = payment.DefaultSweepBatch
+	}
+	if c.ExpiryBatch < 0 || c.ExpiryBatch > 10000 {
+		return fmt.Errorf("%w: ORDER_EXPIRY_BATCH must be 1 to 10000, not %d", ErrConfig, c.ExpiryBatch)
+	}
+	switch {
+	case c.OrderRetention == 0:
+		c.OrderRetention = payment.DefaultRetention
+	case c.OrderRetention < 0:
+		c.OrderRetention = -1
+	}
+	// The purge walks orders by creation time and expects every order it
+	// passes to have ended, which holds once the longest window is over.
+	if c.OrderRetention > 0 && c.OrderRetention <= c.OrderTTLMax {
+		return fmt.Errorf("%w: ORDER_RETENTION (%s) must be longer than ORDER_TTL_MAX_SECONDS (%s)", ErrConfig, c.OrderRetention, c.OrderTTLMax)
+	}
+	if c.OrdersMaxPerHour < 0 {
+		return fmt.Errorf("%w: ORDERS_MAX_PER_HOUR must be 0 (no cap) or more, not %d", ErrConfig, c.OrdersMaxPerHour)
 	}
 	return nil
 }

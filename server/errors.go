@@ -46,6 +46,8 @@ func domainError(err error) *HTTPError {
 		return httpError(http.StatusConflict, err.Error(), err)
 	case errors.Is(err, payment.ErrInvalidOrder), errors.Is(err, payment.ErrInvalidStatus):
 		return httpError(http.StatusBadRequest, err.Error(), err)
+	case errors.Is(err, payment.ErrQuotaExceeded):
+		return httpError(http.StatusTooManyRequests, err.Error()+"; try again later", err)
 	case errors.Is(err, payment.ErrAmountMismatch):
 		return httpError(http.StatusUnprocessableEntity, err.Error(), err)
 	case errors.Is(err, payment.ErrSignatureMissing), errors.Is(err, payment.ErrSignatureMalformed),

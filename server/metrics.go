@@ -29,6 +29,11 @@ type metrics struct {
 	resends         *prometheus.CounterVec
 	longPolls       prometheus.Gauge
 	crossNodeDrops  *prometheus.CounterVec
+	expired         prometheus.Counter
+	lateCaptures    prometheus.Counter
+	purged          prometheus.Counter
+	sweepFailures   *prometheus.CounterVec
+	ordersRefused   prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -78,8 +83,24 @@ func newMetrics() *metrics {
 	}, []string{"reason"})
 	// Present at zero from the start, so a rate over it has no gap.
 	m.resends.WithLabelValues(realtime.EventPaymentStatus)
+	m.expired = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "paystatus_orders_expired_total", Help: "Orders this node moved to expired when their payment window passed.",
+	})
+	m.lateCaptures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "paystatus_late_captures_total", Help: "Completions applied to orders that had already expired (expired to completed).",
+	})
+	m.purged = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "paystatus_orders_purged_total", Help: "Terminal orders this node deleted after ORDER_RETENTION.",
+	})
+	m.sweepFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "paystatus_expiry_sweep_failures_total", Help: "Failed expiry sweep operations, by operation (expire, purge, adopt).",
+	}, []string{"op"})
+	m.ordersRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "paystatus_orders_refused_quota_total", Help: "Order creations refused because ORDERS_MAX_PER_HOUR was reached.",
+	})
 	m.registry.MustRegister(m.sockets, m.crossNodeDrops, m.joins, m.joinsRefused, m.leaves, m.rooms, m.broadcasts,
 		m.eventsDropped, m.gatewayRequests, m.transitions, m.deliveryLatency, m.resends, m.longPolls,
+		m.expired, m.lateCaptures, m.purged, m.sweepFailures, m.ordersRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -121,6 +142,17 @@ func (m *metrics) gateway(endpoint, outcome string) {
 }
 func (m *metrics) transition(from, to payment.Status) {
 	m.transitions.WithLabelValues(string(from), string(to)).Inc()
+	if payment.IsLateCapture(from, to) {
+		m.lateCaptures.Inc()
+	}
 }
-func (m *metrics) longPollStarted() { m.longPolls.Inc() }
-func (m *metrics) longPollEnded()   { m.longPolls.Dec() }
+
+// OrderExpired, OrdersPurged and SweepFailed implement payment.SweepObserver.
+func (m *metrics) OrderExpired(c payment.StatusChange) {
+	m.expired.Inc()
+	m.transition(c.PreviousStatus, c.Status)
+}
+func (m *metrics) OrdersPurged(n int)    { m.purged.Add(float64(n)) }
+func (m *metrics) SweepFailed(op string) { m.sweepFailures.WithLabelValues(op).Inc() }
+func (m *metrics) longPollStarted()      { m.longPolls.Inc() }
+func (m *metrics) longPollEnded()        { m.longPolls.Dec() }

@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -18,6 +20,9 @@ type createOrderRequest struct {
 	Amount      *int64 `json:"amount"`
 	Currency    string `json:"currency"`
 	Description string `json:"description"`
+	// TTLSeconds asks for a payment window other than ORDER_TTL_SECONDS,
+	// within ORDER_TTL_MIN_SECONDS and ORDER_TTL_MAX_SECONDS.
+	TTLSeconds *int64 `json:"ttlSeconds"`
 }
 
 type orderResponse struct {
@@ -28,6 +33,7 @@ type orderResponse struct {
 	Description string         `json:"description"`
 	Token       string         `json:"token"`
 	CreatedAt   time.Time      `json:"createdAt"`
+	ExpiresAt   time.Time      `json:"expiresAt"`
 }
 
 // createOrder handles POST /api/orders.
@@ -39,13 +45,26 @@ func (s *Server) createOrder(c echo.Context) error {
 	if req.Amount == nil {
 		return httpError(http.StatusBadRequest, "amount is required, an integer in minor units", nil)
 	}
-	o, err := s.svc.CreateOrder(c.Request().Context(), payment.NewOrder{Amount: *req.Amount, Currency: req.Currency, Description: req.Description})
+	in := payment.NewOrder{Amount: *req.Amount, Currency: req.Currency, Description: req.Description}
+	if req.TTLSeconds != nil {
+		w := s.svc.Window()
+		if *req.TTLSeconds <= 0 {
+			return httpError(http.StatusBadRequest, fmt.Sprintf("ttlSeconds must be between %d and %d", int64(w.Min/time.Second), int64(w.Max/time.Second)), nil)
+		}
+		in.TTLSeconds = *req.TTLSeconds
+	}
+	o, err := s.svc.CreateOrder(c.Request().Context(), in)
+	if errors.Is(err, payment.ErrQuotaExceeded) {
+		s.metrics.ordersRefused.Inc()
+		// The cap is over a sliding hour; a minute is a fair first retry.
+		c.Response().Header().Set("Retry-After", "60")
+	}
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, orderResponse{
 		ID: o.ID, Status: o.Status, Amount: o.Amount, Currency: o.Currency,
-		Description: o.Description, Token: o.Token, CreatedAt: o.CreatedAt.UTC(),
+		Description: o.Description, Token: o.Token, CreatedAt: o.CreatedAt.UTC(), ExpiresAt: o.ExpiresAt.UTC(),
 	})
 }
 
@@ -122,6 +141,7 @@ type statusChangeResponse struct {
 	payment.Snapshot
 	PreviousStatus payment.Status `json:"previousStatus"`
 	Source         string         `json:"source"`
+	LateCapture    bool           `json:"lateCapture,omitempty"`
 }
 
 // completePayment handles POST /api/payment/:orderId/complete (admin).
@@ -141,7 +161,10 @@ func (s *Server) completePayment(c echo.Context) error {
 	if len(req.PaymentID) > 128 {
 		return httpError(http.StatusBadRequest, "paymentId longer than 128 bytes", nil)
 	}
-	return s.transition(c, payment.Transition{OrderID: c.Param("orderId"), To: to, PaymentID: req.PaymentID, Source: "manual"})
+	// An operator completing an order confirms money taken, so it may land
+	// on an expired order as a late capture.
+	return s.transition(c, payment.Transition{OrderID: c.Param("orderId"), To: to, PaymentID: req.PaymentID, Source: "manual",
+		Captured: to == payment.StatusCompleted})
 }
 
 type simulateRequest struct {
@@ -159,7 +182,9 @@ func (s *Server) simulatePayment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.transition(c, payment.Transition{OrderID: c.Param("orderId"), To: to, PaymentID: "sim_" + strconv.FormatInt(time.Now().UnixNano(), 36), Source: "simulation"})
+	// A simulated completion stands for a gateway's, late captures included.
+	return s.transition(c, payment.Transition{OrderID: c.Param("orderId"), To: to, PaymentID: "sim_" + strconv.FormatInt(time.Now().UnixNano(), 36), Source: "simulation",
+		Captured: to == payment.StatusCompleted})
 }
 
 func (s *Server) transition(c echo.Context, tr payment.Transition) error {
@@ -168,7 +193,7 @@ func (s *Server) transition(c echo.Context, tr payment.Transition) error {
 		return err
 	}
 	s.metrics.transition(change.PreviousStatus, change.Status)
-	return c.JSON(http.StatusOK, statusChangeResponse{Snapshot: change.Snapshot, PreviousStatus: change.PreviousStatus, Source: change.Source})
+	return c.JSON(http.StatusOK, statusChangeResponse{Snapshot: change.Snapshot, PreviousStatus: change.PreviousStatus, Source: change.Source, LateCapture: change.LateCapture})
 }
 
 type patchOrderRequest struct {

@@ -43,6 +43,11 @@ type Server struct {
 	orderLimit *ipLimiter
 	shakeLimit *ipLimiter
 	internal   *http.Server // the METRICS_ADDR listener's server, or nil
+	// sweeper expires orders past their window and purges old ones; it
+	// runs from Run until Shutdown, which stops it before the database.
+	sweeper     *payment.Sweeper
+	stopSweeper context.CancelFunc // guarded by mu; nil when not running
+	sweeperDone chan struct{}      // guarded by mu
 
 	// draining is closed when shutdown begins, so held long-polls answer.
 	draining  chan struct{}
@@ -98,7 +103,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		_ = store.Close()
 		return nil, err
 	}
-	svc, err := payment.NewService(payment.ServiceDeps{Store: store, Tokens: tokens})
+	var quota *payment.CreationQuota
+	if cfg.OrdersMaxPerHour > 0 {
+		if quota, err = payment.NewCreationQuota(store, int64(cfg.OrdersMaxPerHour), time.Hour); err != nil {
+			_ = store.Close()
+			return nil, err
+		}
+	}
+	svc, err := payment.NewService(payment.ServiceDeps{Store: store, Tokens: tokens, Quota: quota,
+		Window: payment.Window{TTL: cfg.OrderTTL, Min: cfg.OrderTTLMin, Max: cfg.OrderTTLMax}})
 	if err != nil {
 		_ = store.Close()
 		return nil, err
@@ -111,6 +124,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	s.anonLimit = newIPLimiter(cfg.AnonRatePerIP, int(cfg.AnonRatePerIP*BurstSeconds))
 	s.orderLimit = newIPLimiter(cfg.OrderRatePerIP, int(cfg.OrderRatePerIP*BurstSeconds))
 	s.shakeLimit = newIPLimiter(cfg.HandshakeRatePerIP, int(cfg.HandshakeRatePerIP*BurstSeconds))
+	s.sweeper, err = payment.NewSweeper(store, svc, payment.SweepConfig{
+		Every: cfg.ExpirySweepEvery, Batch: cfg.ExpiryBatch, Retention: cfg.OrderRetention,
+		Observer: s.metrics, Logger: log,
+	})
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
 	s.checks = append(s.checks, readinessCheck{"database", store.Ping})
 	redisLink, err := s.setupRedis(cfg)
 	if err != nil {
@@ -418,6 +439,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		serveErr <- err
 	}()
+	s.startSweeper()
 	port := ln.Addr().(*net.TCPAddr).Port
 	s.log.Info(fmt.Sprintf("Server running on port %d", port), "env", s.cfg.Env, "database", s.store.Dialect(), "tls", s.cfg.TLSCertFile != "")
 	s.log.Info("WebSocket server ready for connections", "path", "/socket.io/")
@@ -451,6 +473,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	s.stopSweeping()
 	if err := s.rt.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
@@ -472,6 +495,38 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.log.Info("shutdown complete")
 	return errors.Join(errs...)
+}
+
+// Sweeper returns the expiry sweep, for tests and tools.
+func (s *Server) Sweeper() *payment.Sweeper { return s.sweeper }
+
+// startSweeper runs the expiry sweep until stopSweeping.
+func (s *Server) startSweeper() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopSweeper != nil || s.isDraining() {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	s.stopSweeper, s.sweeperDone = cancel, done
+	go func() {
+		defer close(done)
+		_ = s.sweeper.Run(ctx)
+	}()
+}
+
+// stopSweeping stops the sweep and waits for its batch in progress, so
+// that nothing writes once the database closes. Safe to call more than once.
+func (s *Server) stopSweeping() {
+	s.mu.Lock()
+	cancel, done := s.stopSweeper, s.sweeperDone
+	s.stopSweeper = func() {}
+	s.mu.Unlock()
+	if cancel != nil && done != nil {
+		cancel()
+		<-done
+	}
 }
 
 func (s *Server) isDraining() bool {
