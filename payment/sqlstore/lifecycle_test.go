@@ -1,0 +1,513 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"paystatus/payment"
+)
+
+// Lifecycle tests run on SQLite by default and on Postgres with
+// TEST_DATABASE_URL, like the other store tests.
+
+// orderWithDeadline stores a pending order whose window ends at deadline,
+// created at created, and moves it along path.
+func orderWithDeadline(t *testing.T, s *Store, created, deadline time.Time, path ...payment.Status) payment.Order {
+	t.Helper()
+	o, err := payment.NewPendingOrder(payment.NewOrder{Amount: 1000, Currency: "INR"}, created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.ExpiresAt = deadline
+	if err := s.InsertOrder(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range path {
+		if _, err := s.ApplyTransition(context.Background(), payment.Transition{OrderID: o.ID, To: st, Source: "test"}); err != nil {
+			t.Fatalf("move to %s: %v", st, err)
+		}
+	}
+	got, err := s.Order(context.Background(), o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestExpireDueMovesOnlyOpenOrdersPastTheirDeadline(t *testing.T) {
+	s := openTestStore(t, testStoreURL(t))
+	ctx := context.Background()
+	now := time.Now().UTC()
+	past, future := now.Add(-time.Second), now.Add(time.Hour)
+	cases := []struct {
+		name        string
+		deadline    time.Time
+		path        []payment.Status
+		wantExpired bool
+	}{
+		{"pending past its deadline", past, nil, true},
+		{"processing past its deadline", past, []payment.Status{payment.StatusProcessing}, true},
+		{"pending inside its window", future, nil, false},
+		{"completed past its deadline", past, []payment.Status{payment.StatusCompleted}, false},
+		{"failed past its deadline", past, []payment.Status{payment.StatusFailed}, false},
+	}
+	orders := make([]payment.Order, len(cases))
+	for i, tc := range cases {
+		orders[i] = orderWithDeadline(t, s, now.Add(-time.Minute), tc.deadline, tc.path...)
+	}
+	changes, err := s.ExpireDue(ctx, now, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]payment.StatusChange{}
+	for _, c := range changes {
+		byID[c.OrderID] = c
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := orders[i]
+			after, err := s.Order(ctx, before.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, reported := byID[before.ID]
+			if !tc.wantExpired {
+				if reported || after.Status != before.Status || after.Seq != before.Seq {
+					t.Fatalf("changed: %+v -> %+v (reported %v)", before, after, reported)
+				}
+				return
+			}
+			if after.Status != payment.StatusExpired || after.Seq != before.Seq+1 {
+				t.Fatalf("after sweep: status %s seq %d, want expired seq %d", after.Status, after.Seq, before.Seq+1)
+			}
+			if !reported || c.Seq != after.Seq || c.PreviousStatus != before.Status || c.Source != payment.SourceExpiry {
+				t.Fatalf("change %+v, reported %v", c, reported)
+			}
+			if c.ExpiresAt == nil || !c.ExpiresAt.Equal(tc.deadline.Truncate(time.Microsecond)) && !c.ExpiresAt.Equal(tc.deadline) {
+				t.Fatalf("change carries expiresAt %v, want %v", c.ExpiresAt, tc.deadline)
+			}
+			events := statusEvents(t, s, before.ID)
+			last := events[len(events)-1]
+			if last.Seq != after.Seq || last.Status != payment.StatusExpired || last.PreviousStatus != before.Status || last.Source != payment.SourceExpiry {
+				t.Fatalf("last event %+v", last)
+			}
+		})
+	}
+	if len(changes) != 2 {
+		t.Fatalf("%d changes, want 2", len(changes))
+	}
+	again, err := s.ExpireDue(ctx, time.Now(), 100)
+	if err != nil || len(again) != 0 {
+		t.Fatalf("second sweep: %d changes, %v", len(again), err)
+	}
+}
+
+func TestExpireDueWorksInBatchesOldestFirst(t *testing.T) {
+	s := openTestStore(t, testStoreURL(t))
+	ctx := context.Background()
+	now := time.Now().UTC()
+	var ids []string
+	for i := range 7 {
+		o := orderWithDeadline(t, s, now.Add(-time.Hour), now.Add(-time.Duration(10-i)*time.Second))
+		ids = append(ids, o.ID)
+	}
+	var got []string
+	for range 4 {
+		changes, err := s.ExpireDue(ctx, now, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(changes) > 3 {
+			t.Fatalf("batch of %d, limit 3", len(changes))
+		}
+		for _, c := range changes {
+			got = append(got, c.OrderID)
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(ids, ",") {
+		t.Fatalf("expired %v, want oldest deadline first %v", got, ids)
+	}
+}
+
+// Two stores with their own pools stand in for two nodes sweeping one
+// database at once: each order must be expired by exactly one of them.
+func TestExpireDueAcrossNodesExpiresEachOrderOnce(t *testing.T) {
+	u := testStoreURL(t)
+	nodes := []*Store{openTestStore(t, u), openTestStore(t, u)}
+	ctx := context.Background()
+	now := time.Now().UTC()
+	const orders = 60
+	for range orders {
+		orderWithDeadline(t, nodes[0], now.Add(-time.Minute), now.Add(-time.Second))
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	errs := race(6, func(i int) error {
+		for {
+			changes, err := nodes[i%2].ExpireDue(ctx, now, 7)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			for _, c := range changes {
+				seen[c.OrderID]++
+			}
+			mu.Unlock()
+			if len(changes) == 0 {
+				return nil
+			}
+		}
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(seen) != orders {
+		t.Fatalf("%d orders expired, want %d", len(seen), orders)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("order %s reported expired %d times", id, n)
+		}
+		events := statusEvents(t, nodes[1], id)
+		if len(events) != 1 || events[0].Status != payment.StatusExpired || events[0].Seq != 1 {
+			t.Fatalf("order %s events %+v", id, events)
+		}
+	}
+}
+
+// A callback and the sweep racing for one order: whichever commits first
+// wins, and the order ends with exactly one terminal event.
+func TestExpiryAndCompletionRaceEndsOnce(t *testing.T) {
+	u := testStoreURL(t)
+	nodes := []*Store{openTestStore(t, u), openTestStore(t, u)}
+	ctx := context.Background()
+	for round := range 10 {
+		now := time.Now().UTC()
+		o := orderWithDeadline(t, nodes[0], now.Add(-time.Minute), now.Add(-time.Millisecond))
+		var expired int
+		errs := race(2, func(i int) error {
+			if i == 0 {
+				changes, err := nodes[0].ExpireDue(ctx, now, 10)
+				expired = len(changes)
+				return err
+			}
+			_, err := nodes[1].ApplyTransition(ctx, payment.Transition{OrderID: o.ID, To: payment.StatusCompleted, Source: "test"})
+			if errors.Is(err, payment.ErrInvalidTransition) {
+				return nil // the sweep came first
+			}
+			return err
+		})
+		if errs[0] != nil || errs[1] != nil {
+			t.Fatalf("round %d: %v", round, errs)
+		}
+		events := statusEvents(t, nodes[0], o.ID)
+		if len(events) != 1 {
+			t.Fatalf("round %d: %d events %+v", round, len(events), events)
+		}
+		if (events[0].Status == payment.StatusExpired) != (expired == 1) {
+			t.Fatalf("round %d: event %s, sweep reported %d", round, events[0].Status, expired)
+		}
+	}
+}
+
+func TestLateCaptureRule(t *testing.T) {
+	s := openTestStore(t, testStoreURL(t))
+	ctx := context.Background()
+	now := time.Now().UTC()
+	tests := []struct {
+		name    string
+		tr      payment.Transition
+		wantErr error
+		late    bool
+	}{
+		{"a capture completes the expired order", payment.Transition{To: payment.StatusCompleted, Source: "upi", Captured: true, PaymentID: "pay_late", Lenient: true}, nil, true},
+		{"a completion without proof of payment is refused", payment.Transition{To: payment.StatusCompleted, Source: "test"}, payment.ErrInvalidTransition, false},
+		{"a gateway's failure after expiry is stale", payment.Transition{To: payment.StatusFailed, Source: "upi", Lenient: true}, payment.ErrStaleEvent, false},
+		{"a gateway's processing after expiry is stale", payment.Transition{To: payment.StatusProcessing, Source: "upi", Lenient: true}, payment.ErrStaleEvent, false},
+		{"a refund of an expired order is refused", payment.Transition{To: payment.StatusRefunded, Source: "test", Captured: true}, payment.ErrInvalidTransition, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := orderWithDeadline(t, s, now.Add(-time.Minute), now.Add(-time.Second))
+			if changes, err := s.ExpireDue(ctx, time.Now(), 1000); err != nil || len(changes) == 0 {
+				t.Fatalf("expire: %v", err)
+			}
+			tt.tr.OrderID = o.ID
+			change, err := s.ApplyTransition(ctx, tt.tr)
+			after, _ := s.Order(ctx, o.ID)
+			events := statusEvents(t, s, o.ID)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) || after.Status != payment.StatusExpired || len(events) != 1 {
+					t.Fatalf("err %v (want %v), status %s, %d events", err, tt.wantErr, after.Status, len(events))
+				}
+				return
+			}
+			if err != nil || !change.LateCapture || change.PreviousStatus != payment.StatusExpired || after.Status != payment.StatusCompleted || after.PaymentID != "pay_late" {
+				t.Fatalf("late capture: %+v %v; order %+v", change, err, after)
+			}
+			last := events[len(events)-1]
+			if last.Status != payment.StatusCompleted || !strings.Contains(last.Data, `"lateCapture":true`) {
+				t.Fatalf("late capture event %+v", last)
+			}
+			// Completed as usual from here: a refund may follow.
+			if _, err := s.ApplyTransition(ctx, payment.Transition{OrderID: o.ID, To: payment.StatusRefunded, Source: "test"}); err != nil {
+				t.Fatalf("refund after a late capture: %v", err)
+			}
+		})
+	}
+	// An ordinary completion carries no mark.
+	o := orderWithDeadline(t, s, now, now.Add(time.Hour))
+	change, err := s.ApplyTransition(ctx, payment.Transition{OrderID: o.ID, To: payment.StatusCompleted, Source: "upi", Captured: true})
+	if err != nil || change.LateCapture {
+		t.Fatalf("on-time completion: %+v %v", change, err)
+	}
+	if ev := statusEvents(t, s, o.ID); ev[0].Data != "" {
+		t.Fatalf("on-time completion event data %q", ev[0].Data)
+	}
+}
+
+// explain returns the plan of q on this store's database, one line per row.
+func explain(t *testing.T, s *Store, q string, args ...any) string {
+	t.Helper()
+	prefix := "EXPLAIN QUERY PLAN "
+	if s.postgres {
+		prefix = "EXPLAIN "
+	}
+	rows, err := s.sqlDB.Query(s.query(prefix+q), args...)
+	if err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var lines []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, fmt.Sprint(vals[len(vals)-1]))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// The sweep, the purge and the quota's count must each be served by an
+// index, not a scan of the table: checked on a table whose history
+// (terminal orders) far outnumbers the open orders, as in production.
+func TestLifecycleQueriesUseTheirIndexes(t *testing.T) {
+	s := openTestStore(t, testStoreURL(t))
+	ctx := context.Background()
+	now := time.Now().UTC()
+	rows := make([]orderRow, 0, 3000)
+	for i := range 3000 {
+		st := payment.StatusCompleted
+		if i%100 == 0 {
+			st = payment.StatusPending
+		}
+		deadline := now.Add(time.Duration(i-1500) * time.Second)
+		rows = append(rows, orderRow{ID: fmt.Sprintf("ord_plan_%05d", i), Amount: 100, Currency: "INR", Status: st,
+			Seq: 1, CreatedAt: now.Add(-time.Hour), UpdatedAt: now, ExpiresAt: &deadline})
+	}
+	if err := s.db.WithContext(ctx).CreateInBatches(rows, 500).Error; err != nil {
+		t.Fatal(err)
+	}
+	analyze := "ANALYZE"
+	if s.postgres {
+		analyze = "ANALYZE orders"
+	}
+	if _, err := s.sqlDB.Exec(analyze); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []struct {
+		name, query, index string
+		args               []any
+	}{
+		{"due orders", dueOrdersQuery, openDeadlineIndexName, []any{now, 200}},
+		{"legacy orders without a deadline", strings.Replace(assignDeadlinesStmt, "UPDATE orders SET expires_at = ?", "SELECT id FROM orders", 1), openDeadlineIndexName, nil},
+		{"purge candidates", purgeCandidatesQuery, createdAtIndexName, []any{now.Add(-24 * time.Hour), 500}},
+		{"recent creations", countCreatedQuery, createdAtIndexName, []any{now.Add(-time.Minute)}},
+	} {
+		t.Run(q.name, func(t *testing.T) {
+			plan := explain(t, s, q.query, q.args...)
+			t.Logf("%s plan on %s:\n%s", q.name, s.Dialect(), plan)
+			if !strings.Contains(plan, q.index) {
+				t.Fatalf("plan does not use %s:\n%s", q.index, plan)
+			}
+		})
+	}
+}
+
+func TestPurgeTerminalKeepsOpenAndRecentOrders(t *testing.T) {
+	s := openTestStore(t, testStoreURL(t))
+	ctx := context.Background()
+	now := time.Now().UTC()
+	old := now.Add(-40 * 24 * time.Hour)
+	oldCompleted := orderWithDeadline(t, s, old, old.Add(time.Minute), payment.StatusCompleted)
+	oldExpired := orderWithDeadline(t, s, old, old.Add(time.Minute), payment.StatusExpired)
+	oldRefunded := orderWithDeadline(t, s, old, old.Add(time.Minute), payment.StatusCompleted, payment.StatusRefunded)
+	oldPending := orderWithDeadline(t, s, old, now.Add(time.Hour))
+	recent := orderWithDeadline(t, s, now, now.Add(time.Minute), payment.StatusCompleted)
+	cutoff := now.Add(-30 * 24 * time.Hour)
+
+	n, err := s.PurgeTerminal(ctx, cutoff, 2)
+	if err != nil || n != 2 {
+		t.Fatalf("first batch: %d, %v; want 2", n, err)
+	}
+	n, err = s.PurgeTerminal(ctx, cutoff, 2)
+	if err != nil || n != 1 {
+		t.Fatalf("second batch: %d, %v; want 1", n, err)
+	}
+	for _, o := range []payment.Order{oldCompleted, oldExpired, oldRefunded} {
+		if _, err := s.Order(ctx, o.ID); !errors.Is(err, payment.ErrOrderNotFound) {
+			t.Fatalf("old %s order still there: %v", o.Status, err)
+		}
+		if events := statusEvents(t, s, o.ID); len(events) != 0 {
+			t.Fatalf("old order's %d events still there", len(events))
+		}
+	}
+	for _, o := range []payment.Order{oldPending, recent} {
+		if _, err := s.Order(ctx, o.ID); err != nil {
+			t.Fatalf("%s order purged: %v", o.Status, err)
+		}
+	}
+	if n, err := s.PurgeTerminal(ctx, cutoff, 2); err != nil || n != 0 {
+		t.Fatalf("nothing left to purge, got %d, %v", n, err)
+	}
+}
+
+func TestAssignMissingDeadlinesAdoptsOnlyOpenLegacyOrders(t *testing.T) {
+	s := openTestStore(t, testStoreURL(t))
+	ctx := context.Background()
+	now := time.Now().UTC()
+	legacyPending := orderWithDeadline(t, s, now, time.Time{})
+	legacyCompleted := orderWithDeadline(t, s, now, time.Time{}, payment.StatusCompleted)
+	windowed := orderWithDeadline(t, s, now, now.Add(time.Hour))
+	deadline := now.Add(15 * time.Minute)
+	n, err := s.AssignMissingDeadlines(ctx, deadline)
+	if err != nil || n != 1 {
+		t.Fatalf("assigned %d, %v; want 1", n, err)
+	}
+	for _, c := range []struct {
+		o    payment.Order
+		want time.Time
+	}{{legacyPending, deadline}, {legacyCompleted, time.Time{}}, {windowed, now.Add(time.Hour)}} {
+		got, _ := s.Order(ctx, c.o.ID)
+		if got.ExpiresAt.Sub(c.want).Abs() > time.Millisecond || got.ExpiresAt.IsZero() != c.want.IsZero() {
+			t.Fatalf("order %s (%s): expiresAt %v, want %v", c.o.ID, c.o.Status, got.ExpiresAt, c.want)
+		}
+	}
+}
+
+func TestCreationQuotaCountsTheStore(t *testing.T) {
+	u := testStoreURL(t)
+	nodes := []*Store{openTestStore(t, u), openTestStore(t, u)}
+	ctx := context.Background()
+	now := time.Now().UTC()
+	// Three orders from before the period do not count; two inside it do.
+	for i := range 5 {
+		created := now.Add(-2 * time.Hour)
+		if i >= 3 {
+			created = now.Add(-time.Minute)
+		}
+		orderWithDeadline(t, nodes[0], created, created.Add(time.Hour))
+	}
+	if n, err := nodes[1].CountCreatedSince(ctx, now.Add(-time.Hour)); err != nil || n != 2 {
+		t.Fatalf("count %d, %v; want 2", n, err)
+	}
+	q, err := payment.NewCreationQuota(nodes[1], 4, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := q.Reserve(ctx); err != nil {
+			t.Fatalf("reserve %d: %v", i, err)
+		}
+	}
+	if err := q.Reserve(ctx); !errors.Is(err, payment.ErrQuotaExceeded) {
+		t.Fatalf("fifth order in the hour: %v, want ErrQuotaExceeded", err)
+	}
+	for _, bad := range []struct {
+		max    int64
+		period time.Duration
+	}{{0, time.Hour}, {-1, time.Hour}, {1, 0}} {
+		if _, err := payment.NewCreationQuota(nodes[0], bad.max, bad.period); err == nil {
+			t.Errorf("quota %d per %s accepted", bad.max, bad.period)
+		}
+	}
+}
+
+// A deadline lives in the database: a store opened after a restart, with a
+// fresh service and sweeper, still expires the order and announces it.
+func TestSweeperExpiresAfterRestartInsideTheWindow(t *testing.T) {
+	u := testStoreURL(t)
+	ctx := context.Background()
+	tokens := mustTokens(t, "restart-secret")
+	window := payment.Window{TTL: 2 * time.Second, Min: time.Second, Max: time.Hour}
+
+	first, err := Open(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc1, err := payment.NewService(payment.ServiceDeps{Store: first, Tokens: tokens, Window: window})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := svc1.CreateOrder(ctx, payment.NewOrder{Amount: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := created.ExpiresAt.Sub(created.CreatedAt); d != 2*time.Second {
+		t.Fatalf("window %s, want 2s", d)
+	}
+	if err := first.Close(); err != nil { // the node goes down inside the window
+		t.Fatal(err)
+	}
+
+	second := openTestStore(t, u)
+	notified := make(chan payment.StatusChange, 4)
+	svc2, err := payment.NewService(payment.ServiceDeps{Store: second, Tokens: tokens, Window: window, Notifier: chanNotifier(notified)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sweeper, err := payment.NewSweeper(second, svc2, payment.SweepConfig{Every: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = sweeper.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+
+	select {
+	case c := <-notified:
+		lag := time.Since(created.ExpiresAt)
+		if c.OrderID != created.ID || c.Status != payment.StatusExpired || c.Seq != 1 {
+			t.Fatalf("announced %+v", c)
+		}
+		if lag < 0 || lag > 2*time.Second {
+			t.Fatalf("expired %s after its deadline", lag)
+		}
+		t.Logf("expired %s after its deadline", lag.Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatal("the order was not expired after the restart")
+	}
+	snap, err := svc2.Snapshot(ctx, created.ID)
+	if err != nil || snap.Status != payment.StatusExpired {
+		t.Fatalf("snapshot %+v %v", snap, err)
+	}
+}
+
+type chanNotifier chan payment.StatusChange
+
+func (n chanNotifier) PaymentStatusChanged(c payment.StatusChange) { n <- c }
+func (n chanNotifier) OrderChanged(payment.OrderChange)            {}
