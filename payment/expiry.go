@@ -31,7 +31,10 @@ func (w Window) Validate() (Window, error) {
 		return w, fmt.Errorf("%w: payment window durations must be positive", ErrInvalidWindow)
 	}
 	if w.Min == 0 {
-		w.Min = min(DefaultMinOrderTTL, max(w.TTL, time.Second))
+		w.Min = DefaultMinOrderTTL
+		if w.TTL > 0 {
+			w.Min = min(w.Min, w.TTL)
+		}
 	}
 	if w.Max == 0 {
 		w.Max = max(DefaultMaxOrderTTL, w.TTL, w.Min)
