@@ -39,6 +39,12 @@
     pageError: document.getElementById('page-error'),
     indicator: document.getElementById('connection-indicator'),
     updatedAt: document.getElementById('updated-at'),
+    window: document.getElementById('payment-window'),
+    countdown: document.getElementById('countdown'),
+    countdownLabel: document.getElementById('countdown-label'),
+    announcer: document.getElementById('countdown-announcer'),
+    expiredActions: document.getElementById('expired-actions'),
+    checkAgain: document.getElementById('check-again'),
   };
 
   var STATUS_TEXT = {
@@ -89,6 +95,7 @@
   window.paymentPage = {
     get client() { return client; },
     get status() { return current; },
+    get secondsLeft() { return countdown.secondsLeft; },
   };
 
   start();
@@ -128,7 +135,9 @@
     }
 
     renderSummary(statusResult.status, config);
+    clockSkew = statusResult.skew || 0;
     renderStatus(statusResult.status);
+    els.checkAgain.addEventListener('click', checkAgain);
 
     var realtime = realtimeOverride !== null ? realtimeOverride : config.realtime !== false;
     if (debug) console.log('Realtime updates ' + (realtime ? 'on' : 'off') + ' for this session');
@@ -179,12 +188,13 @@
   async function loadStatus() {
     var url = apiBase + '/api/payment/status/' + encodeURIComponent(orderId);
     try {
+      var sent = Date.now();
       var res = await fetch(url, {
         cache: 'no-store',
         headers: { Accept: 'application/json', 'X-Order-Token': token },
       });
       var body = await res.json().catch(function () { return {}; });
-      if (res.ok && body && body.status) return { ok: true, status: body };
+      if (res.ok && body && body.status) return { ok: true, status: body, skew: serverSkew(res, sent) };
       var message = (body && body.error) || ('The server answered with HTTP ' + res.status + '.');
       if (res.status === 401 || res.status === 403) {
         message = 'This payment link is not valid. Open the link you were sent again, or ask the merchant for a new one.';
@@ -236,13 +246,16 @@
   }
 
   function renderStatus(status) {
+    var previousState = current ? current.status : null;
     current = status;
     var state = status.status;
     var text = STATUS_TEXT[state] || { title: 'Status: ' + state, detail: '' };
+    if (isLateCapture(status, previousState)) text = LATE_CAPTURE_TEXT;
 
     els.status.dataset.status = state;
     els.title.textContent = text.title;
     els.detail.textContent = text.detail;
+    renderPaymentWindow(status);
 
     var showPaymentId = (state === 'completed' || state === 'refunded') && status.paymentId;
     els.paymentId.textContent = showPaymentId ? status.paymentId : '';
@@ -257,6 +270,125 @@
     }
     document.title = text.title + ' · Payment status';
     renderIndicator();
+  }
+
+  // ---- payment window -------------------------------------------------------
+  //
+  // The countdown is the page's estimate of the server's deadline. It never
+  // ends the payment by itself: the expired screen comes only from the
+  // server (a pushed update, a poll, or the one check the buyer asks for).
+  // Screen readers hear the time left when the page opens and at a few
+  // points (ANNOUNCE_AT), not every second.
+
+  var ANNOUNCE_AT = [300, 60, 30]; // seconds left
+  var LATE_CAPTURE_TEXT = {
+    title: 'Payment successful',
+    detail: 'Your payment reached us after this payment request had expired, and it has been ' +
+      'accepted. There is no need to pay again.',
+  };
+  var clockSkew = 0; // server clock minus this page's clock, in ms
+  var countdown = { timer: null, deadline: NaN, secondsLeft: null, lastLeft: null };
+
+  function isLateCapture(status, previousState) {
+    return status.status === 'completed' && (status.lateCapture === true ||
+      status.previousStatus === 'expired' || previousState === 'expired');
+  }
+
+  // serverSkew estimates how far this page's clock is from the server's,
+  // from the Date header (same origin only; it is not exposed cross-origin).
+  function serverSkew(res, sent) {
+    var date = res.headers && res.headers.get('Date');
+    var server = date ? Date.parse(date) : NaN;
+    if (isNaN(server)) return 0;
+    var skew = server + 500 - (sent + Date.now()) / 2; // Date has whole seconds
+    return Math.abs(skew) < 2000 ? 0 : skew;
+  }
+
+  function renderPaymentWindow(status) {
+    var open = status.status === 'pending' || status.status === 'processing';
+    els.expiredActions.hidden = status.status !== 'expired';
+    var deadline = open && status.expiresAt ? Date.parse(status.expiresAt) : NaN;
+    if (isNaN(deadline)) {
+      stopCountdown();
+      return;
+    }
+    els.window.hidden = false;
+    if (deadline !== countdown.deadline) {
+      countdown.deadline = deadline;
+      countdown.lastLeft = null;
+    }
+    tickCountdown();
+    if (!countdown.timer) countdown.timer = setInterval(tickCountdown, 1000);
+  }
+
+  function stopCountdown() {
+    clearInterval(countdown.timer);
+    countdown.timer = null;
+    countdown.deadline = NaN;
+    countdown.secondsLeft = null;
+    els.window.hidden = true;
+  }
+
+  function tickCountdown() {
+    var left = Math.max(0, Math.ceil((countdown.deadline - (Date.now() + clockSkew)) / 1000));
+    var previous = countdown.lastLeft;
+    countdown.secondsLeft = left;
+    countdown.lastLeft = left;
+    els.countdown.textContent = formatClock(left);
+    els.window.dataset.urgency = left === 0 ? 'over' : left <= 60 ? 'low' : 'ok';
+    if (left === 0) {
+      els.countdownLabel.textContent = 'Time is up. Confirming with the server…';
+      if (previous !== 0) announce('The time to pay is up. Waiting for confirmation.');
+      clearInterval(countdown.timer);
+      countdown.timer = null;
+      return;
+    }
+    els.countdownLabel.textContent = 'Time left to pay';
+    if (previous === null) {
+      announce(spokenTime(left) + ' left to pay.');
+      return;
+    }
+    for (var i = 0; i < ANNOUNCE_AT.length; i++) {
+      if (previous > ANNOUNCE_AT[i] && left <= ANNOUNCE_AT[i]) {
+        announce(spokenTime(ANNOUNCE_AT[i]) + ' left to pay.');
+        return;
+      }
+    }
+  }
+
+  function announce(message) {
+    els.announcer.textContent = message;
+  }
+
+  function formatClock(seconds) {
+    var h = Math.floor(seconds / 3600);
+    var m = Math.floor((seconds % 3600) / 60);
+    var s = seconds % 60;
+    var mm = (h > 0 && m < 10 ? '0' : '') + m;
+    return (h > 0 ? h + ':' : '') + mm + ':' + (s < 10 ? '0' : '') + s;
+  }
+
+  function spokenTime(seconds) {
+    if (seconds >= 120) {
+      var minutes = Math.round(seconds / 60);
+      return minutes + ' minutes';
+    }
+    if (seconds >= 60) return '1 minute';
+    return seconds + (seconds === 1 ? ' second' : ' seconds');
+  }
+
+  // checkAgain asks the server once, on the buyer's request, whether an
+  // expired order was paid after all (a late capture). Nothing else runs
+  // after a final status.
+  async function checkAgain() {
+    els.checkAgain.disabled = true;
+    var result = await loadStatus();
+    if (result.ok) {
+      renderStatus(result.status);
+    } else {
+      showNotice('Could not check the payment: ' + result.message);
+    }
+    setTimeout(function () { els.checkAgain.disabled = false; }, 3000);
   }
 
   function renderIndicator() {
@@ -274,6 +406,7 @@
   }
 
   function showFatal(title, detail) {
+    stopCountdown();
     els.status.dataset.status = 'error';
     els.title.textContent = title;
     els.detail.textContent = detail;
