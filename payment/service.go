@@ -100,6 +100,9 @@ func (s *Service) CreateOrder(ctx context.Context, in NewOrder) (CreatedOrder, e
 	if o.ExpiresAt, err = s.window.Deadline(o.CreatedAt, time.Duration(in.TTLSeconds)*time.Second); err != nil {
 		return CreatedOrder{}, err
 	}
+	// Postgres keeps microseconds: the deadline answered now must be the
+	// one every later read returns.
+	o.ExpiresAt = o.ExpiresAt.Truncate(time.Microsecond)
 	if s.quota != nil {
 		if err := s.quota.Reserve(ctx); err != nil {
 			return CreatedOrder{}, err

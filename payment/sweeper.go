@@ -45,7 +45,7 @@ type SweepConfig struct {
 	// Every is the pause between sweeps for due orders (1 s). An order
 	// expires within about this long after its deadline.
 	Every time.Duration
-	// Batch is how many orders one transaction expires (200). Smaller
+	// Batch is how many orders one transaction expires (50). Smaller
 	// batches hold a SQLite writer for less time; larger ones commit less
 	// often.
 	Batch int
@@ -54,7 +54,7 @@ type SweepConfig struct {
 	Retention time.Duration
 	// PurgeEvery is the pause between purges of expired history (1 min).
 	PurgeEvery time.Duration
-	// PurgeBatch is how many orders one purge transaction deletes (500).
+	// PurgeBatch is how many orders one purge transaction deletes (100).
 	PurgeBatch int
 	Observer   SweepObserver
 	Logger     *slog.Logger
@@ -63,10 +63,10 @@ type SweepConfig struct {
 // Sweep defaults.
 const (
 	DefaultSweepEvery     = time.Second
-	DefaultSweepBatch     = 200
+	DefaultSweepBatch     = 50
 	DefaultRetention      = 30 * 24 * time.Hour
 	DefaultPurgeEvery     = time.Minute
-	DefaultPurgeBatch     = 500
+	DefaultPurgeBatch     = 100
 	maxSweepBatch         = 10000
 	sweepOperationTimeout = 30 * time.Second
 )

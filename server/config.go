@@ -131,7 +131,7 @@ type Config struct {
 	OrderTTLMin time.Duration
 	OrderTTLMax time.Duration
 	// ExpirySweepEvery is the pause between expiry sweeps (1 s);
-	// ExpiryBatch is how many orders one sweep transaction expires (200).
+	// ExpiryBatch is how many orders one sweep transaction expires (50).
 	ExpirySweepEvery time.Duration
 	ExpiryBatch      int
 	// OrderRetention is how long terminal orders are kept after their
