@@ -84,7 +84,9 @@ type CreatedOrder struct {
 
 // CreateOrder stores a new order and issues its token.
 func (s *Service) CreateOrder(ctx context.Context, in NewOrder) (CreatedOrder, error) {
-	now := time.Now()
+	// Postgres keeps microseconds: the times a creation answers with must
+	// be the ones every later read returns.
+	now := time.Now().Truncate(time.Microsecond)
 	o, err := NewPendingOrder(in, now)
 	if err != nil {
 		return CreatedOrder{}, err
@@ -100,9 +102,6 @@ func (s *Service) CreateOrder(ctx context.Context, in NewOrder) (CreatedOrder, e
 	if o.ExpiresAt, err = s.window.Deadline(o.CreatedAt, time.Duration(in.TTLSeconds)*time.Second); err != nil {
 		return CreatedOrder{}, err
 	}
-	// Postgres keeps microseconds: the deadline answered now must be the
-	// one every later read returns.
-	o.ExpiresAt = o.ExpiresAt.Truncate(time.Microsecond)
 	if s.quota != nil {
 		if err := s.quota.Reserve(ctx); err != nil {
 			return CreatedOrder{}, err
