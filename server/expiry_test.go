@@ -272,3 +272,26 @@ func TestLifecycleConfig(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRetentionEnv: any ORDER_RETENTION is an error, keep-forever (-1) or
+// a positive duration; never a panic, zero or another negative.
+func FuzzRetentionEnv(f *testing.F) {
+	for _, seed := range []string{"", "0", "30d", "720h", "1.5h", "-1d", "d", "99999999999d", "1e400h", "0d", " 7d "} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		d, err := retentionEnv(envOf(map[string]string{"ORDER_RETENTION": v}), "ORDER_RETENTION")
+		switch {
+		case err != nil:
+			if !errors.Is(err, ErrConfig) || d != 0 {
+				t.Fatalf("%q: %v, %v", v, d, err)
+			}
+		case strings.TrimSpace(v) == "":
+			if d != 0 {
+				t.Fatalf("empty gave %v", d)
+			}
+		case d != -1 && d <= 0:
+			t.Fatalf("%q gave %v", v, d)
+		}
+	})
+}
