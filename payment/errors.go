@@ -16,6 +16,7 @@ var (
 	ErrConflict          = errors.New("concurrent change to the order")
 	ErrInvalidWindow     = errors.New("invalid payment window")
 	ErrQuotaExceeded     = errors.New("order creation quota reached")
+	ErrExpirySkipped     = errors.New("orders left unexpired")
 
 	ErrSignatureMissing   = errors.New("signature missing")
 	ErrSignatureMalformed = errors.New("signature malformed")

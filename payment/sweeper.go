@@ -17,8 +17,10 @@ type LifecycleStore interface {
 	// whose deadline is at or before now to expired, oldest deadline first,
 	// each with the next seq and a status event. Each move is guarded on
 	// the seq read, so with several nodes sweeping one database exactly one
-	// applies it. It returns the changes it committed. It must not scan
-	// orders that are terminal.
+	// applies it. It returns the changes it committed. An order whose write
+	// fails is left as it was and reported with ErrExpirySkipped, beside the
+	// changes committed for the others. It must not scan orders that are
+	// terminal.
 	ExpireDue(ctx context.Context, now time.Time, limit int) ([]StatusChange, error)
 	// AssignMissingDeadlines gives every open order that has no deadline
 	// (stored by a version without payment windows) the deadline given,
@@ -183,23 +185,28 @@ func (w *Sweeper) adoptLegacyOrders(ctx context.Context) {
 // is expiring.
 func (w *Sweeper) ExpireDue(ctx context.Context) (int, error) {
 	total := 0
+	var skipped error
 	for ctx.Err() == nil {
 		opCtx, cancel := context.WithTimeout(ctx, sweepOperationTimeout)
 		changes, err := w.store.ExpireDue(opCtx, time.Now(), w.cfg.Batch)
 		cancel()
-		if err != nil {
-			return total, err
-		}
+		// Changes reported beside an error were committed all the same.
 		for _, c := range changes {
 			w.svc.announceStatus(ctx, c)
 			w.cfg.Observer.OrderExpired(c)
 		}
 		total += len(changes)
+		switch {
+		case errors.Is(err, ErrExpirySkipped) && len(changes) > 0:
+			skipped = err // the others moved on: keep going, report it at the end
+		case err != nil:
+			return total, err
+		}
 		if len(changes) == 0 {
 			break
 		}
 	}
-	return total, nil
+	return total, skipped
 }
 
 // Purge deletes terminal orders older than the retention, a batch per

@@ -71,7 +71,8 @@ func (s *Store) query(q string) string {
 // ExpireDue implements payment.LifecycleStore. The batch is one
 // transaction; each order's move is checked by the status machine and
 // guarded on its seq, and one that lost a race (a callback, or another
-// node's sweep) is skipped. On Postgres the candidates are locked with
+// node's sweep) is skipped, as is one whose write fails (reported with
+// ErrExpirySkipped beside the changes committed). On Postgres the candidates are locked with
 // SKIP LOCKED, so two nodes sweeping at once take different orders.
 func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) (changes []payment.StatusChange, err error) {
 	if limit <= 0 {
@@ -91,7 +92,10 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) (change
 	if s.postgres {
 		q += " FOR UPDATE SKIP LOCKED"
 	}
-	due, err := loadDue(ctx, tx, s.query(q), now, limit)
+	// Twice the batch is read, so that orders whose write fails (they stay
+	// first in line) do not take the whole batch: the sweep moves on past
+	// up to limit of them.
+	due, err := loadDue(ctx, tx, s.query(q), now, 2*limit)
 	if err != nil {
 		return nil, err
 	}
@@ -109,29 +113,65 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) (change
 	}
 	defer insert.Close()
 	tr := payment.Transition{To: payment.StatusExpired, Source: payment.SourceExpiry}
+	var failed []error
 	for _, o := range due {
+		if len(changes) == limit {
+			break
+		}
 		tr.OrderID = o.ID
 		if payment.CheckTransition(o, tr) != nil {
 			continue
 		}
-		res, err := update.ExecContext(ctx, string(payment.StatusExpired), o.Seq+1, now, o.ID, o.Seq)
+		change, ok, err := s.expireOne(ctx, tx, update, insert, o, tr.Source, now)
 		if err != nil {
-			return nil, fmt.Errorf("expire order: %w", s.translate(err))
+			failed = append(failed, fmt.Errorf("order %s: %w", o.ID, err))
+			continue
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			continue // changed since it was read: whoever changed it owns it
+		if ok {
+			changes = append(changes, change)
 		}
-		previous := o.Status
-		o.Status, o.Seq, o.UpdatedAt = payment.StatusExpired, o.Seq+1, now
-		if _, err := insert.ExecContext(ctx, o.ID, o.Seq, string(o.Status), string(previous), tr.Source, o.PaymentID, now); err != nil {
-			return nil, fmt.Errorf("append expiry event: %w", s.translate(err))
-		}
-		changes = append(changes, payment.StatusChange{Snapshot: o.Snapshot(), PreviousStatus: previous, Source: tr.Source})
 	}
 	if err = tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit expiry: %w", s.translate(err))
 	}
+	if len(failed) > 0 {
+		return changes, fmt.Errorf("%w: %w", payment.ErrExpirySkipped, errors.Join(failed...))
+	}
 	return changes, nil
+}
+
+// expireOne applies one order's expiry inside the batch, under a savepoint:
+// an order whose write fails is rolled back alone, so it cannot hold up
+// every other due order behind it. ok is false when the order changed
+// since it was read: whoever changed it owns it.
+func (s *Store) expireOne(ctx context.Context, tx *sql.Tx, update, insert *sql.Stmt, o payment.Order, source string, now time.Time) (payment.StatusChange, bool, error) {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT expire_one"); err != nil {
+		return payment.StatusChange{}, false, fmt.Errorf("savepoint: %w", err)
+	}
+	change, ok, err := func() (payment.StatusChange, bool, error) {
+		res, err := update.ExecContext(ctx, string(payment.StatusExpired), o.Seq+1, now, o.ID, o.Seq)
+		if err != nil {
+			return payment.StatusChange{}, false, fmt.Errorf("expire order: %w", s.translate(err))
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return payment.StatusChange{}, false, nil
+		}
+		previous := o.Status
+		o.Status, o.Seq, o.UpdatedAt = payment.StatusExpired, o.Seq+1, now
+		if _, err := insert.ExecContext(ctx, o.ID, o.Seq, string(o.Status), string(previous), source, o.PaymentID, now); err != nil {
+			return payment.StatusChange{}, false, fmt.Errorf("append expiry event: %w", s.translate(err))
+		}
+		return payment.StatusChange{Snapshot: o.Snapshot(), PreviousStatus: previous, Source: source}, true, nil
+	}()
+	if err != nil {
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT expire_one"); rerr != nil {
+			return payment.StatusChange{}, false, errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
+		}
+	}
+	if _, rerr := tx.ExecContext(ctx, "RELEASE SAVEPOINT expire_one"); rerr != nil {
+		return payment.StatusChange{}, false, errors.Join(err, fmt.Errorf("release savepoint: %w", rerr))
+	}
+	return change, ok, err
 }
 
 func loadDue(ctx context.Context, tx *sql.Tx, q string, now time.Time, limit int) ([]payment.Order, error) {

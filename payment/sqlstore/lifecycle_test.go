@@ -511,3 +511,55 @@ type chanNotifier chan payment.StatusChange
 
 func (n chanNotifier) PaymentStatusChanged(c payment.StatusChange) { n <- c }
 func (n chanNotifier) OrderChanged(payment.OrderChange)            {}
+
+// An order whose expiry cannot be written (here an event already squats on
+// its next seq) is skipped and reported; the due orders behind it still
+// expire, so one bad row cannot stop every expiry.
+func TestExpireDueSkipsAnOrderThatFailsAlone(t *testing.T) {
+	s := openTestStore(t, testStoreURL(t))
+	ctx := context.Background()
+	now := time.Now().UTC()
+	poisoned := orderWithDeadline(t, s, now.Add(-time.Hour), now.Add(-time.Minute))
+	squatter := eventRow{OrderID: poisoned.ID, Seq: 1, Type: "squatter", Source: "test", CreatedAt: now}
+	if err := s.db.Create(&squatter).Error; err != nil {
+		t.Fatal(err)
+	}
+	var others []payment.Order
+	for range 3 {
+		others = append(others, orderWithDeadline(t, s, now.Add(-time.Hour), now.Add(-time.Second)))
+	}
+	changes, err := s.ExpireDue(ctx, now, 10)
+	if !errors.Is(err, payment.ErrExpirySkipped) || !strings.Contains(err.Error(), poisoned.ID) {
+		t.Fatalf("error %v, want ErrExpirySkipped naming %s", err, poisoned.ID)
+	}
+	if len(changes) != len(others) {
+		t.Fatalf("%d changes, want %d", len(changes), len(others))
+	}
+	for _, o := range others {
+		if got, _ := s.Order(ctx, o.ID); got.Status != payment.StatusExpired || got.Seq != 1 {
+			t.Fatalf("order behind the bad one: %s seq %d", got.Status, got.Seq)
+		}
+	}
+	if got, _ := s.Order(ctx, poisoned.ID); got.Status != payment.StatusPending || got.Seq != 0 {
+		t.Fatalf("bad order half-changed: %s seq %d", got.Status, got.Seq)
+	}
+
+	// The sweeper announces what moved and reports the rest.
+	more := orderWithDeadline(t, s, now.Add(-time.Hour), now.Add(-time.Second))
+	notified := make(chan payment.StatusChange, 8)
+	svc, err := payment.NewService(payment.ServiceDeps{Store: s, Tokens: mustTokens(t, "skip-secret"), Notifier: chanNotifier(notified)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sweeper, err := payment.NewSweeper(s, svc, payment.SweepConfig{Batch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := sweeper.ExpireDue(ctx)
+	if n != 1 || !errors.Is(err, payment.ErrExpirySkipped) {
+		t.Fatalf("sweeper expired %d, %v", n, err)
+	}
+	if c := <-notified; c.OrderID != more.ID || c.Status != payment.StatusExpired {
+		t.Fatalf("announced %+v", c)
+	}
+}
