@@ -110,7 +110,7 @@ for (const mode of [
         assert.equal(await page.isVisible('#check-again'), true);
 
         // All network activity stops.
-        await waitFor('indicator to go offline', async () => (await indicatorState(page)) === 'offline');
+        await waitFor('indicator to say the payment is final', async () => (await indicatorState(page)) === 'final');
         const client = await page.evaluate(() => {
           const c = window.paymentPage.client;
           return { state: c.state, socket: !!c.socket, pollInFlight: !!c._pollAbort };
