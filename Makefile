@@ -30,7 +30,7 @@ test-go:
 	$(GO) test -race -count=1 ./...
 
 test-pg:
-	TEST_DATABASE_URL='$(PG_URL)' $(GO) test -race -count=1 ./payment/ ./server/
+	TEST_DATABASE_URL='$(PG_URL)' $(GO) test -race -count=1 ./payment/... ./server/
 
 # Runs each Fuzz target of each package for FUZZTIME. A count, not a duration:
 # with a duration Go 1.26's fuzz coordinator can report a spurious "context
