@@ -69,7 +69,7 @@ func (s *Server) deliverWithAck(id, room string, payload any, attempt int) {
 			s.obs.Resent(EventPaymentStatus)
 		}
 		// An ack stops the resend timer, so an acknowledged update costs no
-		// goroutine when the timeout passes (1,000 a second in the benchmark).
+		// goroutine when the timeout passes.
 		var acked atomic.Bool
 		var resend atomic.Pointer[time.Timer]
 		_ = sock.EmitWithAckSignal(EventPaymentStatus, func() {

@@ -202,8 +202,8 @@ func openStore(ctx context.Context, cfg Config) (*Store, error) {
 			sqlDB.SetMaxIdleConns(maxPostgresConns / 2)
 		} else {
 			// SQLite has one writer. One connection makes writers queue in Go's
-			// pool rather than spin on busy_timeout, which under a burst ran out
-			// and failed callbacks with "database is locked" (bench e2e run).
+			// pool rather than spin on busy_timeout, which a burst can outlast,
+			// failing callbacks with "database is locked".
 			sqlDB.SetMaxOpenConns(1)
 		}
 	}
@@ -292,10 +292,8 @@ func (s *Store) migrate(ctx context.Context) error {
 // dropUnusedIndexes removes indexes that earlier versions created and that
 // no query uses. AutoMigrate adds indexes but never drops one.
 //
-// idx_orders_status: every status change rewrote its entry. Dropping it, in
-// interleaved runs of the benchmark's end-to-end scenario on SQLite, the
-// receipt p99 was 1.14–1.79 ms (median 1.30) against 1.19–2.33 ms (median
-// 1.96) with it.
+// idx_orders_status: no query reads it, yet every status change rewrote its
+// entry inside the transition's transaction.
 func dropUnusedIndexes(db *gorm.DB) error {
 	if err := db.Exec("DROP INDEX IF EXISTS idx_orders_status").Error; err != nil {
 		return fmt.Errorf("drop idx_orders_status: %w", err)

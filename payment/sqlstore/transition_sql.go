@@ -16,9 +16,8 @@ import (
 )
 
 // writeStatements are the statements of every change, prepared once per
-// store. Changes run on database/sql directly: inside a transaction GORM
-// prepared them again on every call, which a CPU profile of the benchmark
-// showed as about a tenth of the server's time.
+// store. Changes run on database/sql directly, because inside a transaction
+// GORM prepares them again on every call.
 type writeStatements struct {
 	loadOrder   *sql.Stmt // the order, and how many events carry the delivery's key
 	updateOrder *sql.Stmt

@@ -31,9 +31,9 @@ type Batch struct {
 var batchPool = sync.Pool{New: func() any { return &Batch{} }}
 
 // NewBatch starts a batch; Flush sends it and releases it. The server keeps
-// one released batch out of the pool, which a collection empties: a
-// 10,000-socket broadcast's buffers are about half a megabyte, and making
-// them again right after a collection made the next collection come sooner.
+// one released batch out of the pool, which a collection empties, so that a
+// large room's buffers are not made again after every collection (which
+// would bring the next collection sooner).
 func (s *Server) NewBatch() *Batch {
 	b := s.keptBatch.Swap(nil)
 	if b == nil {
@@ -88,12 +88,10 @@ func (b *Batch) Flush() {
 // orderByDescriptor puts the items in ascending descriptor order. The
 // kernel allocated the sockets' structures in accept order, which is
 // roughly descriptor order, so a broadcast that walks them in that order
-// misses the cache less than one in the room's map order: on the
-// benchmark machine a 10,000-socket broadcast took 49.5–50.9 ms against
-// 57.2–61.3 ms unordered, in interleaved runs. A connection appears in a
-// batch at most once, so descriptors are distinct; where they are dense
-// (the usual case) a table indexed by descriptor orders them in linear
-// time, in place.
+// misses the cache less than one in the room's map order (measurements in
+// docs/performance.md). A connection appears in a batch at most once, so
+// descriptors are distinct; where they are dense (the usual case) a table
+// indexed by descriptor orders them in linear time, in place.
 func (b *Batch) orderByDescriptor() {
 	if len(b.items) < 2 {
 		return

@@ -18,9 +18,9 @@ import (
 // is never read by two goroutines at once.
 //
 // The epoll descriptor itself waits in the runtime's network poller
-// instead of in a blocking epoll_wait: a thread parked in a system call
-// kept sysmon retaking the P every 20 µs, and on one CPU those context
-// switches took more time than the callbacks they served.
+// instead of in a blocking epoll_wait: sysmon keeps retaking the P of a
+// thread parked in a system call, and on one CPU those context switches
+// must not compete with the callbacks they serve.
 type poller struct {
 	epfd int
 	file *os.File // epfd, registered with the runtime's poller

@@ -9,10 +9,9 @@ import (
 
 // writeNonblocking and readNonblocking do one system call on a socket in
 // non-blocking mode. They skip the runtime's syscall bookkeeping because
-// the call cannot block: with it, a broadcast's 10,000 writes kept sysmon
-// waking every 20 µs and handing the P to another thread, and a CPU
-// profile of fan-out showed 16 % of the server's time in those context
-// switches.
+// the call cannot block: with it, every write of a broadcast is a chance
+// for sysmon to hand the P to another thread, and a broadcast's writes
+// must not pay a context switch each.
 func writeNonblocking(fd uintptr, b []byte) (int, error) {
 	return socketCall(syscall.SYS_WRITE, fd, b)
 }

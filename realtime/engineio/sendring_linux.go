@@ -12,8 +12,8 @@ import (
 
 // sendRing submits a broadcast's socket writes to the kernel in batches
 // through io_uring: one system call for up to ringEntries sends instead of
-// one each. On this project's benchmark machine a system call's entry and
-// exit were 12 % of a fan-out's server CPU. Every send carries
+// one each, so a broadcast does not pay a system call's entry and exit per
+// socket. Every send carries
 // MSG_DONTWAIT, so it completes during the submitting call, with a byte
 // count (perhaps short) or -EAGAIN, and never waits in the kernel.
 type sendRing struct {
@@ -32,10 +32,10 @@ type sendRing struct {
 }
 
 const (
-	// ringEntries bounds one submission: about 10 ms of sends on the
-	// benchmark machine, during which the goroutine cannot be preempted;
-	// the scheduler's own time slice is 10 ms. (256 was measured too:
-	// fan-out p99 no better, 0.31–0.54 of Node's against 0.40–0.45.)
+	// ringEntries bounds one submission, during which the goroutine
+	// cannot be preempted: a submission must stay within about one of the
+	// scheduler's time slices. The measurements behind the value are in
+	// docs/performance.md.
 	ringEntries = 1024
 
 	sysIOUringSetup = 425

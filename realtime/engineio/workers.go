@@ -2,11 +2,10 @@ package engineio
 
 import "time"
 
-// workers runs read events on goroutines that outlive one event. A fresh
-// goroutine per event grew its stack again for every join handler (about
-// 15 % of CPU while 10,000 clients joined); an idle worker is reused
-// instead, and a new one starts only when none is idle, so a handler that
-// blocks never holds up other connections.
+// workers runs read events on goroutines that outlive one event, so a
+// handler does not grow a fresh goroutine's stack for every event. An idle
+// worker is reused, and a new one starts only when none is idle, so a
+// handler that blocks never holds up other connections.
 type workers struct {
 	tasks    chan func() // unbuffered: a send succeeds only to an idle worker
 	idleTime time.Duration

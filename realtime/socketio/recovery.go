@@ -13,9 +13,9 @@ import (
 // with its private id and the offset of the last broadcast it saw gets its
 // id, its rooms and what it missed.
 //
-// A busy server records every broadcast (1,000 a second in the benchmark)
-// and keeps each for the window, so a record holds as few heap objects as
-// it can: the garbage collector marks every one of them on each cycle.
+// A busy server records every broadcast and keeps each for the window, so
+// a record must hold as few heap objects as it can: the garbage collector
+// marks every one of them on each cycle.
 type recoveryStore struct {
 	window time.Duration
 	prefix string           // differs per process, so offsets never match another's
@@ -96,8 +96,7 @@ func (r *recoveryStore) persist(pid string, s savedSession) {
 //
 // Dropped packets only move head; the kept ones are moved down once head
 // passes half the slice, so each packet is copied about once however long
-// the window. (Copying the kept packets on every prune cost a busy server
-// the whole window's packets per broadcast.)
+// the window, never the whole window's packets per broadcast.
 func (r *recoveryStore) pruneLocked(now time.Time) {
 	for r.head < len(r.packets) && now.Sub(r.packets[r.head].at) > r.window {
 		r.packets[r.head] = storedPacket{} // let its strings go

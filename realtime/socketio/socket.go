@@ -190,9 +190,9 @@ func (s *Socket) EmitWithAck(event string, onAck func(args []any), args ...any) 
 }
 
 // EmitWithAckSignal sends an event and calls acked when the client
-// acknowledges it, without decoding the answer: for a caller that only needs
-// to know, decoding the answer (a checkout page sends an object back) was
-// most of an acknowledgement's cost.
+// acknowledges it, without decoding the answer, for a caller that only needs
+// to know that it came (a checkout page sends an object back that nobody
+// reads).
 func (s *Socket) EmitWithAckSignal(event string, acked func(), args ...any) error {
 	return s.emit(event, args, pendingAck{signal: acked})
 }
