@@ -87,9 +87,9 @@ func orderIDOf(payload any) any {
 
 // orderSnapshot is an order's status as sockets receive it, in joined-order
 // and as part of payment-status-update. Payloads are structs rather than
-// maps: building and encoding a map (encoding/json sorts its keys) was about
-// a tenth of a callback's garbage. The msgpack tags name the fields for the
-// Redis adapter's encoding.
+// maps, which would cost a callback an allocation per field and a sort of
+// the keys when encoded. The msgpack tags name the fields for the Redis
+// adapter's encoding.
 type orderSnapshot struct {
 	OrderID   string `json:"orderId" msgpack:"orderId"`
 	Status    string `json:"status" msgpack:"status"`

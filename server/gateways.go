@@ -139,9 +139,8 @@ func (s *Server) gatewayCallback(gw payment.Gateway) echo.HandlerFunc {
 }
 
 // callbackLog writes the log lines about one gateway callback. The
-// callback's attributes are built only for lines the logger keeps: building
-// them with Logger.With for every callback was about a twentieth of a
-// callback's garbage, and garbage collection sets the end-to-end tail.
+// callback's attributes are built only for lines the logger keeps, so a
+// callback whose lines are filtered out makes no garbage for them.
 type callbackLog struct {
 	log     *slog.Logger
 	ctx     context.Context
