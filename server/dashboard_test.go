@@ -363,3 +363,40 @@ func TestDashboardQueriesExistingMetrics(t *testing.T) {
 		}
 	})
 }
+
+// alertRulesPath holds the suggested Prometheus alerting rules.
+const alertRulesPath = "../deploy/prometheus-alerts.yml"
+
+// scrapeSeries are the series Prometheus adds to every scrape itself; rules
+// may use them although no /metrics has them.
+var scrapeSeries = map[string]bool{"up": true, "scrape_duration_seconds": true, "scrape_samples_scraped": true}
+
+// TestAlertRulesQueryExistingMetrics checks every expr of the suggested
+// alerting rules the same way as the dashboard's queries.
+func TestAlertRulesQueryExistingMetrics(t *testing.T) {
+	raw, err := os.ReadFile(alertRulesPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exprLine := regexp.MustCompile(`(?m)^\s*expr:\s*(.+?)\s*$`)
+	rules := exprLine.FindAllStringSubmatch(string(raw), -1)
+	if len(rules) == 0 {
+		t.Fatalf("%s: no expr lines", alertRulesPath)
+	}
+	exposed := exposedNames(exercisedMetrics(t))
+	for _, m := range rules {
+		names, err := promqlMetricNames(m[1])
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		if len(names) == 0 {
+			t.Errorf("%q selects no metric", m[1])
+		}
+		for _, n := range names {
+			if !exposed[n] && !scrapeSeries[n] {
+				t.Errorf("rule %q queries %s, which /metrics does not have", m[1], n)
+			}
+		}
+	}
+}
