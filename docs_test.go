@@ -1,0 +1,236 @@
+package main
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"unicode"
+)
+
+// documents are the Markdown files whose links must resolve: the README
+// and everything under docs/.
+func documents(t *testing.T) []string {
+	t.Helper()
+	docs, err := filepath.Glob("docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]string{"README.md"}, docs...)
+}
+
+// markdownLink matches an inline link or image, [text](target) or
+// ![alt](target), with an optional "title" after the target.
+var markdownLink = regexp.MustCompile(`!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)`)
+
+// fencedBlock matches a fenced code block, whose brackets are not links.
+var fencedBlock = regexp.MustCompile("(?ms)^\\s*```.*?^\\s*```")
+
+// inlineCode matches a code span.
+var inlineCode = regexp.MustCompile("`[^`\n]*`")
+
+// linksIn returns the link targets of a Markdown text, outside code.
+func linksIn(text string) []string {
+	text = fencedBlock.ReplaceAllString(text, "")
+	text = inlineCode.ReplaceAllString(text, "")
+	var out []string
+	for _, m := range markdownLink.FindAllStringSubmatch(text, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// headingAnchors returns the anchors GitHub gives a Markdown file's
+// headings: lower case, punctuation dropped, spaces to hyphens, and -1, -2
+// … appended to repeats.
+func headingAnchors(text string) map[string]bool {
+	text = fencedBlock.ReplaceAllString(text, "")
+	anchors := map[string]bool{}
+	seen := map[string]int{}
+	for _, line := range strings.Split(text, "\n") {
+		trimmed := strings.TrimLeft(line, "#")
+		if len(trimmed) == len(line) || len(line)-len(trimmed) > 6 || !strings.HasPrefix(trimmed, " ") {
+			continue
+		}
+		var b strings.Builder
+		for _, r := range strings.ToLower(strings.TrimSpace(trimmed)) {
+			switch {
+			case unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_':
+				b.WriteRune(r)
+			case r == ' ':
+				b.WriteRune('-')
+			}
+		}
+		slug := b.String()
+		if n := seen[slug]; n > 0 {
+			anchors[slug+"-"+itoa(n)] = true
+		} else {
+			anchors[slug] = true
+		}
+		seen[slug]++
+	}
+	return anchors
+}
+
+func itoa(n int) string {
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return itoa(n/10) + itoa(n%10)
+}
+
+// brokenLinks lists the links of the document at path (text is its
+// content) that do not resolve: a missing file, or a missing heading
+// anchor in a Markdown file.
+func brokenLinks(path, text string, read func(string) (string, error)) []string {
+	var broken []string
+	for _, target := range linksIn(text) {
+		if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+			continue
+		}
+		file, anchor, _ := strings.Cut(target, "#")
+		resolved := path
+		if file != "" {
+			resolved = filepath.Join(filepath.Dir(path), filepath.FromSlash(file))
+		}
+		if _, err := os.Stat(resolved); err != nil {
+			broken = append(broken, target+": no such file "+resolved)
+			continue
+		}
+		if anchor == "" {
+			continue
+		}
+		if !strings.HasSuffix(resolved, ".md") {
+			broken = append(broken, target+": an anchor into a file that is not Markdown")
+			continue
+		}
+		content, err := read(resolved)
+		if err != nil {
+			broken = append(broken, target+": "+err.Error())
+			continue
+		}
+		if !headingAnchors(content)[anchor] {
+			broken = append(broken, target+": no heading #"+anchor+" in "+resolved)
+		}
+	}
+	return broken
+}
+
+func readText(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	return string(b), err
+}
+
+// TestDocumentLinksResolve checks every relative link and image of the
+// README and docs/*.md: the file exists and, for a Markdown file, so does
+// the heading an anchor names.
+func TestDocumentLinksResolve(t *testing.T) {
+	for _, doc := range documents(t) {
+		t.Run(doc, func(t *testing.T) {
+			text, err := readText(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(linksIn(text)) == 0 && doc == "README.md" {
+				t.Fatal("the README has no links: the link parser is broken")
+			}
+			for _, b := range brokenLinks(doc, text, readText) {
+				t.Errorf("broken link in %s: %s", doc, b)
+			}
+		})
+	}
+}
+
+// TestBrokenLinksAreReported feeds the checker links that must fail, so a
+// checker that accepts everything cannot pass TestDocumentLinksResolve.
+func TestBrokenLinksAreReported(t *testing.T) {
+	for _, tc := range []struct{ name, text string }{
+		{"missing file", "see [x](docs/no-such-file.md)"},
+		{"missing image", "![x](docs/no-such.png)"},
+		{"missing anchor in another file", "see [x](docs/architecture.md#no-such-heading)"},
+		{"missing anchor in the same file", "# Title\n\nsee [x](#no-such-heading)"},
+		{"anchor into a file that is not Markdown", "see [x](deploy/nginx.conf#top)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := brokenLinks("README.md", tc.text, func(p string) (string, error) {
+				if p == "README.md" {
+					return tc.text, nil
+				}
+				return readText(p)
+			}); len(got) != 1 {
+				t.Fatalf("got %q, want one broken link", got)
+			}
+		})
+	}
+	t.Run("good links pass", func(t *testing.T) {
+		text := "# A Title, with punctuation!\n\n[a](#a-title-with-punctuation) [b](docs/architecture.md#packages) [c](https://example.com/x) `[d](nowhere)`"
+		if got := brokenLinks("README.md", text, func(p string) (string, error) {
+			if p == "README.md" {
+				return text, nil
+			}
+			return readText(p)
+		}); len(got) != 0 {
+			t.Fatalf("got %q, want none", got)
+		}
+	})
+}
+
+// envName matches a quoted environment variable name.
+var envName = regexp.MustCompile(`"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|PORT)"`)
+
+// TestReadmeConfigurationTable checks that every environment variable the
+// production code reads has a row in the README's configuration table.
+func TestReadmeConfigurationTable(t *testing.T) {
+	readme, err := readText("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := strings.Index(readme, "## Configuration")
+	end := strings.Index(readme, "<!-- END OF CONFIGURATION TABLE -->")
+	if start < 0 || end < start {
+		t.Fatal("README.md: no configuration section ending in <!-- END OF CONFIGURATION TABLE -->")
+	}
+	table := readme[start:end]
+	read := map[string]string{} // variable -> a file reading it
+	err = filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case "node_modules", "bench", "e2e", ".git", "testdata":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		src, err := readText(path)
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(src, "\n") {
+			if !strings.Contains(line, "getenv") && !strings.Contains(line, "Getenv") && !strings.Contains(line, "LookupEnv") {
+				continue
+			}
+			for _, m := range envName.FindAllStringSubmatch(line, -1) {
+				read[m[1]] = path
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(read) < 10 {
+		t.Fatalf("found only %d variables read by the code (%v): the scan is broken", len(read), read)
+	}
+	for name, path := range read {
+		if !strings.Contains(table, "`"+name+"`") {
+			t.Errorf("%s reads %s, which the README's configuration table does not list", path, name)
+		}
+	}
+}
