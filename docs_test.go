@@ -234,3 +234,97 @@ func TestReadmeConfigurationTable(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeStaysAGuide keeps the README short enough to read in ten
+// minutes; details belong in docs/.
+func TestReadmeStaysAGuide(t *testing.T) {
+	text, err := readText("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(text, "\n"); n > 300 {
+		t.Fatalf("README.md has %d lines; keep it a guide of at most 300 and move details to docs/", n)
+	}
+}
+
+// repoPath matches a code span naming a file of the repository.
+var repoPath = regexp.MustCompile("`((?:main|docs_test)\\.go|(?:server|payment|realtime|static|e2e|bench|deploy|docs)/[\\w./-]*\\.(?:go|js|json|yml|conf|sh|md|html|png))`")
+
+// TestDocumentedFilesExist checks that the files the README and the
+// architecture and operations documents name in code spans exist, so the
+// documents follow the code when files move.
+func TestDocumentedFilesExist(t *testing.T) {
+	for _, doc := range []string{"README.md", "docs/architecture.md", "docs/operations.md"} {
+		text, err := readText(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		matches := repoPath.FindAllStringSubmatch(text, -1)
+		if len(matches) == 0 && doc != "README.md" {
+			t.Errorf("%s names no files: the pattern is broken", doc)
+		}
+		for _, m := range matches {
+			if _, err := os.Stat(m[1]); err != nil {
+				t.Errorf("%s names %s, which does not exist", doc, m[1])
+			}
+		}
+	}
+}
+
+// diagramStep matches a line of an architecture diagram that names where a
+// step happens and the function doing it: "payment/service.go  Service.Transition"
+// or "realtime/socketio  Namespace.Broadcast".
+var diagramStep = regexp.MustCompile(`((?:server|payment|realtime)(?:/[\w.]+)*)\s{2,}([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)\b`)
+
+// TestArchitectureDiagramMatchesCode checks each step of the diagrams in
+// docs/architecture.md that names a file or package and a function: the
+// file or package exists and declares that function or method.
+func TestArchitectureDiagramMatchesCode(t *testing.T) {
+	text, err := readText("docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := 0
+	for _, block := range fencedBlock.FindAllString(text, -1) {
+		for _, m := range diagramStep.FindAllStringSubmatch(block, -1) {
+			where, symbol := m[1], m[2]
+			steps++
+			var files []string
+			if strings.HasSuffix(where, ".go") {
+				files = []string{where}
+			} else if files, err = filepath.Glob(filepath.Join(where, "*.go")); err != nil || len(files) == 0 {
+				t.Errorf("diagram step %q: no Go files in %s", m[0], where)
+				continue
+			}
+			typ, fn, isMethod := strings.Cut(symbol, ".")
+			if !isMethod {
+				fn, typ = typ, `\w+`
+			}
+			decl := regexp.MustCompile(`(?m)^func (?:\(\w+ \*?` + typ + `\) )?` + regexp.QuoteMeta(fn) + `\(`)
+			if !isMethod {
+				decl = regexp.MustCompile(`(?m)^func (?:\(\w+ \*?\w+\) )?` + regexp.QuoteMeta(fn) + `\(`)
+			}
+			found := false
+			for _, f := range files {
+				if strings.HasSuffix(f, "_test.go") {
+					continue
+				}
+				src, err := readText(f)
+				if err != nil {
+					t.Errorf("diagram step %q: %v", m[0], err)
+					break
+				}
+				if decl.MatchString(src) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				t.Errorf("diagram step %q: %s declares no %s", m[0], where, symbol)
+			}
+		}
+	}
+	if steps < 5 {
+		t.Fatalf("found %d diagram steps naming code; the pattern is broken", steps)
+	}
+}
