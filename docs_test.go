@@ -328,3 +328,62 @@ func TestArchitectureDiagramMatchesCode(t *testing.T) {
 		t.Fatalf("found %d diagram steps naming code; the pattern is broken", steps)
 	}
 }
+
+// measurementComment matches a comment line that quotes a measurement: a
+// percentile, a range of figures with a unit, a percentage, or the words a
+// benchmark result is told in. Defaults ("Default 50 ms", "(64 KiB)") are
+// contracts and do not match.
+var measurementComment = regexp.MustCompile(`(?i)^\s*//.*(\bp\d\d\b|\d[\d.,]*\s*[–-]\s*\d[\d.,]*\s*(ms|µs|ns|s|%|KiB|MiB|MB|KB)\b|\d\s*%|\bbenchmark\b|\bmedian\b|\binterleaved\b|\bprofile (showed|of)\b|\bmeasured\b|\ba (tenth|twentieth|third|quarter) of\b)`)
+
+// TestCommentsStateContracts checks that no comment in the production Go
+// code quotes a measurement: comments say what must hold and why, and the
+// figures behind a choice live in docs/performance.md.
+func TestCommentsStateContracts(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want bool
+	}{
+		{"// receipt p99 was 0.53–0.86 ms at 50 ms", true},
+		{"// 16 % of the server's time", true},
+		{"// a CPU profile of the benchmark showed", true},
+		{"// Every is the time between checkpoint passes. Default 50 ms.", false},
+		{"// BodyLimit bounds request bodies in bytes (64 KiB).", false},
+	} {
+		if got := measurementComment.MatchString(tc.line); got != tc.want {
+			t.Fatalf("the pattern says %v for %q, want %v", got, tc.line, tc.want)
+		}
+	}
+	checked := 0
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case "node_modules", "bench", "e2e", ".git", "testdata":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		src, err := readText(path)
+		if err != nil {
+			return err
+		}
+		checked++
+		for i, line := range strings.Split(src, "\n") {
+			if measurementComment.MatchString(line) {
+				t.Errorf("%s:%d quotes a measurement; state the contract and move the figure to docs/performance.md:\n\t%s", path, i+1, strings.TrimSpace(line))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 20 {
+		t.Fatalf("checked only %d files: the walk is broken", checked)
+	}
+}
