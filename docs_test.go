@@ -180,6 +180,9 @@ func TestBrokenLinksAreReported(t *testing.T) {
 // envName matches a quoted environment variable name.
 var envName = regexp.MustCompile(`"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|PORT)"`)
 
+// envReaders matches the body of a function that takes getenv.
+var envReaders = regexp.MustCompile(`(?ms)^func [^\n]*getenv func\(string\) string[^\n]*\{\n.*?^\}\n`)
+
 // TestReadmeConfigurationTable checks that every environment variable the
 // production code reads has a row in the README's configuration table.
 func TestReadmeConfigurationTable(t *testing.T) {
@@ -211,6 +214,14 @@ func TestReadmeConfigurationTable(t *testing.T) {
 		src, err := readText(path)
 		if err != nil {
 			return err
+		}
+		// Every name quoted in a function that is handed getenv (FromEnv,
+		// run), which also catches names read through a table, and on any
+		// line that reads the environment itself.
+		for _, body := range envReaders.FindAllString(src, -1) {
+			for _, m := range envName.FindAllStringSubmatch(body, -1) {
+				read[m[1]] = path
+			}
 		}
 		for _, line := range strings.Split(src, "\n") {
 			if !strings.Contains(line, "getenv") && !strings.Contains(line, "Getenv") && !strings.Contains(line, "LookupEnv") {

@@ -305,8 +305,17 @@ func loadDashboard(t *testing.T) (grafanaDashboard, []byte) {
 // appears in /metrics, and returns the exposition.
 func exercisedMetrics(t *testing.T) []byte {
 	t.Helper()
-	ts := newTestServer(t)
+	// A small per-address rate for the anonymous endpoints, so that the
+	// session below is refused by a limit.
+	ts := newTestServer(t, func(c *Config) { c.AnonRatePerIP = 1 })
 	id, token := ts.createOrder(t, 49900, "INR")
+	limited := false
+	for i := 0; i < 50 && !limited; i++ {
+		limited = ts.do(t, newRequest(http.MethodGet, "/api/config?session=dash")).Status == http.StatusTooManyRequests
+	}
+	if !limited {
+		t.Fatal("GET /api/config was never refused at 1 request a second per address")
+	}
 	c := dialWire(t, ts)
 	c.join(id, token)
 	c.emit("join-order", map[string]any{"orderId": id, "token": "wrong"}) // a refused join
