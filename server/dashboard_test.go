@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -306,8 +307,16 @@ func loadDashboard(t *testing.T) (grafanaDashboard, []byte) {
 func exercisedMetrics(t *testing.T) []byte {
 	t.Helper()
 	// A small per-address rate for the anonymous endpoints, so that the
-	// session below is refused by a limit.
-	ts := newTestServer(t, func(c *Config) { c.AnonRatePerIP = 1 })
+	// session below is refused by a limit; and a Redis that is not there, so
+	// that the node exports its Redis metrics and drops its cross-node
+	// publishes.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadRedis := "redis://" + ln.Addr().String()
+	_ = ln.Close()
+	ts := newTestServer(t, func(c *Config) { c.AnonRatePerIP = 1 }, withRedis(deadRedis, uniquePrefix(t), ""))
 	id, token := ts.createOrder(t, 49900, "INR")
 	limited := false
 	for i := 0; i < 50 && !limited; i++ {
@@ -335,7 +344,8 @@ func exercisedMetrics(t *testing.T) []byte {
 	c.emit("leave-order", map[string]any{"orderId": id})
 	eventually(t, 10*time.Second, "the dropped event and the leave in /metrics", func() bool {
 		s := ts.scrape(t)
-		return s[`paystatus_socket_events_dropped_total{reason="unknown"}`] > 0 && s["paystatus_room_leaves_total"] > 0
+		return s[`paystatus_socket_events_dropped_total{reason="unknown"}`] > 0 && s["paystatus_room_leaves_total"] > 0 &&
+			s[`paystatus_redis_publish_dropped_total{reason="error"}`] > 0
 	})
 	return ts.do(t, newRequest(http.MethodGet, "/metrics")).Body
 }
