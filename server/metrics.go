@@ -95,6 +95,11 @@ func newMetrics() *metrics {
 	m.sweepFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "paystatus_expiry_sweep_failures_total", Help: "Failed expiry sweep operations, by operation (expire, purge, adopt).",
 	}, []string{"op"})
+	// Each sweep operation's series exists from the start, so an alert on
+	// its increase sees the first failure.
+	for _, op := range []string{"expire", "purge", "adopt"} {
+		m.sweepFailures.WithLabelValues(op)
+	}
 	m.ordersRefused = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "paystatus_orders_refused_quota_total", Help: "Order creations refused because ORDERS_MAX_PER_HOUR was reached.",
 	})
