@@ -15,30 +15,22 @@ type Notifier interface {
 	OrderChanged(OrderChange)
 }
 
-// ChangePublisher tells other nodes that an order changed, so their
-// long-polls wake. Nil when the node runs alone.
-type ChangePublisher interface {
-	PublishChange(ctx context.Context, orderID string, seq int64)
-}
-
 // Service is the payment logic the HTTP handlers call.
 type Service struct {
-	store     Store
-	tokens    *Tokens
-	waiters   *Waiters
-	notifier  Notifier
-	publisher ChangePublisher
-	window    Window
-	quota     *CreationQuota
+	store    Store
+	tokens   *Tokens
+	waiters  *Waiters
+	notifier Notifier
+	window   Window
+	quota    *CreationQuota
 }
 
 // ServiceDeps are the Service's collaborators; Store and Tokens are required.
 type ServiceDeps struct {
-	Store     Store
-	Tokens    *Tokens
-	Waiters   *Waiters
-	Notifier  Notifier
-	Publisher ChangePublisher
+	Store    Store
+	Tokens   *Tokens
+	Waiters  *Waiters
+	Notifier Notifier
 	// Window is the payment window policy; zero fields mean the defaults.
 	Window Window
 	// Quota, when set, caps order creation.
@@ -57,7 +49,7 @@ func NewService(deps ServiceDeps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{store: deps.Store, tokens: deps.Tokens, waiters: deps.Waiters, notifier: deps.Notifier, publisher: deps.Publisher,
+	return &Service{store: deps.Store, tokens: deps.Tokens, waiters: deps.Waiters, notifier: deps.Notifier,
 		window: window, quota: deps.Quota}, nil
 }
 
@@ -66,9 +58,6 @@ func (s *Service) Window() Window { return s.window }
 
 // SetNotifier sets the notifier; the realtime layer is built after the service.
 func (s *Service) SetNotifier(n Notifier) { s.notifier = n }
-
-// SetPublisher sets the cross-node change publisher.
-func (s *Service) SetPublisher(p ChangePublisher) { s.publisher = p }
 
 // Waiters exposes the long-poll registry, so a cross-node relay can wake it.
 func (s *Service) Waiters() *Waiters { return s.waiters }
@@ -170,17 +159,17 @@ func (s *Service) Transition(ctx context.Context, tr Transition) (StatusChange, 
 		return StatusChange{}, err
 	}
 	change.ReceivedAt = received
-	s.announceStatus(ctx, change)
+	s.announceStatus(change)
 	return change, nil
 }
 
 // announceStatus tells the pages and long-polls of every node about a
 // committed status change, whoever made it.
-func (s *Service) announceStatus(ctx context.Context, change StatusChange) {
+func (s *Service) announceStatus(change StatusChange) {
 	if s.notifier != nil {
 		s.notifier.PaymentStatusChanged(change)
 	}
-	s.announce(ctx, change.OrderID, change.Seq)
+	s.announce(change.OrderID)
 }
 
 // UpdateOrder stores a general change and announces it as an order update.
@@ -212,13 +201,10 @@ func (s *Service) UpdateOrder(ctx context.Context, orderID string, patch OrderPa
 	if s.notifier != nil {
 		s.notifier.OrderChanged(change)
 	}
-	s.announce(ctx, orderID, change.Seq)
+	s.announce(orderID)
 	return change, nil
 }
 
-func (s *Service) announce(ctx context.Context, orderID string, seq int64) {
-	s.waiters.Notify(orderID)
-	if s.publisher != nil {
-		s.publisher.PublishChange(context.WithoutCancel(ctx), orderID, seq)
-	}
-}
+// announce wakes this node's long-polls on the order. Other nodes' polls
+// wake from the adapter's broadcast of the same change.
+func (s *Service) announce(orderID string) { s.waiters.Notify(orderID) }

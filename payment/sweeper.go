@@ -192,7 +192,7 @@ func (w *Sweeper) ExpireDue(ctx context.Context) (int, error) {
 		cancel()
 		// Changes reported beside an error were committed all the same.
 		for _, c := range changes {
-			w.svc.announceStatus(ctx, c)
+			w.svc.announceStatus(c)
 			w.cfg.Observer.OrderExpired(c)
 		}
 		total += len(changes)

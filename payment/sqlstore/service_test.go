@@ -610,38 +610,6 @@ func TestServiceWaitForChange(t *testing.T) {
 	})
 }
 
-// recordingPublisher records cross-node announcements.
-type recordingPublisher struct {
-	mu   sync.Mutex
-	seqs []int64
-}
-
-func (p *recordingPublisher) PublishChange(_ context.Context, _ string, seq int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.seqs = append(p.seqs, seq)
-}
-
-func TestServicePublishesCommittedChangesOnly(t *testing.T) {
-	f := newServiceFixture(t)
-	pub := &recordingPublisher{}
-	f.svc.SetPublisher(pub)
-	ctx := context.Background()
-	o := f.order(t)
-	if _, err := f.svc.Transition(ctx, payment.Transition{OrderID: o.ID, To: payment.StatusCompleted}); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = f.svc.Transition(ctx, payment.Transition{OrderID: o.ID, To: payment.StatusFailed})
-	if _, err := f.svc.UpdateOrder(ctx, o.ID, payment.OrderPatch{Description: new(string)}); err != nil {
-		t.Fatal(err)
-	}
-	pub.mu.Lock()
-	defer pub.mu.Unlock()
-	if fmt.Sprint(pub.seqs) != "[1 2]" {
-		t.Fatalf("published seqs %v, want [1 2]", pub.seqs)
-	}
-}
-
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
