@@ -96,10 +96,19 @@ describe('behind nginx with sticky sessions', { skip: nginxBin ? false : 'nginx 
     for (const n of nodes) await n.stop();
   });
 
-  test('the README shows exactly the tested configuration', () => {
-    const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+  test('the docs point at the tested configuration and show no other', () => {
     const snippet = fs.readFileSync(confPath, 'utf8').trim();
-    assert.ok(readme.includes('```nginx\n' + snippet + '\n```'), 'README embeds deploy/nginx.conf verbatim in an nginx code block');
+    const operations = fs.readFileSync(path.join(repoRoot, 'docs', 'operations.md'), 'utf8');
+    assert.ok(operations.includes('](../deploy/nginx.conf)'), 'docs/operations.md links deploy/nginx.conf');
+    // Any nginx block in the README or docs must be this file, verbatim, so
+    // no untested variant can drift in.
+    const docs = ['README.md', ...fs.readdirSync(path.join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => path.join('docs', f))];
+    for (const doc of docs) {
+      const text = fs.readFileSync(path.join(repoRoot, doc), 'utf8');
+      for (const m of text.matchAll(/```nginx\n([\s\S]*?)\n```/g)) {
+        assert.strictEqual(m[1].trim(), snippet, `${doc} shows an nginx block that is not deploy/nginx.conf`);
+      }
+    }
   });
 
   test('v4 over polling then websocket through nginx receives the update, on one node', async () => {
