@@ -197,24 +197,7 @@ func TestReadmeConfigurationTable(t *testing.T) {
 	}
 	table := readme[start:end]
 	read := map[string]string{} // variable -> a file reading it
-	err = filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			switch d.Name() {
-			case "node_modules", "bench", "e2e", ".git", "testdata":
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		src, err := readText(path)
-		if err != nil {
-			return err
-		}
+	err = walkProductionGo(func(path, src string) error {
 		// Every name quoted in a function that is handed getenv (FromEnv,
 		// run), which also catches names read through a table, and on any
 		// line that reads the environment itself.
@@ -365,7 +348,27 @@ func TestCommentsStateContracts(t *testing.T) {
 		}
 	}
 	checked := 0
-	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+	err := walkProductionGo(func(path, src string) error {
+		checked++
+		for i, line := range strings.Split(src, "\n") {
+			if measurementComment.MatchString(line) {
+				t.Errorf("%s:%d quotes a measurement; state the contract and move the figure to docs/performance.md:\n\t%s", path, i+1, strings.TrimSpace(line))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 20 {
+		t.Fatalf("checked only %d files: the walk is broken", checked)
+	}
+}
+
+// walkProductionGo calls fn with the path and text of every production Go
+// file of the server: no tests, and nothing under bench, e2e or testdata.
+func walkProductionGo(fn func(path, src string) error) error {
+	return filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -383,18 +386,6 @@ func TestCommentsStateContracts(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		checked++
-		for i, line := range strings.Split(src, "\n") {
-			if measurementComment.MatchString(line) {
-				t.Errorf("%s:%d quotes a measurement; state the contract and move the figure to docs/performance.md:\n\t%s", path, i+1, strings.TrimSpace(line))
-			}
-		}
-		return nil
+		return fn(path, src)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if checked < 20 {
-		t.Fatalf("checked only %d files: the walk is broken", checked)
-	}
 }
