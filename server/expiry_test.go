@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,9 @@ func parseTime(t *testing.T, v any) time.Time {
 }
 
 func TestCreateOrderPaymentWindow(t *testing.T) {
-	ts := newTestServer(t)
+	// A database of its own, so that counting orders before and after a
+	// refusal sees no other package's tests writing to a shared Postgres.
+	ts := newTestServer(t, func(c *Config) { c.DatabaseURL = filepath.Join(t.TempDir(), "window.db") })
 	for _, tc := range []struct {
 		name string
 		body string
@@ -202,14 +205,15 @@ func TestManualCompletionOfAnExpiredOrderIsALateCapture(t *testing.T) {
 }
 
 func TestOrdersMaxPerHour(t *testing.T) {
-	// On a shared test database other tests' orders count too: the cap
-	// allows three more than are there now.
-	existing, err := newTestServer(t).store.(payment.LifecycleStore).CountCreatedSince(context.Background(), time.Now().Add(-time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	limit := int(existing) + 3
-	ts := newTestServer(t, func(c *Config) { c.OrdersMaxPerHour = limit })
+	// A fresh database of its own: on the shared Postgres test database
+	// other packages' tests create orders while this one runs, so the cap's
+	// count would move under it. The store's count on Postgres is tested by
+	// sqlstore's TestCreationQuotaCountsTheStore.
+	const limit = 3
+	ts := newTestServer(t, func(c *Config) {
+		c.DatabaseURL = filepath.Join(t.TempDir(), "quota.db")
+		c.OrdersMaxPerHour = limit
+	})
 	for i := range 3 {
 		if res := ts.do(t, newRequest(http.MethodPost, "/api/orders").json(map[string]any{"amount": 100})); res.Status != http.StatusCreated {
 			t.Fatalf("order %d: %d %s", i, res.Status, res.Body)
@@ -222,8 +226,8 @@ func TestOrdersMaxPerHour(t *testing.T) {
 	if res := ts.do(t, newRequest(http.MethodPost, "/api/orders").json(map[string]any{"amount": 100})); res.Status != http.StatusTooManyRequests {
 		t.Fatalf("fifth order: %d", res.Status)
 	}
-	if n, _ := ts.store.(payment.LifecycleStore).CountCreatedSince(context.Background(), time.Now().Add(-time.Hour)); n != existing+3 {
-		t.Fatalf("%d orders stored, want %d", n, existing+3)
+	if n, _ := ts.store.(payment.LifecycleStore).CountCreatedSince(context.Background(), time.Now().Add(-time.Hour)); n != limit {
+		t.Fatalf("%d orders stored, want %d", n, limit)
 	}
 	if got := ts.scrape(t)["paystatus_orders_refused_quota_total"]; got != 2 {
 		t.Fatalf("paystatus_orders_refused_quota_total = %v", got)
