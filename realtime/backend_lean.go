@@ -28,7 +28,7 @@ func newLeanBackend(s *Server) (*leanBackend, error) {
 	adapter := socketio.AdapterFactory(socketio.NewMemoryAdapter)
 	keepsSessions := false
 	if cfg.Redis != nil {
-		broker, err := newBroker(cfg, s.resync)
+		broker, err := newBroker(cfg, s.restored)
 		if err != nil {
 			return nil, err
 		}

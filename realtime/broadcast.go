@@ -165,9 +165,32 @@ func (s *Server) onRemoteBroadcast(opts socketio.BroadcastOptions, event string,
 	return true
 }
 
-// resync runs when this node reads from Redis again after an outage: what
-// other nodes broadcast meanwhile never reached it, so each order room with
-// a socket here gets the order's status from the database, terminal ones
+// resyncAfter are the delays, after this node reads from Redis again, at
+// which resync runs once more: a peer that reconnects later than this node
+// may have dropped its publishes of changes committed after the first pass.
+var resyncAfter = []time.Duration{2 * time.Second, 6 * time.Second}
+
+// restored runs when this node reads from Redis again after an outage: a
+// resync at once, then again at each of resyncAfter unless shut down.
+func (s *Server) restored() {
+	s.resync()
+	go func() {
+		var waited time.Duration
+		for _, d := range resyncAfter {
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(d - waited):
+			}
+			waited = d
+			s.resync()
+		}
+	}()
+}
+
+// resync brings this node's pages up to date after an outage: what other
+// nodes broadcast meanwhile never reached it, so each order room with a
+// socket here gets the order's status from the database, terminal ones
 // with an acknowledgement. Pages drop what they already have by seq.
 func (s *Server) resync() {
 	rooms := s.impl.localOrderRooms()
