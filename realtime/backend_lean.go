@@ -156,6 +156,8 @@ func (b *leanBackend) lookup(id string) (peer, bool) {
 	return sock, true
 }
 
+func (b *leanBackend) localRoomSize(room string) int { return b.nsp.RoomSize(room) }
+
 // roomSize counts a room on every node; on error it returns this node's
 // count with the error.
 func (b *leanBackend) roomSize(ctx context.Context, room string) (int, error) {

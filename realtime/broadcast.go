@@ -111,23 +111,26 @@ func (s *Server) RoomSize(ctx context.Context, orderID string) (int, error) {
 }
 
 // TestConnection emits connection-test to an order's room and returns the
-// room's size. The broadcast never waits on the count: when some node does
-// not answer, it carries this node's count and the error is returned after
-// it has gone out.
+// room's size across the fleet. The broadcast goes out before the count and
+// carries this node's share of the room: counting asks every other node
+// and waits for their answers, and a test message must not wait on that.
+// When some node does not answer, the error is returned after the
+// broadcast, with the sockets counted so far.
 func (s *Server) TestConnection(ctx context.Context, orderID string) (int, error) {
-	size, err := s.RoomSize(ctx, orderID)
-	if errors.Is(err, ErrClosed) {
-		return 0, err
+	if s.Closed() {
+		return 0, ErrClosed
 	}
-	if err != nil {
-		s.log.Warn("room count incomplete; broadcasting anyway", "orderId", orderID, "error", err)
-	}
+	room := RoomName(orderID)
 	s.obs.Broadcast(EventConnTest)
-	s.impl.broadcast(RoomName(orderID), nil, EventConnTest, map[string]any{
+	s.impl.broadcast(room, nil, EventConnTest, map[string]any{
 		"orderId":   orderID,
 		"timestamp": time.Now().UnixMilli(),
-		"roomSize":  size,
+		"roomSize":  s.impl.localRoomSize(room),
 	})
+	size, err := s.impl.roomSize(ctx, room)
+	if err != nil && !errors.Is(err, ErrClosed) {
+		s.log.Warn("room count incomplete", "orderId", orderID, "error", err)
+	}
 	return size, err
 }
 

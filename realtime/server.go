@@ -40,6 +40,8 @@ type backend interface {
 	lookup(id string) (peer, bool)
 	// roomSize counts a room on every node.
 	roomSize(ctx context.Context, room string) (int, error)
+	// localRoomSize counts a room's sockets on this node.
+	localRoomSize(room string) int
 	shutdown(ctx context.Context) error
 }
 
