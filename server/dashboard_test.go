@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"paystatus/payment"
+	"paystatus/realtime/realtimetest"
 )
 
 // dashboardPath is the Grafana dashboard shipped for operators.
@@ -326,23 +327,23 @@ func exercisedMetrics(t *testing.T) []byte {
 		t.Fatal("GET /api/config was never refused at 1 request a second per address")
 	}
 	c := dialWire(t, ts)
-	c.join(id, token)
-	c.emit("join-order", map[string]any{"orderId": id, "token": "wrong"}) // a refused join
-	if ev := c.next("refused join"); ev.Name != "joined-order" || ev.Data["success"] != false {
+	joinOrder(t, c, id, token)
+	c.Emit("join-order", map[string]any{"orderId": id, "token": "wrong"}) // a refused join
+	if ev := c.NextEvent("refused join"); ev.Name != "joined-order" || ev.Data["success"] != false {
 		t.Fatalf("join with a wrong token: %+v", ev)
 	}
-	c.emit("no-such-event", nil) // a dropped event
+	c.Emit("no-such-event", nil) // a dropped event
 	res := ts.do(t, newRequest(http.MethodPost, "/api/payment/"+id+"/complete").admin().json(map[string]any{"status": "completed", "paymentId": "pay_dash"}))
 	expectStatus(t, res, http.StatusOK)
-	if ev := c.next("the completion"); ev.Name != "payment-status-update" {
+	if ev := c.NextEvent("the completion"); ev.Name != "payment-status-update" {
 		t.Fatalf("after the completion: %+v", ev)
 	}
 	body := []byte(`{"orderId":"` + id + `","txnId":"T1","status":"SUCCESS","amount":49900}`)
 	res = ts.do(t, newRequest(http.MethodPost, "/api/payment/upi/callback").raw(body).
 		header("Content-Type", "application/json").header("X-Signature", payment.SignHex([]byte("not-the-secret"), body)))
 	expectStatus(t, res, http.StatusUnauthorized)
-	c.emit("leave-order", map[string]any{"orderId": id})
-	eventually(t, 10*time.Second, "the dropped event and the leave in /metrics", func() bool {
+	c.Emit("leave-order", map[string]any{"orderId": id})
+	realtimetest.Eventually(t, 10*time.Second, "the dropped event and the leave in /metrics", func() bool {
 		s := ts.scrape(t)
 		return s[`paystatus_socket_events_dropped_total{reason="unknown"}`] > 0 && s["paystatus_room_leaves_total"] > 0 &&
 			s[`paystatus_redis_publish_dropped_total{reason="error"}`] > 0

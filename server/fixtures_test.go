@@ -159,15 +159,3 @@ func (ts *testServer) createOrder(t testing.TB, amount int64, currency string) (
 	}
 	return res.JSON["id"].(string), res.JSON["token"].(string)
 }
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

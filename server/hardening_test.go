@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"paystatus/realtime/realtimetest"
 )
 
 // Regression tests for the hardening of issue 17, one finding each.
@@ -395,7 +397,7 @@ func TestConnectionCap(t *testing.T) {
 		t.Fatalf("fourth connection: %d, want 503", code)
 	}
 	held[0].Close()
-	eventually(t, 5*time.Second, "a slot to free up", func() bool {
+	realtimetest.Eventually(t, 5*time.Second, "a slot to free up", func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			return false

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"paystatus/payment"
+	"paystatus/realtime/realtimetest"
 )
 
 // Long-poll tests: GET /api/payment/status/:orderId?token=&since=&wait=.
@@ -111,7 +112,7 @@ func TestLongPollWokenByGatewayCallback(t *testing.T) {
 		}
 		done <- result{res, time.Since(start), err}
 	}()
-	eventually(t, 5*time.Second, "the long-poll to be held", func() bool { return gwMetric(t, ts, lpWaitingSeries) == 1 })
+	realtimetest.Eventually(t, 5*time.Second, "the long-poll to be held", func() bool { return gwMetric(t, ts, lpWaitingSeries) == 1 })
 	select {
 	case r := <-done:
 		t.Fatalf("long-poll returned before any change: %d %s", r.res.Status, r.res.Body)

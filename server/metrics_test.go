@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"paystatus/realtime/realtimetest"
 )
 
 // Socket-side metrics (connections by transport and EIO, joins, rooms) are
@@ -149,7 +151,7 @@ func TestMetricsLongPollGauge(t *testing.T) {
 	go func() {
 		done <- ts.do(t, newRequest(http.MethodGet, "/api/payment/status/"+id+"?token="+token+"&since=0&wait=10"))
 	}()
-	eventually(t, 5*time.Second, "long-poll gauge at 1", func() bool { return ts.scrape(t)[gauge] == 1 })
+	realtimetest.Eventually(t, 5*time.Second, "long-poll gauge at 1", func() bool { return ts.scrape(t)[gauge] == 1 })
 	expectStatus(t, ts.do(t, newRequest(http.MethodPost, "/api/payment/"+id+"/complete").admin().json(map[string]string{})), http.StatusOK)
 	select {
 	case res := <-done:

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -11,47 +10,21 @@ import (
 	"time"
 
 	"paystatus/payment"
-
-	"github.com/gorilla/websocket"
+	"paystatus/realtime/realtimetest"
 )
 
-// wireClient is a minimal Engine.IO 4 / Socket.IO 5 client over a
-// websocket, enough to see exactly which events a room receives.
-type wireClient struct {
-	t      *testing.T
-	conn   *websocket.Conn
-	wmu    sync.Mutex
-	events chan wireEvent
-	err    error // why the connection ended; read once events is closed
-}
-
-type wireEvent struct {
-	Name string
-	Data map[string]any
-}
-
-func dialWire(t *testing.T, ts *testServer) *wireClient {
+// dialWire connects a Socket.IO client to the root namespace and hands it
+// to Listen, enough to see exactly which events a room receives.
+func dialWire(t *testing.T, ts *testServer) *realtimetest.Client {
 	t.Helper()
 	before := connectedSockets(t, ts)
-	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
-	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v", url, err)
-	}
-	c := &wireClient{t: t, conn: conn, events: make(chan wireEvent, 64)}
-	t.Cleanup(func() { _ = conn.Close() })
-	if _, msg, err := conn.ReadMessage(); err != nil || !strings.HasPrefix(string(msg), "0{") {
-		t.Fatalf("engine.io open: %q, %v", msg, err)
-	}
-	c.send("40")
-	if _, msg, err := conn.ReadMessage(); err != nil || !strings.HasPrefix(string(msg), "40") {
-		t.Fatalf("socket.io connect: %q, %v", msg, err)
-	}
-	go c.read()
+	c := realtimetest.DialSocketIO(t, ts.URL, 4)
+	c.Connect("/", "")
+	c.Listen()
 	// The CONNECT reply can reach the client before the connection handler
 	// has finished (events sent meanwhile wait for it); wait for the
 	// handler's gauge so that tests counting sockets start from a known state.
-	eventually(t, 10*time.Second, "the server's connection handler", func() bool { return connectedSockets(t, ts) > before })
+	realtimetest.Eventually(t, 10*time.Second, "the server's connection handler", func() bool { return connectedSockets(t, ts) > before })
 	return c
 }
 
@@ -74,75 +47,13 @@ func connectedSockets(t *testing.T, ts *testServer) float64 {
 	return n
 }
 
-func (c *wireClient) send(packet string) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	_ = c.conn.WriteMessage(websocket.TextMessage, []byte(packet))
-}
-
-// read answers pings, acknowledges events that ask for it and queues the rest.
-func (c *wireClient) read() {
-	defer close(c.events)
-	for {
-		_, msg, err := c.conn.ReadMessage()
-		if err != nil {
-			c.err = err
-			return
-		}
-		p := string(msg)
-		switch {
-		case p == "2":
-			c.send("3")
-		case strings.HasPrefix(p, "42"):
-			body := p[2:]
-			ackID := body[:len(body)-len(strings.TrimLeft(body, "0123456789"))]
-			var arr []json.RawMessage
-			if json.Unmarshal([]byte(body[len(ackID):]), &arr) != nil || len(arr) == 0 {
-				continue
-			}
-			var ev wireEvent
-			_ = json.Unmarshal(arr[0], &ev.Name)
-			if len(arr) > 1 {
-				_ = json.Unmarshal(arr[1], &ev.Data)
-			}
-			if ackID != "" {
-				c.send("43" + ackID + "[]")
-			}
-			c.events <- ev
-		}
-	}
-}
-
-func (c *wireClient) emit(name string, payload any) {
-	b, err := json.Marshal([]any{name, payload})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.send("42" + string(b))
-}
-
-// next returns the next event the socket receives.
-func (c *wireClient) next(what string) wireEvent {
-	c.t.Helper()
-	select {
-	case ev, ok := <-c.events:
-		if !ok {
-			c.t.Fatalf("connection closed while waiting for %s: %v", what, c.err)
-		}
-		return ev
-	case <-time.After(10 * time.Second):
-		c.t.Fatalf("timed out waiting for %s", what)
-	}
-	return wireEvent{}
-}
-
-// join enters the order's room and checks the server said yes.
-func (c *wireClient) join(orderID, token string) {
-	c.t.Helper()
-	c.emit("join-order", map[string]any{"orderId": orderID, "token": token})
-	ev := c.next("joined-order")
+// joinOrder enters the order's room and checks the server said yes.
+func joinOrder(t *testing.T, c *realtimetest.Client, orderID, token string) {
+	t.Helper()
+	c.Emit("join-order", map[string]any{"orderId": orderID, "token": token})
+	ev := c.NextEvent("joined-order")
 	if ev.Name != "joined-order" || ev.Data["success"] != true {
-		c.t.Fatalf("join refused: %+v", ev)
+		t.Fatalf("join refused: %+v", ev)
 	}
 }
 
@@ -277,7 +188,7 @@ func TestPaymentStatusLongPoll(t *testing.T) {
 	go func() {
 		done <- ts.do(t, newRequest(http.MethodGet, "/api/payment/status/"+id+"?since=0&wait=20&token="+token))
 	}()
-	eventually(t, 10*time.Second, "the long-poll to wait", func() bool { return ts.Service().Waiters().Count() == 1 })
+	realtimetest.Eventually(t, 10*time.Second, "the long-poll to wait", func() bool { return ts.Service().Waiters().Count() == 1 })
 	if res := ts.do(t, newRequest(http.MethodPost, "/api/payment/"+id+"/complete").admin()); res.Status != http.StatusOK {
 		t.Fatalf("complete: %d %s", res.Status, res.Body)
 	}
@@ -396,12 +307,12 @@ func TestInvalidTransitionIsRefusedAndNotBroadcast(t *testing.T) {
 	ts := newTestServer(t)
 	id, token := ts.createOrder(t, 100, "INR")
 	sock := dialWire(t, ts)
-	sock.join(id, token)
+	joinOrder(t, sock, id, token)
 
 	if res := ts.do(t, newRequest(http.MethodPost, "/api/payment/"+id+"/complete").admin()); res.Status != http.StatusOK {
 		t.Fatalf("first complete: %d %s", res.Status, res.Body)
 	}
-	ev := sock.next("payment-status-update")
+	ev := sock.NextEvent("payment-status-update")
 	if ev.Name != "payment-status-update" || ev.Data["status"] != "completed" || ev.Data["seq"] != 1.0 || ev.Data["previousStatus"] != "pending" {
 		t.Fatalf("first broadcast %+v", ev)
 	}
@@ -422,7 +333,7 @@ func TestInvalidTransitionIsRefusedAndNotBroadcast(t *testing.T) {
 	if res := ts.do(t, newRequest(http.MethodPatch, "/api/orders/"+id).admin().json(map[string]any{"description": "marker"})); res.Status != http.StatusOK {
 		t.Fatalf("patch: %d %s", res.Status, res.Body)
 	}
-	if ev := sock.next("order-update"); ev.Name != "order-update" || ev.Data["seq"] != 2.0 {
+	if ev := sock.NextEvent("order-update"); ev.Name != "order-update" || ev.Data["seq"] != 2.0 {
 		t.Fatalf("after a refused transition the socket got %+v, want the order-update with seq 2", ev)
 	}
 }
@@ -464,7 +375,7 @@ func TestPatchOrder(t *testing.T) {
 	ts := newTestServer(t)
 	id, token := ts.createOrder(t, 100, "INR")
 	sock := dialWire(t, ts)
-	sock.join(id, token)
+	joinOrder(t, sock, id, token)
 
 	res := ts.do(t, newRequest(http.MethodPatch, "/api/orders/"+id).admin().
 		raw([]byte(`{"description":"new text","metadata":{ "cart" : 3, "tags":["a"] }}`)))
@@ -478,7 +389,7 @@ func TestPatchOrder(t *testing.T) {
 	if len(events) != 1 || events[0].Type != "order-update" || events[0].Seq != 1 {
 		t.Fatalf("events %+v", events)
 	}
-	ev := sock.next("order-update")
+	ev := sock.NextEvent("order-update")
 	data, _ := ev.Data["data"].(map[string]any)
 	meta, _ := data["metadata"].(map[string]any)
 	if ev.Name != "order-update" || ev.Data["seq"] != 1.0 || ev.Data["orderId"] != id || data["description"] != "new text" || meta["cart"] != 3.0 {
@@ -490,7 +401,7 @@ func TestPatchOrder(t *testing.T) {
 	if res.Status != http.StatusOK || res.JSON["seq"] != 2.0 {
 		t.Fatalf("second patch: %d %s", res.Status, res.Body)
 	}
-	if ev := sock.next("second order-update"); ev.Name != "order-update" || ev.Data["seq"] != 2.0 {
+	if ev := sock.NextEvent("second order-update"); ev.Name != "order-update" || ev.Data["seq"] != 2.0 {
 		t.Fatalf("second broadcast %+v", ev)
 	}
 	// The polling endpoint reports the same seq.
@@ -507,13 +418,13 @@ func TestTestConnection(t *testing.T) {
 	ts := newTestServer(t)
 	id, token := ts.createOrder(t, 100, "INR")
 	sock := dialWire(t, ts)
-	sock.join(id, token)
+	joinOrder(t, sock, id, token)
 
 	res := ts.do(t, newRequest(http.MethodPost, "/api/orders/"+id+"/test-connection").admin())
 	if res.Status != http.StatusOK || res.JSON["roomSize"] != 1.0 || res.JSON["room"] != "order-"+id {
 		t.Fatalf("test-connection: %d %s", res.Status, res.Body)
 	}
-	if ev := sock.next("connection-test"); ev.Name != "connection-test" || ev.Data["orderId"] != id {
+	if ev := sock.NextEvent("connection-test"); ev.Name != "connection-test" || ev.Data["orderId"] != id {
 		t.Fatalf("socket got %+v", ev)
 	}
 	for _, bad := range []string{"ord_doesnotexist", strings.Repeat("x", 65), "bad%20id"} {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"paystatus/realtime/realtimetest"
 )
 
 const testRedisAddr = "127.0.0.1:6379"
@@ -30,7 +32,7 @@ func needRedis(t *testing.T) string {
 		if err != nil {
 			t.Fatalf("start redis-server: %v\n%s", err, out)
 		}
-		eventually(t, 5*time.Second, "redis to listen", up)
+		realtimetest.Eventually(t, 5*time.Second, "redis to listen", up)
 	}
 	return "redis://" + testRedisAddr + "/0"
 }
@@ -139,7 +141,7 @@ func TestLongPollWakesOnOtherNode(t *testing.T) {
 				done <- result{res, time.Since(started)}
 			}()
 			// Complete only once B holds the poll, so the wake must come over Redis.
-			eventually(t, 5*time.Second, "long-poll held on B", func() bool { return b.svc.Waiters().Count() == 1 })
+			realtimetest.Eventually(t, 5*time.Second, "long-poll held on B", func() bool { return b.svc.Waiters().Count() == 1 })
 			res := a.do(t, newRequest(http.MethodPost, "/api/payment/"+id+"/complete").admin().json(map[string]any{"status": "completed", "paymentId": "pay_x"}))
 			if res.Status != http.StatusOK {
 				t.Fatalf("complete on A: %d %s", res.Status, res.Body)
@@ -183,7 +185,7 @@ func TestRedisMetrics(t *testing.T) {
 				t.Fatalf("complete with Redis away: %d %s", res.Status, res.Body)
 			}
 			key := `paystatus_redis_publish_dropped_total{reason="error"}`
-			eventually(t, 5*time.Second, "dropped publishes counted", func() bool {
+			realtimetest.Eventually(t, 5*time.Second, "dropped publishes counted", func() bool {
 				return ts.scrape(t)[key]-before[key] >= 2
 			})
 			if up := ts.scrape(t)["paystatus_redis_up"]; up != 0 {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"paystatus/payment"
+	"paystatus/realtime/realtimetest"
 )
 
 // newUnstartedServer builds a Server on a random local port without
@@ -72,7 +73,7 @@ func TestRunShutsDownInOrder(t *testing.T) {
 	runErr := make(chan error, 1)
 	go func() { runErr <- srv.Run(ctx) }()
 
-	eventually(t, 10*time.Second, "the server to answer", func() bool {
+	realtimetest.Eventually(t, 10*time.Second, "the server to answer", func() bool {
 		code, _, err := httpGet(base + "/healthz")
 		return err == nil && code == http.StatusOK
 	})
@@ -91,7 +92,7 @@ func TestRunShutsDownInOrder(t *testing.T) {
 		code, _, err := httpGet(base + "/api/payment/status/" + o.ID + "?since=0&wait=30&token=" + o.Token)
 		polled <- pollResult{code, err, time.Now()}
 	}()
-	eventually(t, 10*time.Second, "the long-poll to be held", func() bool { return srv.Service().Waiters().Count() == 1 })
+	realtimetest.Eventually(t, 10*time.Second, "the long-poll to be held", func() bool { return srv.Service().Waiters().Count() == 1 })
 
 	cancelled := time.Now()
 	cancel()
@@ -193,7 +194,7 @@ func TestShutdownTwiceIsSafe(t *testing.T) {
 			t.Fatal(err)
 		}
 		go func() { runErr <- srv.Run(ctx) }()
-		eventually(t, 10*time.Second, "the server to answer", func() bool {
+		realtimetest.Eventually(t, 10*time.Second, "the server to answer", func() bool {
 			code, _, err := httpGet("http://" + srv.Addr().String() + "/healthz")
 			return err == nil && code == http.StatusOK
 		})

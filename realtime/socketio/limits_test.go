@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"paystatus/realtime/realtimetest"
 )
 
 func TestJSONDepthWithin(t *testing.T) {
@@ -52,21 +54,21 @@ func TestOversizeAndDeepEventsCloseBeforeDecoding(t *testing.T) {
 		"deep ack": `31` + strings.Repeat("[", 50) + strings.Repeat("]", 50),
 	} {
 		t.Run(name, func(t *testing.T) {
-			cl := dialIO(t, ts, 4)
-			sid := cl.connect("/", "")["sid"]
+			cl := realtimetest.DialSocketIO(t, ts.URL, 4)
+			sid := cl.Connect("/", "")["sid"]
 			a.socket(sid)
-			cl.send(p)
-			cl.expectClosed()
+			cl.Send(p)
+			cl.ExpectClosed()
 		})
 	}
 	if log := a.eventLog(); len(log) != 0 {
 		t.Fatalf("events reached the handler: %v", log)
 	}
 	// Within the bounds, events flow.
-	cl := dialIO(t, ts, 4)
-	a.socket(cl.connect("/", "")["sid"])
-	cl.send(`21["echo",[[1]]]`)
-	if got := cl.recv(); got != `31[[[1]]]` {
+	cl := realtimetest.DialSocketIO(t, ts.URL, 4)
+	a.socket(cl.Connect("/", "")["sid"])
+	cl.Send(`21["echo",[[1]]]`)
+	if got := cl.Recv(); got != `31[[[1]]]` {
 		t.Fatalf("ack %q", got)
 	}
 }
@@ -90,18 +92,18 @@ func TestAdmitEventRunsBeforeDecoding(t *testing.T) {
 	h.Event = func(string, []any, AckFunc) { h.events.Add(1) }
 	ready := make(chan *Socket, 1)
 	srv.Of("/").OnConnection = func(s *Socket) { s.Handler = h; ready <- s }
-	cl := dialIO(t, ts, 4)
-	cl.connect("/", "")
+	cl := realtimetest.DialSocketIO(t, ts.URL, 4)
+	cl.Connect("/", "")
 	sock := <-ready
-	cl.send(`2["first"]`)
-	eventually(t, 5*time.Second, func() bool { return h.events.Load() == 1 })
-	cl.send(`2["malformed"`) // refused by AdmitEvent, so never parsed
-	cl.send(`2["third"]`)
-	eventually(t, 5*time.Second, func() bool { return h.left.Load() <= -2 })
+	cl.Send(`2["first"]`)
+	realtimetest.Eventually(t, 5*time.Second, `h.events.Load() == 1`, func() bool { return h.events.Load() == 1 })
+	cl.Send(`2["malformed"`) // refused by AdmitEvent, so never parsed
+	cl.Send(`2["third"]`)
+	realtimetest.Eventually(t, 5*time.Second, `h.left.Load() <= -2`, func() bool { return h.left.Load() <= -2 })
 	if err := sock.Emit("still-open"); err != nil {
 		t.Fatal(err)
 	}
-	if got := cl.recv(); got != `2["still-open"]` {
+	if got := cl.Recv(); got != `2["still-open"]` {
 		t.Fatalf("after refused events: %q, want the server's event", got)
 	}
 	if n := h.events.Load(); n != 1 {

@@ -8,59 +8,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"paystatus/realtime/engineio"
+	"paystatus/realtime/realtimetest"
 )
 
-// sendBinary sends one attachment as an Engine.IO binary message: the
-// bytes alone in protocol 4, after the message type byte in protocol 3.
-func (cl *rawClient) sendBinary(eio int, data []byte) {
-	cl.t.Helper()
-	if eio < 4 {
-		data = append([]byte{4}, data...)
-	}
-	if err := cl.c.WriteMessage(websocket.BinaryMessage, data); err != nil {
-		cl.t.Fatalf("write binary: %v", err)
-	}
-}
-
-// recvBinary reads the next message and requires an attachment.
-func (cl *rawClient) recvBinary(eio int) []byte {
-	cl.t.Helper()
-	for {
-		_ = cl.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		kind, b, err := cl.c.ReadMessage()
-		if err != nil {
-			cl.t.Fatalf("read: %v", err)
-		}
-		if kind == websocket.TextMessage && string(b) == "2" {
-			cl.sendEngine("3")
-			continue
-		}
-		if kind != websocket.BinaryMessage {
-			cl.t.Fatalf("got text %q, want a binary message", b)
-		}
-		if eio < 4 {
-			if len(b) == 0 || b[0] != 4 {
-				cl.t.Fatalf("protocol 3 binary message %v lacks the message type byte", b)
-			}
-			b = b[1:]
-		}
-		return b
-	}
-}
-
 // joinedClient joins "/" on protocol eio.
-func joinedClient(t *testing.T, cl *rawClient, eio int) {
+func joinedClient(t *testing.T, cl *realtimetest.Client, eio int) {
 	t.Helper()
 	if eio < 4 {
-		if got := cl.recv(); got != "0" {
+		if got := cl.Recv(); got != "0" {
 			t.Fatalf("first packet %q, want 0", got)
 		}
 		return
 	}
-	cl.connect("/", "")
+	cl.Connect("/", "")
 }
 
 func TestBinaryEventAndAckRoundTrip(t *testing.T) {
@@ -68,19 +29,19 @@ func TestBinaryEventAndAckRoundTrip(t *testing.T) {
 		t.Run(fmt.Sprintf("EIO%d", eio), func(t *testing.T) {
 			srv, ts := startIO(t, Config{Engine: engineio.Config{AllowEIO3: true}})
 			a := newApp(srv.Of("/"))
-			cl := dialIO(t, ts, eio)
+			cl := realtimetest.DialSocketIO(t, ts.URL, eio)
 			joinedClient(t, cl, eio)
 			one, two := []byte{0, 1, 2, 255}, bytes.Repeat([]byte{7}, 300)
-			cl.send(`52-5["echo",{"_placeholder":true,"num":0},{"k":{"_placeholder":true,"num":1},"n":1}]`)
-			cl.sendBinary(eio, one)
-			cl.sendBinary(eio, two)
-			if got := cl.recv(); got != `62-5[{"_placeholder":true,"num":0},{"k":{"_placeholder":true,"num":1},"n":1}]` {
+			cl.Send(`52-5["echo",{"_placeholder":true,"num":0},{"k":{"_placeholder":true,"num":1},"n":1}]`)
+			cl.WriteBinaryMessage(eio, one)
+			cl.WriteBinaryMessage(eio, two)
+			if got := cl.Recv(); got != `62-5[{"_placeholder":true,"num":0},{"k":{"_placeholder":true,"num":1},"n":1}]` {
 				t.Fatalf("binary ack header %q", got)
 			}
-			if got := cl.recvBinary(eio); !bytes.Equal(got, one) {
+			if got := cl.ReadBinaryMessage(eio); !bytes.Equal(got, one) {
 				t.Fatalf("first attachment %v", got)
 			}
-			if got := cl.recvBinary(eio); !bytes.Equal(got, two) {
+			if got := cl.ReadBinaryMessage(eio); !bytes.Equal(got, two) {
 				t.Fatalf("second attachment of %d bytes", len(got))
 			}
 			log := a.eventLog()
@@ -88,8 +49,8 @@ func TestBinaryEventAndAckRoundTrip(t *testing.T) {
 				t.Fatalf("events %q", log)
 			}
 			// A text event afterwards is read as text again.
-			cl.send(`26["echo","t"]`)
-			if got := cl.recv(); got != `36["t"]` {
+			cl.Send(`26["echo","t"]`)
+			if got := cl.Recv(); got != `36["t"]` {
 				t.Fatalf("text ack after binary %q", got)
 			}
 		})
@@ -103,20 +64,20 @@ func TestServerEmitsBinary(t *testing.T) {
 	if err := sock.EmitWithAck("upload", func(args []any) { answered <- args }, payload); err != nil {
 		t.Fatal(err)
 	}
-	got := cl.recv()
+	got := cl.Recv()
 	want := `52-0["upload",{"file":{"_placeholder":true,"num":0},"meta":[1,{"_placeholder":true,"num":1}]}]`
 	if got != want {
 		t.Fatalf("binary emit %q, want %q", got, want)
 	}
-	if b := cl.recvBinary(4); string(b) != "abc" {
+	if b := cl.ReadBinaryMessage(4); string(b) != "abc" {
 		t.Fatalf("attachment 0 %q", b)
 	}
-	if b := cl.recvBinary(4); !bytes.Equal(b, []byte{9}) {
+	if b := cl.ReadBinaryMessage(4); !bytes.Equal(b, []byte{9}) {
 		t.Fatalf("attachment 1 %v", b)
 	}
 	// The client answers with a binary ack.
-	cl.send(`61-0[{"_placeholder":true,"num":0},"x"]`)
-	cl.sendBinary(4, []byte{1, 2})
+	cl.Send(`61-0[{"_placeholder":true,"num":0},"x"]`)
+	cl.WriteBinaryMessage(4, []byte{1, 2})
 	select {
 	case args := <-answered:
 		if !reflect.DeepEqual(args, []any{[]byte{1, 2}, "x"}) {
@@ -133,10 +94,10 @@ func TestServerEmitsBinary(t *testing.T) {
 	if err := sock.Emit("blob", []byte{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := cl.recv(); got != `51-["blob",{"_placeholder":true,"num":0}]` {
+	if got := cl.Recv(); got != `51-["blob",{"_placeholder":true,"num":0}]` {
 		t.Fatalf("emit %q", got)
 	}
-	if b := cl.recvBinary(4); len(b) != 0 {
+	if b := cl.ReadBinaryMessage(4); len(b) != 0 {
 		t.Fatalf("empty attachment %v", b)
 	}
 }
@@ -146,54 +107,54 @@ func TestServerEmitsBinary(t *testing.T) {
 func TestBinaryPacketBounds(t *testing.T) {
 	tests := []struct {
 		name  string
-		steps func(cl *rawClient)
+		steps func(cl *realtimetest.Client)
 	}{
-		{"more attachments than allowed", func(cl *rawClient) {
-			cl.send(`53-["echo",{"_placeholder":true,"num":0}]`)
+		{"more attachments than allowed", func(cl *realtimetest.Client) {
+			cl.Send(`53-["echo",{"_placeholder":true,"num":0}]`)
 		}},
-		{"attachments larger than max payload", func(cl *rawClient) {
-			cl.send(`52-["echo",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`)
-			cl.sendBinary(4, bytes.Repeat([]byte{1}, 600))
-			cl.sendBinary(4, bytes.Repeat([]byte{1}, 600))
+		{"attachments larger than max payload", func(cl *realtimetest.Client) {
+			cl.Send(`52-["echo",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`)
+			cl.WriteBinaryMessage(4, bytes.Repeat([]byte{1}, 600))
+			cl.WriteBinaryMessage(4, bytes.Repeat([]byte{1}, 600))
 		}},
-		{"binary message nobody announced", func(cl *rawClient) {
-			cl.sendBinary(4, []byte{1})
+		{"binary message nobody announced", func(cl *realtimetest.Client) {
+			cl.WriteBinaryMessage(4, []byte{1})
 		}},
-		{"text packet while attachments are awaited", func(cl *rawClient) {
-			cl.send(`52-["echo",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`)
-			cl.sendBinary(4, []byte{1})
-			cl.send(`2["echo"]`)
+		{"text packet while attachments are awaited", func(cl *realtimetest.Client) {
+			cl.Send(`52-["echo",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`)
+			cl.WriteBinaryMessage(4, []byte{1})
+			cl.Send(`2["echo"]`)
 		}},
-		{"placeholder number out of range", func(cl *rawClient) {
-			cl.send(`51-["echo",{"_placeholder":true,"num":1}]`)
-			cl.sendBinary(4, []byte{1})
+		{"placeholder number out of range", func(cl *realtimetest.Client) {
+			cl.Send(`51-["echo",{"_placeholder":true,"num":1}]`)
+			cl.WriteBinaryMessage(4, []byte{1})
 		}},
-		{"placeholder number not an integer", func(cl *rawClient) {
-			cl.send(`51-["echo",{"_placeholder":true,"num":0.5}]`)
-			cl.sendBinary(4, []byte{1})
+		{"placeholder number not an integer", func(cl *realtimetest.Client) {
+			cl.Send(`51-["echo",{"_placeholder":true,"num":0.5}]`)
+			cl.WriteBinaryMessage(4, []byte{1})
 		}},
-		{"binary event without a name", func(cl *rawClient) {
-			cl.send(`51-[{"_placeholder":true,"num":0}]`)
-			cl.sendBinary(4, []byte{1})
+		{"binary event without a name", func(cl *realtimetest.Client) {
+			cl.Send(`51-[{"_placeholder":true,"num":0}]`)
+			cl.WriteBinaryMessage(4, []byte{1})
 		}},
-		{"JSON nested deeper than MaxEventDepth", func(cl *rawClient) {
-			cl.send(`51-["echo",[[[[[[[[[{"_placeholder":true,"num":0}]]]]]]]]]]`)
+		{"JSON nested deeper than MaxEventDepth", func(cl *realtimetest.Client) {
+			cl.Send(`51-["echo",[[[[[[[[[{"_placeholder":true,"num":0}]]]]]]]]]]`)
 		}},
-		{"binary event with invalid JSON", func(cl *rawClient) {
-			cl.send(`51-["echo",{"_placeholder":true,"num":0}`)
-			cl.sendBinary(4, []byte{1})
+		{"binary event with invalid JSON", func(cl *realtimetest.Client) {
+			cl.Send(`51-["echo",{"_placeholder":true,"num":0}`)
+			cl.WriteBinaryMessage(4, []byte{1})
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, ts := startIO(t, Config{MaxAttachments: 2, Engine: engineio.Config{MaxPayload: 1000}})
 			a := newApp(srv.Of("/"))
-			cl := dialIO(t, ts, 4)
-			sid := cl.connect("/", "")["sid"]
+			cl := realtimetest.DialSocketIO(t, ts.URL, 4)
+			sid := cl.Connect("/", "")["sid"]
 			a.socket(sid)
 			tt.steps(cl)
-			cl.expectClosed()
-			eventually(t, 5*time.Second, func() bool { _, ok := a.disconnect(sid); return ok })
+			cl.ExpectClosed()
+			realtimetest.Eventually(t, 5*time.Second, `_, ok := a.disconnect(sid); return ok`, func() bool { _, ok := a.disconnect(sid); return ok })
 			if r, _ := a.disconnect(sid); r != "parse error" {
 				t.Fatalf("disconnect reason %q", r)
 			}

@@ -16,21 +16,10 @@ import (
 	"github.com/gorilla/websocket"
 
 	"paystatus/realtime/engineio"
+	"paystatus/realtime/realtimetest"
 )
 
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// eventually polls cond until it holds or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", timeout)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 func startIO(t testing.TB, cfg Config) (*Server, *httptest.Server) {
 	t.Helper()
@@ -139,119 +128,6 @@ func (a *app) eventLog() []string {
 	return append([]string(nil), a.events...)
 }
 
-// rawClient speaks Engine.IO 4 and Socket.IO 5 text over a raw websocket.
-type rawClient struct {
-	t    testing.TB
-	c    *websocket.Conn
-	open map[string]any
-}
-
-func dialIO(t testing.TB, ts *httptest.Server, eio int) *rawClient {
-	t.Helper()
-	url := fmt.Sprintf("ws%s/socket.io/?EIO=%d&transport=websocket", strings.TrimPrefix(ts.URL, "http"), eio)
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	c, _, err := d.Dial(url, nil)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	cl := &rawClient{t: t, c: c}
-	p := cl.readEngine()
-	if !strings.HasPrefix(p, "0{") {
-		t.Fatalf("first packet %q, want the open packet", p)
-	}
-	if err := json.Unmarshal([]byte(p[1:]), &cl.open); err != nil {
-		t.Fatal(err)
-	}
-	return cl
-}
-
-// readEngine returns the next Engine.IO packet, answering pings.
-func (cl *rawClient) readEngine() string {
-	cl.t.Helper()
-	for {
-		_ = cl.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, b, err := cl.c.ReadMessage()
-		if err != nil {
-			cl.t.Fatalf("read: %v", err)
-		}
-		if string(b) == "2" {
-			cl.sendEngine("3")
-			continue
-		}
-		return string(b)
-	}
-}
-
-// recv returns the next Socket.IO packet.
-func (cl *rawClient) recv() string {
-	cl.t.Helper()
-	p := cl.readEngine()
-	if !strings.HasPrefix(p, "4") {
-		cl.t.Fatalf("engine packet %q, want a message", p)
-	}
-	return p[1:]
-}
-
-func (cl *rawClient) sendEngine(p string) {
-	cl.t.Helper()
-	if err := cl.c.WriteMessage(websocket.TextMessage, []byte(p)); err != nil {
-		cl.t.Fatalf("write %q: %v", p, err)
-	}
-}
-
-func (cl *rawClient) send(p string) { cl.t.Helper(); cl.sendEngine("4" + p) }
-
-// connect joins nsp with an optional auth JSON and returns the reply data.
-func (cl *rawClient) connect(nsp, auth string) map[string]string {
-	cl.t.Helper()
-	prefix := "0"
-	if nsp != "/" {
-		prefix += nsp + ","
-	}
-	cl.send(prefix + auth)
-	reply := cl.recv()
-	if !strings.HasPrefix(reply, prefix+"{") {
-		cl.t.Fatalf("connect reply %q, want %s{...}", reply, prefix)
-	}
-	var data map[string]string
-	if err := json.Unmarshal([]byte(reply[len(prefix):]), &data); err != nil {
-		cl.t.Fatalf("connect reply %q: %v", reply, err)
-	}
-	if data["sid"] == "" {
-		cl.t.Fatalf("connect reply %q has no sid", reply)
-	}
-	return data
-}
-
-// expectClosed reads until the connection ends, requiring the Engine.IO
-// close packet first.
-func (cl *rawClient) expectClosed() {
-	cl.t.Helper()
-	if p := cl.readEngine(); p != "1" {
-		cl.t.Fatalf("got %q, want the close packet", p)
-	}
-	_ = cl.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, b, err := cl.c.ReadMessage(); err == nil {
-		cl.t.Fatalf("connection still open after the close packet: %q", b)
-	} else if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
-		cl.t.Fatal("connection not closed after the close packet")
-	}
-}
-
-// eventArgs decodes an event packet's array.
-func eventArgs(t testing.TB, p, prefix string) []any {
-	t.Helper()
-	if !strings.HasPrefix(p, prefix) {
-		t.Fatalf("packet %q, want prefix %q", p, prefix)
-	}
-	var args []any
-	if err := json.Unmarshal([]byte(p[len(prefix):]), &args); err != nil {
-		t.Fatalf("packet %q: %v", p, err)
-	}
-	return args
-}
-
 func TestConnectReply(t *testing.T) {
 	for _, recovery := range []bool{false, true} {
 		t.Run(fmt.Sprintf("recovery %v", recovery), func(t *testing.T) {
@@ -262,8 +138,8 @@ func TestConnectReply(t *testing.T) {
 			srv, ts := startIO(t, cfg)
 			root := newApp(srv.Of("/"))
 			custom := newApp(srv.Of("/custom"))
-			cl := dialIO(t, ts, 4)
-			reply := cl.connect("/", "")
+			cl := realtimetest.DialSocketIO(t, ts.URL, 4)
+			reply := cl.Connect("/", "")
 			if _, hasPID := reply["pid"]; hasPID != recovery {
 				t.Fatalf("reply %v: pid present %v with recovery %v", reply, hasPID, recovery)
 			}
@@ -279,7 +155,7 @@ func TestConnectReply(t *testing.T) {
 			}
 
 			auth := `{"token":"abc","pid":"bogus","offset":"bogus-1"}`
-			reply2 := cl.connect("/custom", auth)
+			reply2 := cl.Connect("/custom", auth)
 			if reply2["sid"] == reply["sid"] {
 				t.Fatal("two namespaces share a socket id")
 			}
@@ -309,39 +185,39 @@ func TestEventAck(t *testing.T) {
 	srv, ts := startIO(t, Config{})
 	root := newApp(srv.Of("/"))
 	custom := newApp(srv.Of("/custom"))
-	cl := dialIO(t, ts, 4)
-	root.socket(cl.connect("/", "")["sid"])
-	custom.socket(cl.connect("/custom", "")["sid"])
+	cl := realtimetest.DialSocketIO(t, ts.URL, 4)
+	root.socket(cl.Connect("/", "")["sid"])
+	custom.socket(cl.Connect("/custom", "")["sid"])
 
-	cl.send(`21["echo",1,"a",{"k":[true]}]`)
-	if got := cl.recv(); got != `31[1,"a",{"k":[true]}]` {
+	cl.Send(`21["echo",1,"a",{"k":[true]}]`)
+	if got := cl.Recv(); got != `31[1,"a",{"k":[true]}]` {
 		t.Fatalf("ack %q", got)
 	}
-	cl.send(`2/custom,7["echo",true]`)
-	if got := cl.recv(); got != `3/custom,7[true]` {
+	cl.Send(`2/custom,7["echo",true]`)
+	if got := cl.Recv(); got != `3/custom,7[true]` {
 		t.Fatalf("namespace ack %q", got)
 	}
-	cl.send(`2123["echo"]`)
-	if got := cl.recv(); got != `3123[]` {
+	cl.Send(`2123["echo"]`)
+	if got := cl.Recv(); got != `3123[]` {
 		t.Fatalf("empty ack %q", got)
 	}
 	// Without an id there is no ack; the next reply is for the next event.
-	cl.send(`2["echo",5]`)
-	cl.send(`2/nope,9["echo","dropped"]`) // namespace not joined: ignored
-	cl.send(`29["echo","x"]`)
-	if got := cl.recv(); got != `39["x"]` {
+	cl.Send(`2["echo",5]`)
+	cl.Send(`2/nope,9["echo","dropped"]`) // namespace not joined: ignored
+	cl.Send(`29["echo","x"]`)
+	if got := cl.Recv(); got != `39["x"]` {
 		t.Fatalf("after an event without ack id: %q", got)
 	}
 }
 
 // connectedSocket starts a server and connects one client to its root
 // namespace; it returns the app, the client, its socket id and socket.
-func connectedSocket(t *testing.T) (*app, *rawClient, string, *Socket) {
+func connectedSocket(t *testing.T) (*app, *realtimetest.Client, string, *Socket) {
 	t.Helper()
 	srv, ts := startIO(t, Config{})
 	a := newApp(srv.Of("/"))
-	cl := dialIO(t, ts, 4)
-	sid := cl.connect("/", "")["sid"]
+	cl := realtimetest.DialSocketIO(t, ts.URL, 4)
+	sid := cl.Connect("/", "")["sid"]
 	return a, cl, sid, a.socket(sid)
 }
 
@@ -351,7 +227,7 @@ func TestServerEmit(t *testing.T) {
 	if err := sock.Emit("plain", "é", 2); err != nil {
 		t.Fatal(err)
 	}
-	if got := cl.recv(); got != `2["plain","é",2]` {
+	if got := cl.Recv(); got != `2["plain","é",2]` {
 		t.Fatalf("emit %q", got)
 	}
 	answers := make(chan []any, 2)
@@ -360,15 +236,15 @@ func TestServerEmit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := cl.recv(); got != `20["q",0]` {
+	if got := cl.Recv(); got != `20["q",0]` {
 		t.Fatalf("first emit with ack %q", got)
 	}
-	if got := cl.recv(); got != `21["q",1]` {
+	if got := cl.Recv(); got != `21["q",1]` {
 		t.Fatalf("second emit with ack %q", got)
 	}
-	cl.send(`31["second"]`)
-	cl.send(`30["first",2]`)
-	cl.send(`30["again"]`) // an ack is used once
+	cl.Send(`31["second"]`)
+	cl.Send(`30["first",2]`)
+	cl.Send(`30["again"]`) // an ack is used once
 	for _, want := range []string{"[second]", "[first 2]"} {
 		select {
 		case got := <-answers:
@@ -380,8 +256,8 @@ func TestServerEmit(t *testing.T) {
 		}
 	}
 	// The third answer must not arrive; a round trip proves it was handled.
-	cl.send(`25["echo"]`)
-	if got := cl.recv(); got != `35[]` {
+	cl.Send(`25["echo"]`)
+	if got := cl.Recv(); got != `35[]` {
 		t.Fatalf("echo %q", got)
 	}
 	select {
@@ -391,7 +267,7 @@ func TestServerEmit(t *testing.T) {
 	}
 
 	sock.Disconnect()
-	if got := cl.recv(); got != "1" {
+	if got := cl.Recv(); got != "1" {
 		t.Fatalf("server disconnect sent %q", got)
 	}
 	if err := sock.Emit("late"); !errors.Is(err, ErrDisconnected) {
@@ -411,20 +287,20 @@ func TestBroadcastRooms(t *testing.T) {
 	nsp.OnRoomDeleted = func(r string) { roomMu.Lock(); deleted = append(deleted, r); roomMu.Unlock() }
 	a := newApp(nsp, "all")
 	names := []string{"A", "B", "C", "D"}
-	clients := map[string]*rawClient{}
+	clients := map[string]*realtimetest.Client{}
 	sids := map[string]string{}
 	for _, n := range names {
-		clients[n] = dialIO(t, ts, 4)
-		sids[n] = clients[n].connect("/", "")["sid"]
+		clients[n] = realtimetest.DialSocketIO(t, ts.URL, 4)
+		sids[n] = clients[n].Connect("/", "")["sid"]
 		a.socket(sids[n])
 	}
 	for _, n := range []string{"A", "B", "C"} {
-		clients[n].send(`21["join","r"]`)
-		if got := clients[n].recv(); got != `31[true]` {
+		clients[n].Send(`21["join","r"]`)
+		if got := clients[n].Recv(); got != `31[true]` {
 			t.Fatalf("join ack %q", got)
 		}
 	}
-	eventually(t, 5*time.Second, func() bool { return nsp.RoomSize("all") == 4 })
+	realtimetest.Eventually(t, 5*time.Second, `nsp.RoomSize("all") == 4`, func() bool { return nsp.RoomSize("all") == 4 })
 	if nsp.RoomSize("r") != 3 || nsp.RoomSize("all") != 4 || len(nsp.Members("r")) != 3 {
 		t.Fatalf("room sizes r=%d all=%d", nsp.RoomSize("r"), nsp.RoomSize("all"))
 	}
@@ -438,12 +314,12 @@ func TestBroadcastRooms(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range names {
-		got := clients[n].recv()
+		got := clients[n].Recv()
 		if n == "A" || n == "C" {
 			if got != `2["news",{"n":1}]` {
 				t.Fatalf("%s got %q, want the news", n, got)
 			}
-			got = clients[n].recv()
+			got = clients[n].Recv()
 		}
 		if got != `2["marker"]` {
 			t.Fatalf("%s got %q, want the marker", n, got)
@@ -458,8 +334,8 @@ func TestBroadcastRooms(t *testing.T) {
 	if fmt.Sprint(sockA.Rooms()) != "[all]" {
 		t.Fatalf("rooms after leave %v", sockA.Rooms())
 	}
-	clients["D"].send("1")
-	eventually(t, 5*time.Second, func() bool { return nsp.Len() == 3 && nsp.RoomSize("all") == 3 })
+	clients["D"].Send("1")
+	realtimetest.Eventually(t, 5*time.Second, `nsp.Len() == 3 && nsp.RoomSize("all") == 3`, func() bool { return nsp.Len() == 3 && nsp.RoomSize("all") == 3 })
 	roomMu.Lock()
 	defer roomMu.Unlock()
 	if fmt.Sprint(created) != "[all r]" || len(deleted) != 0 {
@@ -470,9 +346,9 @@ func TestBroadcastRooms(t *testing.T) {
 func TestConnectErrors(t *testing.T) {
 	srv, ts := startIO(t, Config{})
 	a := newApp(srv.Of("/"))
-	cl := dialIO(t, ts, 4)
-	cl.send("0/x,")
-	got := cl.recv()
+	cl := realtimetest.DialSocketIO(t, ts.URL, 4)
+	cl.Send("0/x,")
+	got := cl.Recv()
 	if !strings.HasPrefix(got, "4/x,{") || !strings.Contains(got, "Invalid namespace") {
 		t.Fatalf("unknown namespace reply %q", got)
 	}
@@ -480,12 +356,12 @@ func TestConnectErrors(t *testing.T) {
 	if err := json.Unmarshal([]byte(strings.TrimPrefix(got, "4/x,")), &body); err != nil || body["message"] != "Invalid namespace" {
 		t.Fatalf("connect error body %q: %v", got, err)
 	}
-	cl.send(`0[1,2]`)
-	if got := cl.recv(); got != `4{"message":"Invalid auth payload"}` {
+	cl.Send(`0[1,2]`)
+	if got := cl.Recv(); got != `4{"message":"Invalid auth payload"}` {
 		t.Fatalf("bad auth reply %q", got)
 	}
 	// The connection survives both and can still join.
-	if a.socket(cl.connect("/", "")["sid"]) == nil {
+	if a.socket(cl.Connect("/", "")["sid"]) == nil {
 		t.Fatal("no socket after the connect errors")
 	}
 }
@@ -496,12 +372,12 @@ func TestMalformedPacketCloses(t *testing.T) {
 	a := newApp(srv.Of("/"))
 	for _, p := range bad {
 		t.Run(p, func(t *testing.T) {
-			cl := dialIO(t, ts, 4)
-			sid := cl.connect("/", "")["sid"]
+			cl := realtimetest.DialSocketIO(t, ts.URL, 4)
+			sid := cl.Connect("/", "")["sid"]
 			a.socket(sid)
-			cl.send(p)
-			cl.expectClosed()
-			eventually(t, 5*time.Second, func() bool { _, ok := a.disconnect(sid); return ok })
+			cl.Send(p)
+			cl.ExpectClosed()
+			realtimetest.Eventually(t, 5*time.Second, `_, ok := a.disconnect(sid); return ok`, func() bool { _, ok := a.disconnect(sid); return ok })
 			if r, _ := a.disconnect(sid); r != "parse error" {
 				t.Fatalf("disconnect reason %q", r)
 			}
@@ -516,11 +392,11 @@ func TestClientDisconnect(t *testing.T) {
 	srv, ts := startIO(t, Config{RecoveryWindow: time.Minute})
 	nsp := srv.Of("/")
 	a := newApp(nsp, "r")
-	cl := dialIO(t, ts, 4)
-	sid := cl.connect("/", "")["sid"]
+	cl := realtimetest.DialSocketIO(t, ts.URL, 4)
+	sid := cl.Connect("/", "")["sid"]
 	a.socket(sid)
-	cl.send("1")
-	eventually(t, 5*time.Second, func() bool { _, ok := a.disconnect(sid); return ok })
+	cl.Send("1")
+	realtimetest.Eventually(t, 5*time.Second, `_, ok := a.disconnect(sid); return ok`, func() bool { _, ok := a.disconnect(sid); return ok })
 	if r, _ := a.disconnect(sid); r != "client namespace disconnect" {
 		t.Fatalf("reason %q", r)
 	}
@@ -528,7 +404,7 @@ func TestClientDisconnect(t *testing.T) {
 		t.Fatalf("len %d room %d after disconnect", nsp.Len(), nsp.RoomSize("r"))
 	}
 	// The engine connection stays and can connect again.
-	sid2 := cl.connect("/", "")["sid"]
+	sid2 := cl.Connect("/", "")["sid"]
 	if sid2 == sid || a.socket(sid2) == nil {
 		t.Fatal("reconnect reused the sid")
 	}
@@ -537,13 +413,13 @@ func TestClientDisconnect(t *testing.T) {
 func TestConnectTimeout(t *testing.T) {
 	srv, ts := startIO(t, Config{ConnectTimeout: 50 * time.Millisecond})
 	a := newApp(srv.Of("/"))
-	slow := dialIO(t, ts, 4)
-	quick := dialIO(t, ts, 4)
-	a.socket(quick.connect("/", "")["sid"])
-	slow.expectClosed()
+	slow := realtimetest.DialSocketIO(t, ts.URL, 4)
+	quick := realtimetest.DialSocketIO(t, ts.URL, 4)
+	a.socket(quick.Connect("/", "")["sid"])
+	slow.ExpectClosed()
 	// The connected client is left alone.
-	quick.send(`21["echo"]`)
-	if got := quick.recv(); got != `31[]` {
+	quick.Send(`21["echo"]`)
+	if got := quick.Recv(); got != `31[]` {
 		t.Fatalf("connected client got %q", got)
 	}
 }
@@ -552,22 +428,22 @@ func TestEIO3Client(t *testing.T) {
 	srv, ts := startIO(t, Config{Engine: engineio.Config{AllowEIO3: true}})
 	a := newApp(srv.Of("/"))
 	custom := newApp(srv.Of("/custom"))
-	cl := dialIO(t, ts, 3)
+	cl := realtimetest.DialSocketIO(t, ts.URL, 3)
 	// A socket.io-client 2 is in "/" without asking.
-	if got := cl.recv(); got != "0" {
+	if got := cl.Recv(); got != "0" {
 		t.Fatalf("first packet %q, want 0", got)
 	}
-	cl.send(`21["echo","x"]`)
-	if got := cl.recv(); got != `31["x"]` {
+	cl.Send(`21["echo","x"]`)
+	if got := cl.Recv(); got != `31["x"]` {
 		t.Fatalf("ack %q", got)
 	}
-	cl.send("0/custom?token=1")
-	if got := cl.recv(); got != "0/custom," {
+	cl.Send("0/custom?token=1")
+	if got := cl.Recv(); got != "0/custom," {
 		t.Fatalf("namespace connect %q", got)
 	}
-	eventually(t, 5*time.Second, func() bool { return custom.readyCount() == 1 })
-	cl.send("0/nope")
-	if got := cl.recv(); got != `4/nope,"Invalid namespace"` {
+	realtimetest.Eventually(t, 5*time.Second, `custom.readyCount() == 1`, func() bool { return custom.readyCount() == 1 })
+	cl.Send("0/nope")
+	if got := cl.Recv(); got != `4/nope,"Invalid namespace"` {
 		t.Fatalf("v2 connect error %q", got)
 	}
 	if n := srv.Of("/").Len(); n != 1 {
@@ -583,19 +459,19 @@ func TestConnectionStateRecovery(t *testing.T) {
 	nsp := srv.Of("/")
 	a := newApp(nsp, "r")
 
-	cl := dialIO(t, ts, 4)
-	reply := cl.connect("/", "")
+	cl := realtimetest.DialSocketIO(t, ts.URL, 4)
+	reply := cl.Connect("/", "")
 	sid, pid := reply["sid"], reply["pid"]
 	a.socket(sid)
 	if pid == "" {
 		t.Fatal("no pid with recovery on")
 	}
 	// OnConnection joins "r" just after the connect reply goes out.
-	eventually(t, 5*time.Second, func() bool { return nsp.RoomSize("r") == 1 })
+	realtimetest.Eventually(t, 5*time.Second, `nsp.RoomSize("r") == 1`, func() bool { return nsp.RoomSize("r") == 1 })
 	if err := nsp.Broadcast("r", nil, "e", 1); err != nil {
 		t.Fatal(err)
 	}
-	args := eventArgs(t, cl.recv(), "2")
+	args := realtimetest.EventArgs(t, cl.Recv(), "2")
 	if len(args) != 3 || args[0] != "e" || args[1] != 1.0 {
 		t.Fatalf("broadcast args %v", args)
 	}
@@ -605,8 +481,8 @@ func TestConnectionStateRecovery(t *testing.T) {
 	}
 
 	// The network drops: no close frame, no close packet.
-	_ = cl.c.UnderlyingConn().Close()
-	eventually(t, 5*time.Second, func() bool { return nsp.Len() == 0 })
+	_ = cl.UnderlyingConn().Close()
+	realtimetest.Eventually(t, 5*time.Second, `nsp.Len() == 0`, func() bool { return nsp.Len() == 0 })
 	if r, _ := a.disconnect(sid); r != "transport close" {
 		t.Fatalf("drop reason %q", r)
 	}
@@ -620,18 +496,18 @@ func TestConnectionStateRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cl2 := dialIO(t, ts, 4)
-	reply2 := cl2.connect("/", fmt.Sprintf(`{"pid":%q,"offset":%q}`, pid, offset))
+	cl2 := realtimetest.DialSocketIO(t, ts.URL, 4)
+	reply2 := cl2.Connect("/", fmt.Sprintf(`{"pid":%q,"offset":%q}`, pid, offset))
 	if reply2["sid"] != sid || reply2["pid"] != pid {
 		t.Fatalf("recovered reply %v, want sid %s pid %s", reply2, sid, pid)
 	}
-	missed := eventArgs(t, cl2.recv(), "2")
+	missed := realtimetest.EventArgs(t, cl2.Recv(), "2")
 	if len(missed) != 3 || missed[0] != "e" || missed[1] != 2.0 {
 		t.Fatalf("missed broadcast %v", missed)
 	}
 	// The old socket is in a.sockets under the same id until OnConnection
 	// runs for the recovered one.
-	eventually(t, 5*time.Second, func() bool { s := a.socket(sid); return s != nil && s.Recovered() })
+	realtimetest.Eventually(t, 5*time.Second, `s := a.socket(sid); return s != nil && s.Recovered()`, func() bool { s := a.socket(sid); return s != nil && s.Recovered() })
 	sock := a.socket(sid)
 	if !sock.In("r") || nsp.RoomSize("r") != 1 {
 		t.Fatalf("recovered socket %v: rooms %v", sock, sock.Rooms())
@@ -643,13 +519,13 @@ func TestConnectionStateRecovery(t *testing.T) {
 	if err := nsp.Broadcast("r", nil, "e", 3); err != nil {
 		t.Fatal(err)
 	}
-	if live := eventArgs(t, cl2.recv(), "2"); len(live) != 3 || live[1] != 3.0 {
+	if live := realtimetest.EventArgs(t, cl2.Recv(), "2"); len(live) != 3 || live[1] != 3.0 {
 		t.Fatalf("after recovery %v", live)
 	}
 
 	// The saved session is spent: the same pid again gets a new socket.
-	cl3 := dialIO(t, ts, 4)
-	reply3 := cl3.connect("/", fmt.Sprintf(`{"pid":%q,"offset":%q}`, pid, offset))
+	cl3 := realtimetest.DialSocketIO(t, ts.URL, 4)
+	reply3 := cl3.Connect("/", fmt.Sprintf(`{"pid":%q,"offset":%q}`, pid, offset))
 	if reply3["sid"] == sid || a.socket(reply3["sid"]) == nil {
 		t.Fatal("a session was recovered twice")
 	}
@@ -659,19 +535,19 @@ func TestRecoveryNotAfterParseError(t *testing.T) {
 	srv, ts := startIO(t, Config{RecoveryWindow: time.Minute})
 	nsp := srv.Of("/")
 	a := newApp(nsp, "r")
-	cl := dialIO(t, ts, 4)
-	reply := cl.connect("/", "")
+	cl := realtimetest.DialSocketIO(t, ts.URL, 4)
+	reply := cl.Connect("/", "")
 	a.socket(reply["sid"])
-	eventually(t, 5*time.Second, func() bool { return nsp.RoomSize("r") == 1 })
+	realtimetest.Eventually(t, 5*time.Second, `nsp.RoomSize("r") == 1`, func() bool { return nsp.RoomSize("r") == 1 })
 	if err := nsp.Broadcast("r", nil, "e", 1); err != nil {
 		t.Fatal(err)
 	}
-	offset := eventArgs(t, cl.recv(), "2")[2].(string)
-	cl.send("garbage")
-	cl.expectClosed()
-	eventually(t, 5*time.Second, func() bool { return nsp.Len() == 0 })
-	cl2 := dialIO(t, ts, 4)
-	reply2 := cl2.connect("/", fmt.Sprintf(`{"pid":%q,"offset":%q}`, reply["pid"], offset))
+	offset := realtimetest.EventArgs(t, cl.Recv(), "2")[2].(string)
+	cl.Send("garbage")
+	cl.ExpectClosed()
+	realtimetest.Eventually(t, 5*time.Second, `nsp.Len() == 0`, func() bool { return nsp.Len() == 0 })
+	cl2 := realtimetest.DialSocketIO(t, ts.URL, 4)
+	reply2 := cl2.Connect("/", fmt.Sprintf(`{"pid":%q,"offset":%q}`, reply["pid"], offset))
 	if reply2["sid"] == reply["sid"] || a.socket(reply2["sid"]) == nil {
 		t.Fatal("a socket closed for a protocol error was recovered")
 	}
@@ -680,15 +556,15 @@ func TestRecoveryNotAfterParseError(t *testing.T) {
 func TestShutdownDisconnects(t *testing.T) {
 	srv, ts := startIO(t, Config{})
 	a := newApp(srv.Of("/"))
-	cl := dialIO(t, ts, 4)
-	sid := cl.connect("/", "")["sid"]
+	cl := realtimetest.DialSocketIO(t, ts.URL, 4)
+	sid := cl.Connect("/", "")["sid"]
 	a.socket(sid)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	cl.expectClosed()
+	cl.ExpectClosed()
 	if r, _ := a.disconnect(sid); r != "server shutting down" {
 		t.Fatalf("reason %q", r)
 	}
@@ -701,8 +577,8 @@ func BenchmarkBroadcast(b *testing.B) {
 	nsp.OnConnection = func(s *Socket) { s.Join("r") }
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
-		cl := dialIO(b, ts, 4)
-		cl.send("0")
+		cl := realtimetest.DialSocketIO(b, ts.URL, 4)
+		cl.Send("0")
 		wg.Add(1)
 		go func(c *websocket.Conn) {
 			defer wg.Done()
@@ -711,9 +587,9 @@ func BenchmarkBroadcast(b *testing.B) {
 					return
 				}
 			}
-		}(cl.c)
+		}(cl.Conn)
 	}
-	eventually(b, 30*time.Second, func() bool { return nsp.RoomSize("r") == n })
+	realtimetest.Eventually(b, 30*time.Second, `nsp.RoomSize("r") == n`, func() bool { return nsp.RoomSize("r") == n })
 	payload := map[string]any{"orderId": "o-123", "status": "paid", "amount": 1999}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -736,16 +612,16 @@ func TestRecoveryUnderConcurrentBroadcasts(t *testing.T) {
 	nsp := srv.Of("/")
 	a := newApp(nsp, "r")
 	for round := 0; round < 20; round++ {
-		cl := dialIO(t, ts, 4)
-		reply := cl.connect("/", "")
+		cl := realtimetest.DialSocketIO(t, ts.URL, 4)
+		reply := cl.Connect("/", "")
 		a.socket(reply["sid"])
-		eventually(t, 5*time.Second, func() bool { return nsp.RoomSize("r") == 1 })
+		realtimetest.Eventually(t, 5*time.Second, `nsp.RoomSize("r") == 1`, func() bool { return nsp.RoomSize("r") == 1 })
 		if err := nsp.Broadcast("r", nil, "seq", 0); err != nil {
 			t.Fatal(err)
 		}
-		offset := eventArgs(t, cl.recv(), "2")[2].(string)
-		_ = cl.c.UnderlyingConn().Close()
-		eventually(t, 5*time.Second, func() bool { return nsp.Len() == 0 })
+		offset := realtimetest.EventArgs(t, cl.Recv(), "2")[2].(string)
+		_ = cl.UnderlyingConn().Close()
+		realtimetest.Eventually(t, 5*time.Second, `nsp.Len() == 0`, func() bool { return nsp.Len() == 0 })
 
 		stop := make(chan struct{})
 		done := make(chan int)
@@ -761,19 +637,19 @@ func TestRecoveryUnderConcurrentBroadcasts(t *testing.T) {
 				_ = nsp.Broadcast("r", nil, "seq", i)
 			}
 		}()
-		cl2 := dialIO(t, ts, 4)
-		cl2.send(fmt.Sprintf(`0{"pid":%q,"offset":%q}`, reply["pid"], offset))
+		cl2 := realtimetest.DialSocketIO(t, ts.URL, 4)
+		cl2.Send(fmt.Sprintf(`0{"pid":%q,"offset":%q}`, reply["pid"], offset))
 		var got []int
 		early := 0
 		var connected map[string]string
 		for connected == nil {
-			p := cl2.recv()
+			p := cl2.Recv()
 			if strings.HasPrefix(p, "0{") {
 				_ = json.Unmarshal([]byte(p[1:]), &connected)
 				break
 			}
 			early++
-			got = append(got, int(eventArgs(t, p, "2")[1].(float64)))
+			got = append(got, int(realtimetest.EventArgs(t, p, "2")[1].(float64)))
 		}
 		if connected["sid"] != reply["sid"] {
 			close(stop)
@@ -785,7 +661,7 @@ func TestRecoveryUnderConcurrentBroadcasts(t *testing.T) {
 		last := <-done
 		_ = nsp.Broadcast("r", nil, "end")
 		for {
-			args := eventArgs(t, cl2.recv(), "2")
+			args := realtimetest.EventArgs(t, cl2.Recv(), "2")
 			if args[0] == "end" {
 				break
 			}
@@ -812,8 +688,8 @@ func TestRecoveryUnderConcurrentBroadcasts(t *testing.T) {
 			t.Fatalf("round %d: of %d broadcasts, %d before the connect reply, %d lost, %d twice, first out of order at %d",
 				round, last, early, missing, dup, disorder)
 		}
-		_ = cl2.c.Close()
-		eventually(t, 5*time.Second, func() bool { return nsp.Len() == 0 })
+		_ = cl2.Close()
+		realtimetest.Eventually(t, 5*time.Second, `nsp.Len() == 0`, func() bool { return nsp.Len() == 0 })
 	}
 }
 
@@ -830,8 +706,8 @@ func TestCloseDuringOnConnection(t *testing.T) {
 		<-release
 		s.Handler = &HandlerFuncs{Disconnect: func(reason string) { disconnected <- reason }}
 	}
-	cl := dialIO(t, ts, 4)
-	cl.send("0")
+	cl := realtimetest.DialSocketIO(t, ts.URL, 4)
+	cl.Send("0")
 	var sock *Socket
 	select {
 	case sock = <-entered:
@@ -844,7 +720,7 @@ func TestCloseDuringOnConnection(t *testing.T) {
 		defer cancel()
 		shut <- srv.Shutdown(ctx)
 	}()
-	eventually(t, 5*time.Second, func() bool { return !sock.Connected() })
+	realtimetest.Eventually(t, 5*time.Second, `!sock.Connected()`, func() bool { return !sock.Connected() })
 	close(release)
 	select {
 	case r := <-disconnected:
@@ -870,14 +746,14 @@ func TestEmitWithAckSignal(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := cl.recv(); got != `20["update",{"seq":0}]` {
+	if got := cl.Recv(); got != `20["update",{"seq":0}]` {
 		t.Fatalf("first emit %q", got)
 	}
-	if got := cl.recv(); got != `21["update",{"seq":1}]` {
+	if got := cl.Recv(); got != `21["update",{"seq":1}]` {
 		t.Fatalf("second emit %q", got)
 	}
-	cl.send(`30[{"seq":0,"orderId":"ord_1"}]`)
-	cl.send(`30[]`) // used once
+	cl.Send(`30[{"seq":0,"orderId":"ord_1"}]`)
+	cl.Send(`30[]`) // used once
 	select {
 	case got := <-acked:
 		if got != 0 {
@@ -886,16 +762,16 @@ func TestEmitWithAckSignal(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no ack")
 	}
-	cl.send(`25["echo"]`) // a round trip: the repeated answer was handled
-	if got := cl.recv(); got != `35[]` {
+	cl.Send(`25["echo"]`) // a round trip: the repeated answer was handled
+	if got := cl.Recv(); got != `35[]` {
 		t.Fatalf("echo %q", got)
 	}
 	if len(acked) != 0 {
 		t.Fatalf("an ack ran twice: %d", <-acked)
 	}
 
-	cl.send(`31[{"seq":`)
-	cl.expectClosed()
+	cl.Send(`31[{"seq":`)
+	cl.ExpectClosed()
 	if r, _ := a.disconnect(sid); r != "parse error" {
 		t.Fatalf("disconnect reason %q, want parse error", r)
 	}
@@ -913,12 +789,12 @@ func TestAcksAnsweredOutOfOrder(t *testing.T) {
 		if err := sock.EmitWithAckSignal("update", func() { acked <- i }, i); err != nil {
 			t.Fatal(err)
 		}
-		if got, want := cl.recv(), fmt.Sprintf(`2%d["update",%d]`, i, i); got != want {
+		if got, want := cl.Recv(), fmt.Sprintf(`2%d["update",%d]`, i, i); got != want {
 			t.Fatalf("emit %q, want %q", got, want)
 		}
 	}
 	for _, id := range []int{2, 7, 0, 1} { // 7 was never asked
-		cl.send(fmt.Sprintf("3%d[]", id))
+		cl.Send(fmt.Sprintf("3%d[]", id))
 	}
 	for _, want := range []int{2, 0, 1} {
 		select {

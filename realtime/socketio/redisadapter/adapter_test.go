@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"paystatus/realtime/realtimetest"
 	"paystatus/realtime/socketio"
 )
 
@@ -34,22 +35,11 @@ func needRedis(t testing.TB) *redis.Client {
 		if out, err := exec.Command("redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379", "--save", "", "--appendonly", "no").CombinedOutput(); err != nil {
 			t.Skipf("no Redis here and redis-server would not start: %v %s", err, out)
 		}
-		eventually(t, 5*time.Second, "redis up", up)
+		realtimetest.Eventually(t, 5*time.Second, "redis up", up)
 	}
 	c := redis.NewClient(&redis.Options{Addr: sharedRedis})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
-}
-
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func prefix(t testing.TB) string {
@@ -118,7 +108,7 @@ func waitSubscribed(t *testing.T, c *redis.Client, a socketio.Adapter, count int
 	if ad.streams() {
 		ch = ad.publicChannel
 	}
-	eventually(t, 5*time.Second, "subscriptions", func() bool {
+	realtimetest.Eventually(t, 5*time.Second, "subscriptions", func() bool {
 		m, err := c.PubSubNumSub(context.Background(), ch).Result()
 		return err == nil && int(m[ch]) == count
 	})
@@ -170,7 +160,7 @@ func TestTwoNodes(t *testing.T) {
 			if err := a.nsp.Broadcast("order-o1", []string{"sid-x"}, "payment-status-update", payload); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, 5*time.Second, "broadcast on B", func() bool { return len(b.remotes()) == 1 })
+			realtimetest.Eventually(t, 5*time.Second, "broadcast on B", func() bool { return len(b.remotes()) == 1 })
 			got := b.remotes()[0]
 			if got.event != "payment-status-update" || len(got.opts.Rooms) != 1 || got.opts.Rooms[0] != "order-o1" || len(got.opts.Except) != 1 || got.opts.Except[0] != "sid-x" {
 				t.Fatalf("B got %+v", got)
@@ -189,7 +179,7 @@ func TestTwoNodes(t *testing.T) {
 			if err := a.nsp.Adapter().ServerSideEmit("hello", []any{"fleet"}); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, 5*time.Second, "server-side emit on B", func() bool {
+			realtimetest.Eventually(t, 5*time.Second, "server-side emit on B", func() bool {
 				b.mu.Lock()
 				defer b.mu.Unlock()
 				return len(b.emitted) == 1 && b.emitted[0].event == "hello" && b.emitted[0].args[0] == "fleet"
@@ -205,7 +195,7 @@ func TestTwoNodes(t *testing.T) {
 			if err := a.nsp.Adapter().BroadcastWithAck(socketio.BroadcastOptions{Rooms: []string{"r"}}, "q", nil, 3*time.Second, func(n int) { counts.Add(1) }, func([]any) {}); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, 5*time.Second, "a count from each node", func() bool { return counts.Load() == 2 })
+			realtimetest.Eventually(t, 5*time.Second, "a count from each node", func() bool { return counts.Load() == 2 })
 		})
 	}
 }
@@ -289,7 +279,7 @@ func TestRedisAwayDropsAndCounts(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			eventually(t, 5*time.Second, "drops counted", func() bool { return n.dropped.Load() >= 3 })
+			realtimetest.Eventually(t, 5*time.Second, "drops counted", func() bool { return n.dropped.Load() >= 3 })
 			if _, err := n.nsp.FetchSockets(context.Background(), socketio.BroadcastOptions{}); err == nil {
 				t.Fatal("a fetch across nodes succeeded without Redis")
 			}
@@ -353,11 +343,11 @@ func TestNodeStartedBeforeRedis(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
-			eventually(t, 5*time.Second, "private redis up", func() bool { return client.Ping(context.Background()).Err() == nil })
+			realtimetest.Eventually(t, 5*time.Second, "private redis up", func() bool { return client.Ping(context.Background()).Err() == nil })
 			b := newNode(t, client, mode, pfx)
 			waitSubscribed(t, client, a.nsp.Adapter(), 2)
 			// Streams readers start at the stream's end: retry until B reads.
-			eventually(t, 10*time.Second, "B's broadcast to reach A", func() bool {
+			realtimetest.Eventually(t, 10*time.Second, "B's broadcast to reach A", func() bool {
 				_ = b.nsp.Broadcast("r", nil, "late", 1)
 				return len(a.remotes()) > 0
 			})
