@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"paystatus/realtime/realtimetest"
 )
 
 // TestBatchedSends runs each case with the io_uring ring and with a system
@@ -25,12 +25,12 @@ func TestBatchedSends(t *testing.T) {
 			t.Run("every peer gets the frame, polling ones too", func(t *testing.T) {
 				rec := newRecorder()
 				srv, ts := startBatchServer(t, Config{AllowEIO3: true, PingInterval: time.Minute, NoSendRing: mode.noRing}, rec)
-				var conns []*websocket.Conn
+				var conns []*realtimetest.Client
 				var sids []string
 				for i := 0; i < 20; i++ {
-					c := dialWS(t, wsURL(ts, 3+i%2, ""), nil)
+					c := realtimetest.Dial(t, wsURL(ts, 3+i%2, ""), nil)
 					conns = append(conns, c)
-					sids = append(sids, parseOpen(t, readText(t, c)).SID)
+					sids = append(sids, c.Open().SID)
 				}
 				polled, _ := pollOpen(t, ts, 4)
 
@@ -43,7 +43,7 @@ func TestBatchedSends(t *testing.T) {
 				}
 				b.Flush()
 				for i, c := range conns {
-					if got := readText(t, c); got != "4batched" {
+					if got := c.ReadText(); got != "4batched" {
 						t.Fatalf("peer %d got %q", i, got)
 					}
 				}
@@ -55,8 +55,8 @@ func TestBatchedSends(t *testing.T) {
 			t.Run("a frame sent before the flush waits behind the batched one", func(t *testing.T) {
 				rec := newRecorder()
 				srv, ts := startBatchServer(t, Config{PingInterval: time.Minute, NoSendRing: mode.noRing}, rec)
-				c := dialWS(t, wsURL(ts, 4, ""), nil)
-				sess := rec.session(parseOpen(t, readText(t, c)).SID)
+				c := realtimetest.Dial(t, wsURL(ts, 4, ""), nil)
+				sess := rec.session(c.Open().SID)
 				b := srv.NewBatch()
 				if err := sess.SendIn(b, NewMessage("first")); err != nil {
 					t.Fatal(err)
@@ -67,7 +67,7 @@ func TestBatchedSends(t *testing.T) {
 				}
 				b.Flush()
 				for _, want := range []string{"4first", "4second"} {
-					if got := readText(t, c); got != want {
+					if got := c.ReadText(); got != want {
 						t.Fatalf("got %q, want %q", got, want)
 					}
 				}
@@ -76,8 +76,8 @@ func TestBatchedSends(t *testing.T) {
 			t.Run("what a full socket does not take is queued and arrives in order", func(t *testing.T) {
 				rec := newRecorder()
 				srv, ts := startBatchServer(t, Config{PingInterval: time.Minute, NoSendRing: mode.noRing, MaxQueuedBytes: 64 << 20}, rec)
-				c := dialWS(t, wsURL(ts, 4, ""), nil)
-				sess := rec.session(parseOpen(t, readText(t, c)).SID)
+				c := realtimetest.Dial(t, wsURL(ts, 4, ""), nil)
+				sess := rec.session(c.Open().SID)
 				// Batches of 256 KiB frames, the client not reading: the socket
 				// fills, so later batched sends are short or refused.
 				const frames = 40
@@ -103,9 +103,9 @@ func TestBatchedSends(t *testing.T) {
 			t.Run("the unsent rest of a batched frame goes before frames queued meanwhile", func(t *testing.T) {
 				rec := newRecorder()
 				srv, ts := startBatchServer(t, Config{PingInterval: time.Minute, NoSendRing: mode.noRing, MaxQueuedBytes: 64 << 20}, rec)
-				c := dialWS(t, wsURL(ts, 4, ""), nil)
+				c := realtimetest.Dial(t, wsURL(ts, 4, ""), nil)
 				c.SetReadLimit(64 << 20)
-				sess := rec.session(parseOpen(t, readText(t, c)).SID)
+				sess := rec.session(c.Open().SID)
 				// 16 MiB is more than loopback's socket buffers take at once,
 				// so the batched write is short and the rest is queued.
 				big := "A" + strings.Repeat("a", 16<<20)
@@ -125,7 +125,7 @@ func TestBatchedSends(t *testing.T) {
 				if string(first) != "4"+big {
 					t.Fatalf("first frame: %d bytes starting %q, want the 16 MiB frame", len(first), first[:min(len(first), 8)])
 				}
-				if got := readText(t, c); got != "4B" {
+				if got := c.ReadText(); got != "4B" {
 					t.Fatalf("second frame %q", got)
 				}
 			})
@@ -133,8 +133,8 @@ func TestBatchedSends(t *testing.T) {
 			t.Run("a session closed before the flush is closed, and the flush is harmless", func(t *testing.T) {
 				rec := newRecorder()
 				srv, ts := startBatchServer(t, Config{PingInterval: time.Minute, NoSendRing: mode.noRing}, rec)
-				c := dialWS(t, wsURL(ts, 4, ""), nil)
-				sid := parseOpen(t, readText(t, c)).SID
+				c := realtimetest.Dial(t, wsURL(ts, 4, ""), nil)
+				sid := c.Open().SID
 				sess := rec.session(sid)
 				b := srv.NewBatch()
 				if err := sess.SendIn(b, NewMessage("late")); err != nil {
@@ -143,7 +143,7 @@ func TestBatchedSends(t *testing.T) {
 				sess.Close("server closing")
 				b.Flush()
 				if _, ok := rec.closeReason(sid); !ok {
-					eventually(t, 5*time.Second, func() bool { _, ok := rec.closeReason(sid); return ok })
+					realtimetest.Eventually(t, 5*time.Second, "the session's close", func() bool { _, ok := rec.closeReason(sid); return ok })
 				}
 				// The peer sees the connection end; whether "late" arrived
 				// first does not matter, but nothing may hang.

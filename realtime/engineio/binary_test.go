@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"paystatus/realtime/realtimetest"
 )
 
 // binRecorder is a recorder that also takes binary messages, recording
@@ -103,7 +105,7 @@ func TestBinaryOverPolling(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sid := parseOpen(t, string(packets[0].kind)+packets[0].data).SID
+			sid := realtimetest.ParseOpen(t, string(packets[0].kind)+packets[0].data).SID
 			url := eioURL(ts, tt.eio, "polling", sid) + tt.query
 			if status, got := rawPost(t, url, tt.ctype, tt.body); status != http.StatusOK {
 				t.Fatalf("POST %d %q", status, got)
@@ -125,23 +127,21 @@ func TestBinaryOverWebSocket(t *testing.T) {
 		t.Run(fmt.Sprintf("EIO%d", eio), func(t *testing.T) {
 			rec := newRecorder()
 			_, ts := startServer(t, Config{AllowEIO3: true, PingInterval: time.Minute}, binRecorder{rec})
-			c := dialWS(t, wsURL(ts, eio, ""), nil)
-			sid := parseOpen(t, readText(t, c)).SID
+			c := realtimetest.Dial(t, wsURL(ts, eio, ""), nil)
+			sid := c.Open().SID
 			frame := []byte{0, 1, 255}
 			if eio == 3 {
 				frame = append([]byte{4}, frame...) // the message type byte
 			}
-			if err := c.WriteMessage(websocket.BinaryMessage, frame); err != nil {
-				t.Fatal(err)
-			}
-			eventually(t, 5*time.Second, func() bool { return len(rec.messagesOf(sid)) == 1 })
+			c.WriteBinary(frame)
+			realtimetest.Eventually(t, 5*time.Second, `len(rec.messagesOf(sid)) == 1`, func() bool { return len(rec.messagesOf(sid)) == 1 })
 			if got := rec.messagesOf(sid)[0]; got != "bin:0001ff" {
 				t.Fatalf("handler saw %q", got)
 			}
 			if err := rec.session(sid).SendGroup(NewMessage("header"), NewBinaryMessage([]byte{9, 8})); err != nil {
 				t.Fatal(err)
 			}
-			if got := readText(t, c); got != "4header" {
+			if got := c.ReadText(); got != "4header" {
 				t.Fatalf("first message %q", got)
 			}
 			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -163,15 +163,15 @@ func TestQueuedBinaryMovesToWebSocket(t *testing.T) {
 	rec := newRecorder()
 	_, ts := startServer(t, Config{PingInterval: time.Minute}, binRecorder{rec})
 	open, _ := pollOpen(t, ts, 4)
-	c := dialWS(t, wsURL(ts, 4, open.SID), nil)
-	writeText(t, c, "2probe")
-	if got := readText(t, c); got != "3probe" {
+	c := realtimetest.Dial(t, wsURL(ts, 4, open.SID), nil)
+	c.WriteText("2probe")
+	if got := c.ReadText(); got != "3probe" {
 		t.Fatalf("probe answer %q", got)
 	}
 	if err := rec.session(open.SID).Send(NewBinaryMessage([]byte{5, 6})); err != nil {
 		t.Fatal(err)
 	}
-	writeText(t, c, "5")
+	c.WriteText("5")
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	kind, b, err := c.ReadMessage()
 	if err != nil || kind != websocket.BinaryMessage || !bytes.Equal(b, []byte{5, 6}) {
@@ -184,12 +184,10 @@ func TestQueuedBinaryMovesToWebSocket(t *testing.T) {
 func TestBinaryWithoutBinaryHandlerCloses(t *testing.T) {
 	rec := newRecorder()
 	_, ts := startServer(t, Config{PingInterval: time.Minute}, rec)
-	c := dialWS(t, wsURL(ts, 4, ""), nil)
-	sid := parseOpen(t, readText(t, c)).SID
-	if err := c.WriteMessage(websocket.BinaryMessage, []byte{1}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 5*time.Second, func() bool { _, ok := rec.closeReason(sid); return ok })
+	c := realtimetest.Dial(t, wsURL(ts, 4, ""), nil)
+	sid := c.Open().SID
+	c.WriteBinary([]byte{1})
+	realtimetest.Eventually(t, 5*time.Second, "the session's close", func() bool { _, ok := rec.closeReason(sid); return ok })
 	if r, _ := rec.closeReason(sid); r != "parse error" {
 		t.Fatalf("close reason %q", r)
 	}
@@ -269,14 +267,14 @@ func TestPostInFlightAfterUpgradeIsNotConcurrent(t *testing.T) {
 		posted <- resp.StatusCode
 	}()
 	<-entered
-	c := dialWS(t, wsURL(ts, 4, open.SID), nil)
-	writeText(t, c, "2probe")
-	if got := readText(t, c); got != "3probe" {
+	c := realtimetest.Dial(t, wsURL(ts, 4, open.SID), nil)
+	c.WriteText("2probe")
+	if got := c.ReadText(); got != "3probe" {
 		t.Fatalf("probe answer %q", got)
 	}
-	writeText(t, c, "5")
-	eventually(t, 5*time.Second, func() bool { return rec.upgrades(open.SID) == 1 })
-	writeText(t, c, "4ws")
+	c.WriteText("5")
+	realtimetest.Eventually(t, 5*time.Second, `rec.upgrades(open.SID) == 1`, func() bool { return rec.upgrades(open.SID) == 1 })
+	c.WriteText("4ws")
 	// The websocket message must wait for the POST; give it every chance
 	// to run early before releasing the POST.
 	time.Sleep(100 * time.Millisecond)
@@ -284,7 +282,7 @@ func TestPostInFlightAfterUpgradeIsNotConcurrent(t *testing.T) {
 	if status := <-posted; status != http.StatusOK {
 		t.Fatalf("POST status %d", status)
 	}
-	eventually(t, 5*time.Second, func() bool { return len(rec.messagesOf(open.SID)) == 3 })
+	realtimetest.Eventually(t, 5*time.Second, `len(rec.messagesOf(open.SID)) == 3`, func() bool { return len(rec.messagesOf(open.SID)) == 3 })
 	orderMu.Lock()
 	defer orderMu.Unlock()
 	if fmt.Sprint(order) != "[slow after ws]" {
@@ -357,7 +355,7 @@ func TestPollWaitingWhenUpgradeCompletes(t *testing.T) {
 	open, _ := pollOpen(t, ts, 4)
 	sess := rec.session(open.SID)
 	pending := pollAsync(ts, 4, open.SID)
-	eventually(t, 5*time.Second, func() bool { return isPolling(sess) })
+	realtimetest.Eventually(t, 5*time.Second, `isPolling(sess)`, func() bool { return isPolling(sess) })
 	a, b := net.Pipe()
 	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
 	c := newWSConn(sess, a, nil)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"paystatus/realtime/realtimetest"
 )
 
 // TestEIO3PingsWithoutPollingAreBounded: a protocol 3 client that only POSTs
@@ -71,7 +73,7 @@ func TestHandshakeQueryIsNotKept(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("handshake: %d %q", resp.StatusCode, body)
 	}
-	sess := rec.session(parseOpen(t, body).SID)
+	sess := rec.session(realtimetest.ParseOpen(t, body).SID)
 	if q := sess.Query(); q.Get("pad") != "" || q.Get("EIO") != "4" {
 		t.Fatalf("session keeps %d bytes of pad, EIO %q", len(q.Get("pad")), q.Get("EIO"))
 	}
@@ -93,6 +95,6 @@ func TestMaxSessionsAnswers503(t *testing.T) {
 		t.Fatalf("refused %d, sessions %d; want 1 and 2", refused, srv.Len())
 	}
 	rec.session(first.SID).closeWith("test", false)
-	eventually(t, 5*time.Second, func() bool { return srv.Len() == 1 })
+	realtimetest.Eventually(t, 5*time.Second, `srv.Len() == 1`, func() bool { return srv.Len() == 1 })
 	pollOpen(t, ts, 4)
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"paystatus/realtime/realtimetest"
 )
 
 // rawWS is a websocket session spoken byte by byte over TCP, for checking
@@ -55,7 +57,7 @@ func openRaw(t *testing.T, ts *httptest.Server) *rawWS {
 	if op != opText {
 		t.Fatalf("first frame opcode %d", op)
 	}
-	c.sid = parseOpen(t, string(p)).SID
+	c.sid = realtimetest.ParseOpen(t, string(p)).SID
 	return c
 }
 
@@ -177,7 +179,7 @@ func TestRFC6455Rules(t *testing.T) {
 			c := openRaw(t, ts)
 			c.write(tt.send)
 			c.expectClose(tt.wantClose)
-			eventually(t, 5*time.Second, func() bool { _, ok := rec.closeReason(c.sid); return ok })
+			realtimetest.Eventually(t, 5*time.Second, "the session's close", func() bool { _, ok := rec.closeReason(c.sid); return ok })
 			if got, _ := rec.closeReason(c.sid); got != tt.reason {
 				t.Fatalf("session close reason %q, want %q", got, tt.reason)
 			}
@@ -202,7 +204,7 @@ func TestRFC6455Accepted(t *testing.T) {
 	}
 	euro := "4€" // the euro sign is three bytes: split it across frames
 	c.write(append(clientFrame(false, opText, []byte(euro[:2]), testMask, 0), clientFrame(true, opContinuation, []byte(euro[2:]), testMask, 0)...))
-	eventually(t, 5*time.Second, func() bool { return len(rec.messagesOf(c.sid)) == 1 })
+	realtimetest.Eventually(t, 5*time.Second, `len(rec.messagesOf(c.sid)) == 1`, func() bool { return len(rec.messagesOf(c.sid)) == 1 })
 	if got := rec.messagesOf(c.sid)[0]; got != "€" {
 		t.Fatalf("fragmented UTF-8 gave %q", got)
 	}

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"paystatus/realtime/realtimetest"
 )
 
 // recorder is a Handler that remembers what it was told.
@@ -114,18 +116,6 @@ func (r *recorder) upgrades(sid string) int {
 	return r.upgraded[sid]
 }
 
-// eventually polls cond until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", timeout)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func startServer(t *testing.T, cfg Config, h Handler) (*Server, *httptest.Server) {
@@ -200,32 +190,9 @@ func errorCode(t *testing.T, resp *http.Response, body string) int {
 	return *e.Code
 }
 
-type openPacket struct {
-	SID          string   `json:"sid"`
-	Upgrades     []string `json:"upgrades"`
-	PingInterval int      `json:"pingInterval"`
-	PingTimeout  int      `json:"pingTimeout"`
-	MaxPayload   *int     `json:"maxPayload"`
-}
-
-func parseOpen(t *testing.T, p string) openPacket {
-	t.Helper()
-	if !strings.HasPrefix(p, "0") {
-		t.Fatalf("packet %q is not an open packet", p)
-	}
-	var o openPacket
-	if err := json.Unmarshal([]byte(p[1:]), &o); err != nil {
-		t.Fatalf("open packet %q: %v", p, err)
-	}
-	if o.SID == "" {
-		t.Fatalf("open packet %q has no sid", p)
-	}
-	return o
-}
-
 // pollOpen performs a polling handshake and returns the open packet and
 // any packets that followed it in the same reply.
-func pollOpen(t *testing.T, ts *httptest.Server, eio int) (openPacket, []string) {
+func pollOpen(t *testing.T, ts *httptest.Server, eio int) (realtimetest.OpenPacket, []string) {
 	t.Helper()
 	resp, body := doRequest(t, http.MethodGet, eioURL(ts, eio, "polling", ""), "", nil)
 	if resp.StatusCode != http.StatusOK {
@@ -239,7 +206,7 @@ func pollOpen(t *testing.T, ts *httptest.Server, eio int) (openPacket, []string)
 	for _, p := range packets[1:] {
 		rest = append(rest, string(p.kind)+p.data)
 	}
-	return parseOpen(t, string(packets[0].kind)+packets[0].data), rest
+	return realtimetest.ParseOpen(t, string(packets[0].kind)+packets[0].data), rest
 }
 
 // poll performs one polling GET and returns the packets.
@@ -317,41 +284,6 @@ func post(t *testing.T, ts *httptest.Server, eio int, sid, body string) (*http.R
 	return doRequest(t, http.MethodPost, eioURL(ts, eio, "polling", sid), body, http.Header{"Content-Type": {"text/plain;charset=UTF-8"}})
 }
 
-func dialWS(t *testing.T, url string, header http.Header) *websocket.Conn {
-	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	c, resp, err := d.Dial(url, header)
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		t.Fatalf("dial %s: %v (status %d)", url, err, status)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-func readText(t *testing.T, c *websocket.Conn) string {
-	t.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	typ, b, err := c.ReadMessage()
-	if err != nil {
-		t.Fatalf("read: %v", err)
-	}
-	if typ != websocket.TextMessage {
-		t.Fatalf("message type %d, want text", typ)
-	}
-	return string(b)
-}
-
-func writeText(t *testing.T, c *websocket.Conn, s string) {
-	t.Helper()
-	if err := c.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
-		t.Fatalf("write %q: %v", s, err)
-	}
-}
-
 func TestPollingHandshakeV4(t *testing.T) {
 	rec := newRecorder()
 	srv, ts := startServer(t, Config{PingInterval: 300 * time.Millisecond, PingTimeout: 200 * time.Millisecond, MaxPayload: 12345}, rec)
@@ -365,7 +297,7 @@ func TestPollingHandshakeV4(t *testing.T) {
 	if strings.ContainsRune(body, recordSeparator) {
 		t.Fatalf("handshake body %q holds more than the open packet", body)
 	}
-	open := parseOpen(t, body)
+	open := realtimetest.ParseOpen(t, body)
 	if len(open.Upgrades) != 1 || open.Upgrades[0] != "websocket" {
 		t.Errorf("upgrades %v, want [websocket]", open.Upgrades)
 	}
@@ -399,7 +331,7 @@ func TestPollingHandshakeV3(t *testing.T) {
 	if colon <= 0 || fmt.Sprint(utf16Len(body[colon+1:])) != body[:colon] {
 		t.Fatalf("v3 handshake body %q is not one length-prefixed packet", body)
 	}
-	open := parseOpen(t, body[colon+1:])
+	open := realtimetest.ParseOpen(t, body[colon+1:])
 	if open.PingInterval != 1500 || open.PingTimeout != 700 || len(open.Upgrades) != 1 {
 		t.Errorf("open %+v", open)
 	}
@@ -427,12 +359,12 @@ func TestOpenPacketPrecedesWhatOnOpenSends(t *testing.T) {
 		})
 	}
 	t.Run("websocket", func(t *testing.T) {
-		c := dialWS(t, wsURL(ts, 4, ""), nil)
-		parseOpen(t, readText(t, c))
-		if got := readText(t, c); got != "4first" {
+		c := realtimetest.Dial(t, wsURL(ts, 4, ""), nil)
+		c.Open()
+		if got := c.ReadText(); got != "4first" {
 			t.Fatalf("got %q, want 4first", got)
 		}
-		if got := readText(t, c); got != "4second" {
+		if got := c.ReadText(); got != "4second" {
 			t.Fatalf("got %q, want 4second", got)
 		}
 	})
@@ -547,7 +479,7 @@ func TestLongPollReturnsQueued(t *testing.T) {
 
 	// Nothing queued: the GET waits until something is sent.
 	ch := pollAsync(ts, 4, open.SID)
-	eventually(t, 5*time.Second, func() bool { return isPolling(sess) })
+	realtimetest.Eventually(t, 5*time.Second, `isPolling(sess)`, func() bool { return isPolling(sess) })
 	select {
 	case r := <-ch:
 		t.Fatalf("poll returned %q with nothing queued", r.body)
@@ -577,7 +509,7 @@ func TestOverlappingPollsCloseSession(t *testing.T) {
 	open, _ := pollOpen(t, ts, 4)
 	sess := rec.session(open.SID)
 	ch := pollAsync(ts, 4, open.SID)
-	eventually(t, 5*time.Second, func() bool { return isPolling(sess) })
+	realtimetest.Eventually(t, 5*time.Second, `isPolling(sess)`, func() bool { return isPolling(sess) })
 	resp, body := doRequest(t, http.MethodGet, eioURL(ts, 4, "polling", open.SID), "", nil)
 	if code := errorCode(t, resp, body); code != codeBadRequest {
 		t.Fatalf("second poll code %d", code)
@@ -599,8 +531,8 @@ func TestOverlappingPollsCloseSession(t *testing.T) {
 func TestWebSocketSession(t *testing.T) {
 	rec := newRecorder()
 	_, ts := startServer(t, Config{PingInterval: time.Minute}, rec)
-	c := dialWS(t, wsURL(ts, 4, ""), nil)
-	open := parseOpen(t, readText(t, c))
+	c := realtimetest.Dial(t, wsURL(ts, 4, ""), nil)
+	open := c.Open()
 	if len(open.Upgrades) != 0 {
 		t.Errorf("websocket open packet offers upgrades %v", open.Upgrades)
 	}
@@ -615,21 +547,21 @@ func TestWebSocketSession(t *testing.T) {
 	if err := sess.SendText("hello"); err != nil {
 		t.Fatal(err)
 	}
-	if got := readText(t, c); got != "4hello" {
+	if got := c.ReadText(); got != "4hello" {
 		t.Fatalf("got %q", got)
 	}
 	big := strings.Repeat("é", 40000) // 80 kB: a 64-bit length frame
 	if err := sess.SendText(big); err != nil {
 		t.Fatal(err)
 	}
-	if got := readText(t, c); got != "4"+big {
+	if got := c.ReadText(); got != "4"+big {
 		t.Fatalf("big message: %d bytes", len(got))
 	}
 
 	for _, m := range []string{"4one", "4two", "4" + big} {
-		writeText(t, c, m)
+		c.WriteText(m)
 	}
-	eventually(t, 5*time.Second, func() bool { return len(rec.messagesOf(open.SID)) == 3 })
+	realtimetest.Eventually(t, 5*time.Second, `len(rec.messagesOf(open.SID)) == 3`, func() bool { return len(rec.messagesOf(open.SID)) == 3 })
 	if got := rec.messagesOf(open.SID); got[0] != "one" || got[1] != "two" || got[2] != big {
 		t.Fatalf("OnMessage order: %.20q", got)
 	}
@@ -642,10 +574,10 @@ func TestWebSocketSession(t *testing.T) {
 	}
 	// Once the message after the ping is handled, the pong is queued; a
 	// message sent after that follows it, and reading it runs the handler.
-	writeText(t, c, "4after ping")
-	eventually(t, 5*time.Second, func() bool { return len(rec.messagesOf(open.SID)) == 4 })
+	c.WriteText("4after ping")
+	realtimetest.Eventually(t, 5*time.Second, `len(rec.messagesOf(open.SID)) == 4`, func() bool { return len(rec.messagesOf(open.SID)) == 4 })
 	_ = sess.SendText("after ping")
-	if got := readText(t, c); got != "4after ping" {
+	if got := c.ReadText(); got != "4after ping" {
 		t.Fatalf("got %q", got)
 	}
 	select {
@@ -658,8 +590,8 @@ func TestWebSocketSession(t *testing.T) {
 	}
 
 	// The client's close packet ends the session.
-	writeText(t, c, "1")
-	eventually(t, 5*time.Second, func() bool { _, ok := rec.closeReason(open.SID); return ok })
+	c.WriteText("1")
+	realtimetest.Eventually(t, 5*time.Second, "the session's close", func() bool { _, ok := rec.closeReason(open.SID); return ok })
 	if reason, _ := rec.closeReason(open.SID); reason != "transport close" {
 		t.Fatalf("close reason %q", reason)
 	}
@@ -671,13 +603,13 @@ func TestWebSocketSession(t *testing.T) {
 func TestWebSocketV3PingPong(t *testing.T) {
 	rec := newRecorder()
 	_, ts := startServer(t, Config{AllowEIO3: true}, rec)
-	c := dialWS(t, wsURL(ts, 3, ""), nil)
-	open := parseOpen(t, readText(t, c))
+	c := realtimetest.Dial(t, wsURL(ts, 3, ""), nil)
+	open := c.Open()
 	if open.MaxPayload != nil {
 		t.Error("v3 open packet has maxPayload")
 	}
-	writeText(t, c, "2x")
-	if got := readText(t, c); got != "3x" {
+	c.WriteText("2x")
+	if got := c.ReadText(); got != "3x" {
 		t.Fatalf("v3 ping answered with %q", got)
 	}
 }
@@ -685,13 +617,13 @@ func TestWebSocketV3PingPong(t *testing.T) {
 func TestWebSocketPeerCloseFrame(t *testing.T) {
 	rec := newRecorder()
 	_, ts := startServer(t, Config{}, rec)
-	c := dialWS(t, wsURL(ts, 4, ""), nil)
-	open := parseOpen(t, readText(t, c))
+	c := realtimetest.Dial(t, wsURL(ts, 4, ""), nil)
+	open := c.Open()
 	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye")
 	if err := c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() bool { _, ok := rec.closeReason(open.SID); return ok })
+	realtimetest.Eventually(t, 5*time.Second, "the session's close", func() bool { _, ok := rec.closeReason(open.SID); return ok })
 	if reason, _ := rec.closeReason(open.SID); reason != "transport close" {
 		t.Fatalf("reason %q", reason)
 	}
@@ -755,8 +687,8 @@ func TestRawWebSocket(t *testing.T) {
 	if op != 0x80|opText {
 		t.Fatalf("first frame opcode byte %#x", op)
 	}
-	open := parseOpen(t, p)
-	eventually(t, 5*time.Second, func() bool { return len(rec.messagesOf(open.SID)) == 1 })
+	open := realtimetest.ParseOpen(t, p)
+	realtimetest.Eventually(t, 5*time.Second, `len(rec.messagesOf(open.SID)) == 1`, func() bool { return len(rec.messagesOf(open.SID)) == 1 })
 	if got := rec.messagesOf(open.SID); got[0] != "early" {
 		t.Fatalf("early frame gave %q", got)
 	}
@@ -766,7 +698,7 @@ func TestRawWebSocket(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 5*time.Second, func() bool { return len(rec.messagesOf(open.SID)) == 2 })
+	realtimetest.Eventually(t, 5*time.Second, `len(rec.messagesOf(open.SID)) == 2`, func() bool { return len(rec.messagesOf(open.SID)) == 2 })
 	if got := rec.messagesOf(open.SID); got[1] != strings.Repeat("d", 200) {
 		t.Fatalf("dribbled frame gave %q", got[1])
 	}
@@ -774,7 +706,7 @@ func TestRawWebSocket(t *testing.T) {
 	if _, err := conn.Write([]byte{0x81, 0x02, '4', 'x'}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() bool { _, ok := rec.closeReason(open.SID); return ok })
+	realtimetest.Eventually(t, 5*time.Second, "the session's close", func() bool { _, ok := rec.closeReason(open.SID); return ok })
 	if reason, _ := rec.closeReason(open.SID); reason != "parse error" {
 		t.Fatalf("close reason %q, want parse error", reason)
 	}
@@ -790,13 +722,13 @@ func TestSendSharedMessage(t *testing.T) {
 	rec := newRecorder()
 	_, ts := startServer(t, Config{AllowEIO3: true, PingInterval: time.Minute}, rec)
 	type peer struct {
-		c   *websocket.Conn
+		c   *realtimetest.Client
 		sid string
 	}
 	var peers []peer
 	for i := 0; i < 8; i++ {
-		c := dialWS(t, wsURL(ts, 3+i%2, ""), nil)
-		peers = append(peers, peer{c, parseOpen(t, readText(t, c)).SID})
+		c := realtimetest.Dial(t, wsURL(ts, 3+i%2, ""), nil)
+		peers = append(peers, peer{c, c.Open().SID})
 	}
 	polled, _ := pollOpen(t, ts, 4)
 
@@ -814,11 +746,11 @@ func TestSendSharedMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, p := range peers {
-		if got := readText(t, p.c); got != "4shared é" {
+		if got := p.c.ReadText(); got != "4shared é" {
 			t.Fatalf("peer %d got %q", i, got)
 		}
 	}
-	if got := readText(t, peers[0].c); got != "4shared é" {
+	if got := peers[0].c.ReadText(); got != "4shared é" {
 		t.Fatalf("second copy: %q", got)
 	}
 	if got := poll(t, ts, 4, polled.SID); fmt.Sprint(got) != "[4shared é]" {
@@ -834,14 +766,14 @@ func TestUpgradeFromPolling(t *testing.T) {
 
 	// The client keeps a poll open while it probes.
 	pending := pollAsync(ts, 4, open.SID)
-	eventually(t, 5*time.Second, func() bool { return isPolling(sess) })
+	realtimetest.Eventually(t, 5*time.Second, `isPolling(sess)`, func() bool { return isPolling(sess) })
 
-	c := dialWS(t, wsURL(ts, 4, open.SID), nil)
+	c := realtimetest.Dial(t, wsURL(ts, 4, open.SID), nil)
 	if sess.Transport() != "polling" {
 		t.Fatal("transport switched before the probe")
 	}
-	writeText(t, c, "2probe")
-	if got := readText(t, c); got != "3probe" {
+	c.WriteText("2probe")
+	if got := c.ReadText(); got != "3probe" {
 		t.Fatalf("probe answered with %q", got)
 	}
 	// The waiting poll is released with a noop so the client can pause.
@@ -855,22 +787,22 @@ func TestUpgradeFromPolling(t *testing.T) {
 	if rec.upgrades(open.SID) != 0 {
 		t.Fatal("OnUpgrade before the upgrade packet")
 	}
-	writeText(t, c, "5")
-	eventually(t, 5*time.Second, func() bool { return rec.upgrades(open.SID) == 1 })
+	c.WriteText("5")
+	realtimetest.Eventually(t, 5*time.Second, `rec.upgrades(open.SID) == 1`, func() bool { return rec.upgrades(open.SID) == 1 })
 	if sess.Transport() != "websocket" {
 		t.Fatalf("transport %s after upgrade", sess.Transport())
 	}
 	if err := sess.SendText("over ws"); err != nil {
 		t.Fatal(err)
 	}
-	if got := readText(t, c); got != "4queued" {
+	if got := c.ReadText(); got != "4queued" {
 		t.Fatalf("first websocket message %q, want 4queued", got)
 	}
-	if got := readText(t, c); got != "4over ws" {
+	if got := c.ReadText(); got != "4over ws" {
 		t.Fatalf("second websocket message %q", got)
 	}
-	writeText(t, c, "4from ws")
-	eventually(t, 5*time.Second, func() bool { return len(rec.messagesOf(open.SID)) == 1 })
+	c.WriteText("4from ws")
+	realtimetest.Eventually(t, 5*time.Second, `len(rec.messagesOf(open.SID)) == 1`, func() bool { return len(rec.messagesOf(open.SID)) == 1 })
 	if got := rec.messagesOf(open.SID); got[0] != "from ws" {
 		t.Fatalf("OnMessage %q", got)
 	}
@@ -888,7 +820,7 @@ func TestUpgradeFromPolling(t *testing.T) {
 	}
 	// A second websocket for the sid is accepted and closed at once, as
 	// Node does, and the session carries on.
-	c2 := dialWS(t, wsURL(ts, 4, open.SID), nil)
+	c2 := realtimetest.Dial(t, wsURL(ts, 4, open.SID), nil)
 	_ = c2.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, _, err := c2.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNoStatusReceived) {
 		t.Fatalf("second websocket: %v, want a close frame", err)
@@ -896,16 +828,16 @@ func TestUpgradeFromPolling(t *testing.T) {
 	if _, closed := rec.closeReason(open.SID); closed {
 		t.Fatal("session closed by a second websocket")
 	}
-	writeText(t, c, "4still here")
-	eventually(t, 5*time.Second, func() bool { return len(rec.messagesOf(open.SID)) == 2 })
+	c.WriteText("4still here")
+	realtimetest.Eventually(t, 5*time.Second, `len(rec.messagesOf(open.SID)) == 2`, func() bool { return len(rec.messagesOf(open.SID)) == 2 })
 }
 
 func TestUpgradeProbeWithoutPingIsDropped(t *testing.T) {
 	rec := newRecorder()
 	_, ts := startServer(t, Config{PingInterval: time.Minute}, rec)
 	open, _ := pollOpen(t, ts, 4)
-	c := dialWS(t, wsURL(ts, 4, open.SID), nil)
-	writeText(t, c, "4not a probe")
+	c := realtimetest.Dial(t, wsURL(ts, 4, open.SID), nil)
+	c.WriteText("4not a probe")
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, _, err := c.ReadMessage(); err == nil {
 		t.Fatal("a probe that does not ping was kept")
@@ -925,13 +857,13 @@ func TestUpgradeProbeWithoutPingIsDropped(t *testing.T) {
 func TestHeartbeatTimeout(t *testing.T) {
 	rec := newRecorder()
 	_, ts := startServer(t, Config{PingInterval: 50 * time.Millisecond, PingTimeout: 50 * time.Millisecond}, rec)
-	c := dialWS(t, wsURL(ts, 4, ""), nil)
-	open := parseOpen(t, readText(t, c))
+	c := realtimetest.Dial(t, wsURL(ts, 4, ""), nil)
+	open := c.Open()
 	start := time.Now()
-	if got := readText(t, c); got != "2" {
+	if got := c.ReadText(); got != "2" {
 		t.Fatalf("expected a ping, got %q", got)
 	}
-	eventually(t, 5*time.Second, func() bool { _, ok := rec.closeReason(open.SID); return ok })
+	realtimetest.Eventually(t, 5*time.Second, "the session's close", func() bool { _, ok := rec.closeReason(open.SID); return ok })
 	if reason, _ := rec.closeReason(open.SID); reason != "ping timeout" {
 		t.Fatalf("close reason %q", reason)
 	}
@@ -952,15 +884,15 @@ func TestHeartbeatAnswered(t *testing.T) {
 			var sid string
 			var pings int
 			if transport == "websocket" {
-				c := dialWS(t, wsURL(ts, 4, ""), nil)
-				sid = parseOpen(t, readText(t, c)).SID
+				c := realtimetest.Dial(t, wsURL(ts, 4, ""), nil)
+				sid = c.Open().SID
 				for pings < 8 {
-					got := readText(t, c)
+					got := c.ReadText()
 					if got != "2" {
 						t.Fatalf("got %q, want ping", got)
 					}
 					pings++
-					writeText(t, c, "3")
+					c.WriteText("3")
 				}
 			} else {
 				open, _ := pollOpen(t, ts, 4)
@@ -987,14 +919,14 @@ func TestHeartbeatAnswered(t *testing.T) {
 func TestHeartbeatV3(t *testing.T) {
 	rec := newRecorder()
 	_, ts := startServer(t, Config{AllowEIO3: true, PingInterval: 40 * time.Millisecond, PingTimeout: 40 * time.Millisecond}, rec)
-	quiet := dialWS(t, wsURL(ts, 3, ""), nil)
-	quietSID := parseOpen(t, readText(t, quiet)).SID
-	chatty := dialWS(t, wsURL(ts, 3, ""), nil)
-	chattySID := parseOpen(t, readText(t, chatty)).SID
+	quiet := realtimetest.Dial(t, wsURL(ts, 3, ""), nil)
+	quietSID := quiet.Open().SID
+	chatty := realtimetest.Dial(t, wsURL(ts, 3, ""), nil)
+	chattySID := chatty.Open().SID
 	start := time.Now()
 	for i := 0; i < 8; i++ {
-		writeText(t, chatty, "2")
-		if got := readText(t, chatty); got != "3" {
+		chatty.WriteText("2")
+		if got := chatty.ReadText(); got != "3" {
 			t.Fatalf("v3 ping answered with %q", got)
 		}
 		time.Sleep(20 * time.Millisecond) // the client's own ping pace
@@ -1002,7 +934,7 @@ func TestHeartbeatV3(t *testing.T) {
 	if reason, closed := rec.closeReason(chattySID); closed {
 		t.Fatalf("pinging v3 client closed: %s", reason)
 	}
-	eventually(t, 5*time.Second, func() bool { _, ok := rec.closeReason(quietSID); return ok })
+	realtimetest.Eventually(t, 5*time.Second, "the session's close", func() bool { _, ok := rec.closeReason(quietSID); return ok })
 	if reason, _ := rec.closeReason(quietSID); reason != "ping timeout" {
 		t.Fatalf("silent v3 client closed with %q", reason)
 	}
@@ -1045,7 +977,7 @@ func TestCORS(t *testing.T) {
 		if resp.Header.Get("Access-Control-Allow-Origin") != "https://good.example" || resp.Header.Get("Access-Control-Allow-Credentials") != "true" {
 			t.Fatalf("CORS headers %v", resp.Header)
 		}
-		parseOpen(t, body)
+		realtimetest.ParseOpen(t, body)
 	})
 	t.Run("preflight", func(t *testing.T) {
 		resp, _ := doRequest(t, http.MethodOptions, eioURL(ts, 4, "polling", ""), "", http.Header{
@@ -1076,8 +1008,8 @@ func TestCORS(t *testing.T) {
 // messages to it until Send fails; it returns the session id.
 func fillSlowConsumer(t *testing.T, rec *recorder, ts *httptest.Server) string {
 	t.Helper()
-	c := dialWS(t, wsURL(ts, 4, ""), nil)
-	open := parseOpen(t, readText(t, c))
+	c := realtimetest.Dial(t, wsURL(ts, 4, ""), nil)
+	open := c.Open()
 	sess := rec.session(open.SID)
 	// The client now stops reading. Kernel buffers take some megabytes;
 	// after that the backlog must hit the limit.
@@ -1090,7 +1022,7 @@ func fillSlowConsumer(t *testing.T, rec *recorder, ts *httptest.Server) string {
 	if !errors.Is(err, ErrSessionClosed) {
 		t.Fatalf("%d sends of 64 KiB to a client that never reads: last error %v", sent, err)
 	}
-	eventually(t, 5*time.Second, func() bool { _, ok := rec.closeReason(open.SID); return ok })
+	realtimetest.Eventually(t, 5*time.Second, "the session's close", func() bool { _, ok := rec.closeReason(open.SID); return ok })
 	return open.SID
 }
 
@@ -1134,7 +1066,7 @@ func TestSlowPollingConsumerIsClosed(t *testing.T) {
 		t.Fatalf("send past the limit: %v", err)
 	}
 	// The close runs on its own goroutine: the sender may hold locks it takes.
-	eventually(t, 5*time.Second, func() bool { reason, _ := rec.closeReason(open.SID); return reason == "slow consumer" })
+	realtimetest.Eventually(t, 5*time.Second, "a slow consumer close", func() bool { reason, _ := rec.closeReason(open.SID); return reason == "slow consumer" })
 	// A client that does poll is not a slow consumer.
 	open2, _ := pollOpen(t, ts, 4)
 	sess2 := rec.session(open2.SID)
@@ -1157,18 +1089,18 @@ func isOpen(ts *httptest.Server, sid string) bool {
 func TestShutdown(t *testing.T) {
 	rec := newRecorder()
 	srv, ts := startServer(t, Config{PingInterval: time.Minute}, rec)
-	c := dialWS(t, wsURL(ts, 4, ""), nil)
-	wsSID := parseOpen(t, readText(t, c)).SID
+	c := realtimetest.Dial(t, wsURL(ts, 4, ""), nil)
+	wsSID := c.Open().SID
 	polled, _ := pollOpen(t, ts, 4)
 	pending := pollAsync(ts, 4, polled.SID)
-	eventually(t, 5*time.Second, func() bool { return isPolling(rec.session(polled.SID)) })
+	realtimetest.Eventually(t, 5*time.Second, `isPolling(rec.session(polled.SID))`, func() bool { return isPolling(rec.session(polled.SID)) })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := readText(t, c); got != "1" {
+	if got := c.ReadText(); got != "1" {
 		t.Fatalf("websocket got %q, want the close packet", got)
 	}
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -1210,9 +1142,9 @@ func TestUpgradeTimeout(t *testing.T) {
 	rec := newRecorder()
 	_, ts := startServer(t, Config{UpgradeTimeout: 50 * time.Millisecond, PingInterval: time.Minute}, rec)
 	open, _ := pollOpen(t, ts, 4)
-	c := dialWS(t, wsURL(ts, 4, open.SID), nil)
-	writeText(t, c, "2probe")
-	if got := readText(t, c); got != "3probe" {
+	c := realtimetest.Dial(t, wsURL(ts, 4, open.SID), nil)
+	c.WriteText("2probe")
+	if got := c.ReadText(); got != "3probe" {
 		t.Fatalf("probe answered with %q", got)
 	}
 	// No upgrade packet follows: the probe is dropped, polling goes on.

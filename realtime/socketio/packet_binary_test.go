@@ -154,7 +154,7 @@ func TestBinaryPacketBounds(t *testing.T) {
 			a.socket(sid)
 			tt.steps(cl)
 			cl.ExpectClosed()
-			realtimetest.Eventually(t, 5*time.Second, `_, ok := a.disconnect(sid); return ok`, func() bool { _, ok := a.disconnect(sid); return ok })
+			realtimetest.Eventually(t, 5*time.Second, "the socket's disconnect", func() bool { _, ok := a.disconnect(sid); return ok })
 			if r, _ := a.disconnect(sid); r != "parse error" {
 				t.Fatalf("disconnect reason %q", r)
 			}

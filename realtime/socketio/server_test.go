@@ -377,7 +377,7 @@ func TestMalformedPacketCloses(t *testing.T) {
 			a.socket(sid)
 			cl.Send(p)
 			cl.ExpectClosed()
-			realtimetest.Eventually(t, 5*time.Second, `_, ok := a.disconnect(sid); return ok`, func() bool { _, ok := a.disconnect(sid); return ok })
+			realtimetest.Eventually(t, 5*time.Second, "the socket's disconnect", func() bool { _, ok := a.disconnect(sid); return ok })
 			if r, _ := a.disconnect(sid); r != "parse error" {
 				t.Fatalf("disconnect reason %q", r)
 			}
@@ -396,7 +396,7 @@ func TestClientDisconnect(t *testing.T) {
 	sid := cl.Connect("/", "")["sid"]
 	a.socket(sid)
 	cl.Send("1")
-	realtimetest.Eventually(t, 5*time.Second, `_, ok := a.disconnect(sid); return ok`, func() bool { _, ok := a.disconnect(sid); return ok })
+	realtimetest.Eventually(t, 5*time.Second, "the socket's disconnect", func() bool { _, ok := a.disconnect(sid); return ok })
 	if r, _ := a.disconnect(sid); r != "client namespace disconnect" {
 		t.Fatalf("reason %q", r)
 	}
@@ -507,7 +507,7 @@ func TestConnectionStateRecovery(t *testing.T) {
 	}
 	// The old socket is in a.sockets under the same id until OnConnection
 	// runs for the recovered one.
-	realtimetest.Eventually(t, 5*time.Second, `s := a.socket(sid); return s != nil && s.Recovered()`, func() bool { s := a.socket(sid); return s != nil && s.Recovered() })
+	realtimetest.Eventually(t, 5*time.Second, "the recovered socket", func() bool { s := a.socket(sid); return s != nil && s.Recovered() })
 	sock := a.socket(sid)
 	if !sock.In("r") || nsp.RoomSize("r") != 1 {
 		t.Fatalf("recovered socket %v: rooms %v", sock, sock.Rooms())
