@@ -100,20 +100,28 @@ func Dial(t testing.TB, url string, header http.Header) *Client {
 // message, an error or ReadTimeout without one.
 func (c *Client) ReadText() string {
 	c.t.Helper()
+	typ, b := c.read(c.AnswerPings)
+	if typ != websocket.TextMessage {
+		c.t.Fatalf("message type %d (%q), want text", typ, b)
+	}
+	return string(b)
+}
+
+// read returns the next message's type and bytes, answering pings first
+// when answerPings is set.
+func (c *Client) read(answerPings bool) (int, []byte) {
+	c.t.Helper()
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(ReadTimeout))
 		typ, b, err := c.ReadMessage()
 		if err != nil {
 			c.t.Fatalf("read: %v", err)
 		}
-		if typ != websocket.TextMessage {
-			c.t.Fatalf("message type %d (%q), want text", typ, b)
-		}
-		if c.AnswerPings && string(b) == "2" {
+		if answerPings && typ == websocket.TextMessage && string(b) == "2" {
 			c.WriteText("3")
 			continue
 		}
-		return string(b)
+		return typ, b
 	}
 }
 
@@ -187,25 +195,15 @@ func (c *Client) WriteBinaryMessage(eio int, data []byte) {
 // Engine.IO binary message of protocol eio; pings are answered meanwhile.
 func (c *Client) ReadBinaryMessage(eio int) []byte {
 	c.t.Helper()
-	for {
-		_ = c.SetReadDeadline(time.Now().Add(ReadTimeout))
-		kind, b, err := c.ReadMessage()
-		if err != nil {
-			c.t.Fatalf("read: %v", err)
-		}
-		if kind == websocket.TextMessage && string(b) == "2" {
-			c.WriteText("3")
-			continue
-		}
-		if kind != websocket.BinaryMessage {
-			c.t.Fatalf("got text %q, want a binary message", b)
-		}
-		if eio < 4 {
-			if len(b) == 0 || b[0] != 4 {
-				c.t.Fatalf("protocol 3 binary message %v lacks the message type byte", b)
-			}
-			b = b[1:]
-		}
-		return b
+	typ, b := c.read(true)
+	if typ != websocket.BinaryMessage {
+		c.t.Fatalf("got text %q, want a binary message", b)
 	}
+	if eio < 4 {
+		if len(b) == 0 || b[0] != 4 {
+			c.t.Fatalf("protocol 3 binary message %v lacks the message type byte", b)
+		}
+		b = b[1:]
+	}
+	return b
 }
