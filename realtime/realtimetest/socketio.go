@@ -90,10 +90,10 @@ type Event struct {
 // After Listen the test only writes.
 func (c *Client) Listen() {
 	c.events = make(chan Event, 64)
+	_ = c.SetReadDeadline(time.Time{}) // events come when the server sends them
 	go func() {
 		defer close(c.events)
 		for {
-			_ = c.SetReadDeadline(time.Time{})
 			_, msg, err := c.ReadMessage()
 			if err != nil {
 				c.err = err
