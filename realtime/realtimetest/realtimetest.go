@@ -64,7 +64,8 @@ func ParseOpen(t testing.TB, p string) OpenPacket {
 // Client is one websocket connection. The embedded connection stays
 // available for what a test does below the Engine.IO layer (control frames,
 // binary frames, dropping the TCP connection); its reads and the client's
-// must not overlap, nor may they run once Listen has started.
+// must not overlap, nor may they run once Listen has started, after which
+// the test writes only through the client.
 type Client struct {
 	*websocket.Conn
 	t testing.TB
