@@ -27,7 +27,7 @@ type Namespace struct {
 
 	mu      sync.RWMutex
 	sockets map[string]*Socket              // guarded by mu
-	rooms   map[string]map[*Socket]struct{} // guarded by mu
+	rooms   map[string]roomSet // guarded by mu
 }
 
 // Name is the namespace's name, such as "/".
@@ -70,11 +70,7 @@ func (n *Namespace) addToRoom(room string, s *Socket) {
 // must be held.
 func (n *Namespace) addToRoomLocked(room string, s *Socket) bool {
 	members, ok := n.rooms[room]
-	if !ok {
-		members = make(map[*Socket]struct{}, 1)
-		n.rooms[room] = members
-	}
-	members[s] = struct{}{}
+	n.rooms[room] = members.with(s)
 	return !ok
 }
 
@@ -83,10 +79,12 @@ func (n *Namespace) removeFromRoom(room string, s *Socket) {
 	members, ok := n.rooms[room]
 	deleted := false
 	if ok {
-		delete(members, s)
-		if len(members) == 0 {
+		members = members.without(s)
+		if members.len() == 0 {
 			delete(n.rooms, room)
 			deleted = true
+		} else {
+			n.rooms[room] = members
 		}
 	}
 	n.mu.Unlock()
@@ -114,15 +112,16 @@ func (n *Namespace) Len() int {
 func (n *Namespace) RoomSize(room string) int {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	return len(n.rooms[room])
+	return n.rooms[room].len()
 }
 
 // Members lists a room's sockets.
 func (n *Namespace) Members(room string) []*Socket {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	out := make([]*Socket, 0, len(n.rooms[room]))
-	for s := range n.rooms[room] {
+	members := n.rooms[room]
+	out := make([]*Socket, 0, members.len())
+	for s := range members.all {
 		out = append(out, s)
 	}
 	return out
@@ -178,11 +177,11 @@ func (n *Namespace) LocalBroadcast(opts BroadcastOptions, event string, args []a
 	if len(opts.Rooms) == 1 && len(opts.Except) == 0 {
 		// The common case: one room, nobody left out.
 		members := n.rooms[opts.Rooms[0]]
-		batch.Grow(len(members))
-		for s := range members {
+		batch.Grow(members.len())
+		for s := range members.all {
 			_ = s.sess.SendIn(batch, msg)
 		}
-		if len(members) == 0 {
+		if members.len() == 0 {
 			if s, ok := n.sockets[opts.Rooms[0]]; ok {
 				_ = s.sess.SendIn(batch, msg) // a socket's id is its own room
 			}
@@ -201,7 +200,7 @@ func (n *Namespace) eachLocked(opts BroadcastOptions, f func(*Socket)) {
 			if e == s.id {
 				return true
 			}
-			if _, in := n.rooms[e][s]; in {
+			if n.rooms[e].has(s) {
 				return true
 			}
 		}
@@ -238,7 +237,7 @@ func (n *Namespace) eachLocked(opts BroadcastOptions, f func(*Socket)) {
 			}
 			continue
 		}
-		for s := range members {
+		for s := range members.all {
 			visit(s)
 		}
 	}

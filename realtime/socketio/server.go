@@ -114,7 +114,7 @@ func (s *Server) Of(name string) *Namespace {
 	if n, ok := s.namespaces[name]; ok {
 		return n
 	}
-	n := &Namespace{name: name, server: s, sockets: make(map[string]*Socket), rooms: make(map[string]map[*Socket]struct{})}
+	n := &Namespace{name: name, server: s, sockets: make(map[string]*Socket), rooms: make(map[string]roomSet)}
 	n.adapter = s.cfg.Adapter(n)
 	s.namespaces[name] = n
 	return n
