@@ -106,6 +106,7 @@ type Server struct {
 	handler Handler
 	poller  *poller                  // nil where the platform has none
 	ring    atomic.Pointer[sendRing] // nil where io_uring is unavailable or failed
+	hb      *heartbeats
 
 	keptBatch atomic.Pointer[Batch] // see NewBatch
 
@@ -124,6 +125,7 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		return nil, errors.New("engine.io: no handler")
 	}
 	s := &Server{cfg: cfg, handler: h, sessions: make(map[string]*Session)}
+	s.hb = newHeartbeats(min(cfg.PingInterval, cfg.PingTimeout), cfg.PingInterval+cfg.PingTimeout)
 	if s.poller, err = newPoller(); err != nil {
 		cfg.Logger.Warn("engine.io: no epoll, one goroutine per websocket", "error", err)
 		s.poller = nil

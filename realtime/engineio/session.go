@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -92,7 +93,9 @@ type Session struct {
 	polling      bool          // guarded by mu; a GET is waiting
 	awaitingPong bool          // guarded by mu
 	closedByPost bool          // guarded by mu; see closeByClient
-	timer        *time.Timer   // guarded by mu
+	// hbDue is the tick of the next heartbeat on the server's wheel, 0
+	// when none is pending; written with mu held.
+	hbDue atomic.Int64
 }
 
 // newSession builds a session whose first packet for the client is open.
@@ -240,9 +243,7 @@ func (s *Session) closeWith(reason string, sendClose bool) {
 		return
 	}
 	s.closed = true
-	if s.timer != nil {
-		s.timer.Stop()
-	}
+	s.srv.hb.cancel(s)
 	ws, probe := s.ws, s.probe
 	s.probe = nil
 	// A polling client learns of the close from its next poll, so the
@@ -281,7 +282,7 @@ func (s *Session) startHeartbeat() {
 	if s.protocol < 4 {
 		wait = s.silenceLimit()
 	}
-	s.timer = time.AfterFunc(wait, s.heartbeat)
+	s.srv.hb.schedule(s, wait)
 }
 
 // silenceLimit is how long a protocol 3 client may go without pinging:
@@ -290,19 +291,22 @@ func (s *Session) silenceLimit() time.Duration {
 	return s.srv.cfg.PingInterval + s.srv.cfg.PingTimeout
 }
 
-func (s *Session) heartbeat() {
+// heartbeatAt runs the heartbeat that fell due at tick due, unless the
+// session has been rescheduled or closed since.
+func (s *Session) heartbeatAt(due int64) {
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || s.hbDue.Load() != due {
 		s.mu.Unlock()
 		return
 	}
+	s.hbDue.Store(0)
 	if s.protocol < 4 || s.awaitingPong {
 		s.mu.Unlock()
 		s.closeWith("ping timeout", false)
 		return
 	}
 	s.awaitingPong = true
-	s.timer.Reset(s.srv.cfg.PingTimeout)
+	s.srv.hb.schedule(s, s.srv.cfg.PingTimeout)
 	s.mu.Unlock()
 	_ = s.Send(pingMessage)
 }
@@ -325,8 +329,8 @@ func (s *Session) onPacket(p packet) {
 	case packetPing:
 		if s.protocol < 4 {
 			s.mu.Lock()
-			if s.timer != nil && !s.closed {
-				s.timer.Reset(s.silenceLimit())
+			if s.hbDue.Load() != 0 && !s.closed {
+				s.srv.hb.schedule(s, s.silenceLimit())
 			}
 			s.mu.Unlock()
 			_ = s.Send(controlMessage(packetPong, pongData(p.data)))
@@ -335,7 +339,7 @@ func (s *Session) onPacket(p packet) {
 		s.mu.Lock()
 		if s.awaitingPong && !s.closed {
 			s.awaitingPong = false
-			s.timer.Reset(s.srv.cfg.PingInterval)
+			s.srv.hb.schedule(s, s.srv.cfg.PingInterval)
 		}
 		s.mu.Unlock()
 	case packetClose:
