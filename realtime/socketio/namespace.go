@@ -26,7 +26,7 @@ type Namespace struct {
 	adapter Adapter // set once by Server.Of
 
 	mu      sync.RWMutex
-	sockets map[string]*Socket              // guarded by mu
+	sockets map[string]*Socket // guarded by mu
 	rooms   map[string]roomSet // guarded by mu
 }
 
