@@ -20,6 +20,9 @@ type groupOp struct {
 	// attempts counts the groups the op was applied in; a retryable
 	// failure (a lost race on Postgres) puts it back in the queue.
 	attempts int
+	// background marks work that may wait (expiry chunks): a group takes
+	// at most one, after the interactive changes.
+	background bool
 
 	state atomic.Int32  // opQueued, opTaken or opCancelled
 	done  chan struct{} // closed once err is final
@@ -38,6 +41,11 @@ const (
 // maxBatch of them. A change waits for at most the group in flight, its own
 // group, and the optional linger.
 //
+// Background work (expiry chunks) queues apart: a group takes the queued
+// interactive changes first and then at most one background op, so an
+// interactive change shares its group with at most one background op and
+// waits behind at most one more, however long the background queue.
+//
 // There is no committer goroutine: the first waiting caller to take the
 // leader token commits groups until its own change is done, then hands the
 // token on. A lone change is thus committed by its own goroutine, with no
@@ -52,13 +60,14 @@ type groupCommitter struct {
 	// network round trip can hang.
 	batchTimeout time.Duration
 	// observe, if set, is told each group's size after its commit.
-	observe func(size int)
+	observe func(size, background int)
 
 	slots  chan struct{} // one token per queued op: the queue's bound
 	leader chan struct{} // capacity 1: held by the goroutine committing groups
 
-	mu    sync.Mutex
-	queue []*groupOp // guarded by mu
+	mu         sync.Mutex
+	queue      []*groupOp // interactive changes; guarded by mu
+	background []*groupOp // background ops, unbounded by slots; guarded by mu
 
 	stop     chan struct{} // closed when close begins
 	life     context.Context
@@ -100,6 +109,28 @@ func (g *groupCommitter) submit(ctx context.Context, apply func(context.Context,
 	g.mu.Lock()
 	g.queue = append(g.queue, op)
 	g.mu.Unlock()
+	return g.await(ctx, op)
+}
+
+// submitBackground is submit for work that may wait: op joins a group only
+// after the interactive changes queued before that group starts, one
+// background op per group. It takes no queue slot: its callers (one sweep
+// per store) wait for each op before queueing the next.
+func (g *groupCommitter) submitBackground(ctx context.Context, apply func(context.Context, *sql.Tx) error) error {
+	select {
+	case <-g.stop:
+		return errStoreClosed
+	default:
+	}
+	op := &groupOp{apply: apply, background: true, done: make(chan struct{})}
+	g.mu.Lock()
+	g.background = append(g.background, op)
+	g.mu.Unlock()
+	return g.await(ctx, op)
+}
+
+// await waits for op's outcome, leading groups when no one else is.
+func (g *groupCommitter) await(ctx context.Context, op *groupOp) error {
 	// Once op is claimed, neither its request's end nor close may abandon
 	// it: the caller must learn whether it committed. A claimed op is either
 	// in a leader's group or back in the queue for a retry, where the next
@@ -159,31 +190,50 @@ func (g *groupCommitter) lead(ctx context.Context, op *groupOp) error {
 	}
 }
 
-// take claims up to maxBatch queued ops, in arrival order, dropping
-// cancelled ones.
+// take claims up to maxBatch queued interactive ops, in arrival order,
+// then, if there is room, one background op, dropping cancelled ones.
 func (g *groupCommitter) take() []*groupOp {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var batch []*groupOp
-	i := 0
-	for ; i < len(g.queue) && len(batch) < g.maxBatch; i++ {
-		if op := g.queue[i]; op.state.Load() == opTaken || op.state.CompareAndSwap(opQueued, opTaken) {
-			batch = append(batch, op)
-		}
+	batch := claim(&g.queue, nil, g.maxBatch)
+	if len(batch) < g.maxBatch {
+		batch = claim(&g.background, batch, len(batch)+1)
 	}
-	n := copy(g.queue, g.queue[i:])
-	clear(g.queue[n:])
-	g.queue = g.queue[:n]
 	return batch
 }
 
-// requeue puts ops back at the front of the queue, still claimed.
+// claim moves ops from the front of *queue to batch until batch holds
+// limit, skipping cancelled ones.
+func claim(queue *[]*groupOp, batch []*groupOp, limit int) []*groupOp {
+	q := *queue
+	i := 0
+	for ; i < len(q) && len(batch) < limit; i++ {
+		if op := q[i]; op.state.Load() == opTaken || op.state.CompareAndSwap(opQueued, opTaken) {
+			batch = append(batch, op)
+		}
+	}
+	n := copy(q, q[i:])
+	clear(q[n:])
+	*queue = q[:n]
+	return batch
+}
+
+// requeue puts ops back at the front of their queues, still claimed.
 func (g *groupCommitter) requeue(ops []*groupOp) {
 	if len(ops) == 0 {
 		return
 	}
+	var interactive, background []*groupOp
+	for _, op := range ops {
+		if op.background {
+			background = append(background, op)
+		} else {
+			interactive = append(interactive, op)
+		}
+	}
 	g.mu.Lock()
-	g.queue = append(ops, g.queue...)
+	g.queue = append(interactive, g.queue...)
+	g.background = append(background, g.background...)
 	g.mu.Unlock()
 }
 
@@ -261,7 +311,13 @@ func (g *groupCommitter) commitOne(waitCtx context.Context) error {
 		g.finish(op, err)
 	}
 	if commitErr == nil && g.observe != nil {
-		g.observe(len(batch))
+		background := 0
+		for _, op := range batch {
+			if op.background {
+				background++
+			}
+		}
+		g.observe(len(batch), background)
 	}
 	g.requeue(retry)
 	return nil
@@ -335,8 +391,8 @@ func (g *groupCommitter) finish(op *groupOp, err error) {
 // failQueued ends every op still queued with err.
 func (g *groupCommitter) failQueued(err error) {
 	g.mu.Lock()
-	queue := g.queue
-	g.queue = nil
+	queue := append(g.queue, g.background...)
+	g.queue, g.background = nil, nil
 	g.mu.Unlock()
 	for _, op := range queue {
 		if op.state.Load() == opTaken || op.state.CompareAndSwap(opQueued, opTaken) {

@@ -25,7 +25,7 @@ func TestGroupedChangeFailsAlone(t *testing.T) {
 	u := testStoreURL(t)
 	var mu sync.Mutex
 	var groups []int
-	s, err := New(context.Background(), Config{URL: u, GroupCommit: GroupOn, observeGroup: func(n int) {
+	s, err := New(context.Background(), Config{URL: u, GroupCommit: GroupOn, observeGroup: func(n, _ int) {
 		mu.Lock()
 		groups = append(groups, n)
 		mu.Unlock()

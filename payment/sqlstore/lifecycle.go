@@ -68,17 +68,62 @@ func (s *Store) query(q string) string {
 	return q
 }
 
-// ExpireDue implements payment.LifecycleStore. The batch is one
-// transaction; each order's move is checked by the status machine and
-// guarded on its seq, and one that lost a race (a callback, or another
-// node's sweep) is skipped, as is one whose write fails (reported with
-// ErrExpirySkipped beside the changes committed). On Postgres the candidates are locked with
-// SKIP LOCKED, so two nodes sweeping at once take different orders.
-func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) (changes []payment.StatusChange, err error) {
+// ExpireDue implements payment.LifecycleStore. Each order's move is
+// checked by the status machine and guarded on its seq, and one that lost
+// a race (a callback, or another node's sweep) is skipped, as is one whose
+// write fails (reported with ErrExpirySkipped beside the changes
+// committed). On Postgres the candidates are locked with SKIP LOCKED, so
+// two nodes sweeping at once take different orders.
+//
+// With group commit on, the expiries go through the group committer in
+// chunks of at most GroupExpiryMax orders, one chunk per group and after
+// the group's interactive changes, so that a callback shares its commit
+// with at most one chunk and waits behind at most one more. Otherwise the
+// batch is one transaction of its own.
+func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]payment.StatusChange, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	now = now.UTC()
+	if s.group == nil {
+		return s.expireAlone(ctx, now, limit)
+	}
+	var changes []payment.StatusChange
+	var failed []error
+	for len(changes) < limit {
+		chunk := min(limit-len(changes), s.expiryChunk)
+		var got []payment.StatusChange
+		var bad []error
+		err := s.group.submitBackground(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			// apply may run again after a lost race: only its last run counts.
+			var err error
+			got, bad, err = s.expireChunk(ctx, tx, now, chunk)
+			return retryable(err)
+		})
+		if errors.Is(err, errRetryLater) {
+			err = payment.ErrConflict
+		}
+		if err != nil {
+			return changes, errors.Join(s.skipped(failed), fmt.Errorf("expire due orders: %w", s.translate(err)))
+		}
+		changes = append(changes, got...)
+		failed = append(failed, bad...)
+		if len(got) < chunk {
+			break // nothing more is due, or what is left failed
+		}
+	}
+	return changes, s.skipped(failed)
+}
+
+func (s *Store) skipped(failed []error) error {
+	if len(failed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", payment.ErrExpirySkipped, errors.Join(failed...))
+}
+
+// expireAlone expires up to limit due orders in a transaction of its own.
+func (s *Store) expireAlone(ctx context.Context, now time.Time, limit int) (changes []payment.StatusChange, err error) {
 	tx, err := s.sqlDB.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin expiry: %w", s.translate(err))
@@ -88,6 +133,20 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) (change
 			_ = tx.Rollback()
 		}
 	}()
+	changes, failed, err := s.expireChunk(ctx, tx, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err = tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit expiry: %w", s.translate(err))
+	}
+	return changes, s.skipped(failed)
+}
+
+// expireChunk expires up to limit due orders on tx, each under a savepoint
+// of its own. failed holds the orders whose write failed and was rolled
+// back; err, a failure that leaves tx's expiries unusable.
+func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limit int) (changes []payment.StatusChange, failed []error, err error) {
 	q := dueOrdersQuery
 	if s.postgres {
 		q += " FOR UPDATE SKIP LOCKED"
@@ -96,24 +155,20 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) (change
 	// first in line) do not take the whole batch: the sweep moves on past
 	// up to limit of them.
 	due, err := loadDue(ctx, tx, s.query(q), now, 2*limit)
-	if err != nil {
-		return nil, err
-	}
-	if len(due) == 0 {
-		return nil, tx.Commit()
+	if err != nil || len(due) == 0 {
+		return nil, nil, err
 	}
 	update, err := tx.PrepareContext(ctx, s.query(expireOrderStmt))
 	if err != nil {
-		return nil, fmt.Errorf("prepare expiry: %w", err)
+		return nil, nil, fmt.Errorf("prepare expiry: %w", err)
 	}
 	defer update.Close()
 	insert, err := tx.PrepareContext(ctx, s.query(expireEventStmt))
 	if err != nil {
-		return nil, fmt.Errorf("prepare expiry event: %w", err)
+		return nil, nil, fmt.Errorf("prepare expiry event: %w", err)
 	}
 	defer insert.Close()
 	tr := payment.Transition{To: payment.StatusExpired, Source: payment.SourceExpiry}
-	var failed []error
 	for _, o := range due {
 		if len(changes) == limit {
 			break
@@ -131,13 +186,7 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) (change
 			changes = append(changes, change)
 		}
 	}
-	if err = tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit expiry: %w", s.translate(err))
-	}
-	if len(failed) > 0 {
-		return changes, fmt.Errorf("%w: %w", payment.ErrExpirySkipped, errors.Join(failed...))
-	}
-	return changes, nil
+	return changes, failed, nil
 }
 
 // expireOne applies one order's expiry inside the batch, under a savepoint:

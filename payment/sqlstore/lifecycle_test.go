@@ -563,3 +563,81 @@ func TestExpireDueSkipsAnOrderThatFailsAlone(t *testing.T) {
 		t.Fatalf("announced %+v", c)
 	}
 }
+
+// A callback that arrives while a large expiry backlog is being swept waits
+// behind a bounded share of it: counted by commit order in the event log,
+// at most the expiry chunk in flight when it arrived and the one that
+// shares its group go ahead of it (plus one chunk for the instant between
+// the count and the submission), however long the backlog.
+func TestCallbackWaitsBehindAtMostTwoExpiryChunks(t *testing.T) {
+	const chunk, backlog = 8, 3000
+	s, err := New(context.Background(), Config{URL: testStoreURL(t), GroupCommit: GroupOn, GroupExpiryMax: chunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := context.Background()
+	now := time.Now().UTC()
+	rows := make([]orderRow, backlog)
+	for i := range rows {
+		o, err := payment.NewPendingOrder(payment.NewOrder{Amount: 100, Currency: "INR"}, now.Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.ExpiresAt = now.Add(-time.Minute + time.Duration(i)*time.Microsecond)
+		rows[i] = newOrderRow(o)
+	}
+	if err := s.db.CreateInBatches(rows, 500).Error; err != nil {
+		t.Fatal(err)
+	}
+	target := orderWithDeadline(t, s, now, now.Add(time.Hour))
+
+	countExpiries := func(beforeEventID int64) int64 {
+		t.Helper()
+		var n int64
+		q := s.db.Model(&eventRow{}).Where("source = ?", payment.SourceExpiry)
+		if beforeEventID > 0 {
+			q = q.Where("id < ?", beforeEventID)
+		}
+		if err := q.Count(&n).Error; err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	swept := make(chan error, 1)
+	go func() {
+		_, err := s.ExpireDue(ctx, now, backlog)
+		swept <- err
+	}()
+	// Wait until the sweep has committed something, then count.
+	var atSubmit int64
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if atSubmit = countExpiries(0); atSubmit > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sweep committed nothing")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := s.ApplyTransition(ctx, payment.Transition{OrderID: target.ID, To: payment.StatusProcessing, Source: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-swept; err != nil {
+		t.Fatal(err)
+	}
+	var callback eventRow
+	if err := s.db.Where("order_id = ? AND seq = 1", target.ID).First(&callback).Error; err != nil {
+		t.Fatal(err)
+	}
+	ahead := countExpiries(callback.ID) - atSubmit
+	after := int64(backlog) - countExpiries(callback.ID)
+	t.Logf("expiries committed at submission %d, between submission and the callback %d, after it %d", atSubmit, ahead, after)
+	if after == 0 {
+		t.Fatalf("the callback landed after the whole backlog (%d expiries committed when it was submitted)", atSubmit)
+	}
+	if ahead > 3*chunk {
+		t.Fatalf("%d expiries committed between the callback's submission and its own commit; want at most %d", ahead, 3*chunk)
+	}
+}

@@ -34,9 +34,11 @@ type Store struct {
 	postgres bool
 	// group applies changes together in one transaction; nil when group
 	// commit is off.
-	group     *groupCommitter
-	closeOnce sync.Once
-	closeErr  error
+	group *groupCommitter
+	// expiryChunk is how many orders one grouped expiry op moves.
+	expiryChunk int
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 var _ payment.Store = (*Store)(nil)
@@ -69,6 +71,10 @@ type Config struct {
 	// join it before the group starts (default 0: a group holds what
 	// arrived while the previous one committed). At most 10 ms.
 	GroupWait time.Duration
+	// GroupExpiryMax caps the expiries in one group (default 32): a
+	// callback shares its group with at most this many, and waits behind
+	// at most this many more.
+	GroupExpiryMax int
 	// GroupQueue bounds the changes waiting for a group (default 4096); a
 	// change that finds it full waits with its request's context.
 	GroupQueue int
@@ -79,8 +85,9 @@ type Config struct {
 	// synchronous overrides PRAGMA synchronous on SQLite, for the test that
 	// shows a weaker setting is caught. Empty means FULL.
 	synchronous string
-	// observeGroup, if set, is told each committed group's size.
-	observeGroup func(size int)
+	// observeGroup, if set, is told each committed group's size and how
+	// many of its ops are background ones.
+	observeGroup func(size, background int)
 }
 
 // maxGroupWait bounds Config.GroupWait: a longer linger would be a delay
@@ -95,7 +102,7 @@ func (c Config) withDefaults() (Config, error) {
 	default:
 		return c, fmt.Errorf("%w: group commit %q is not auto, on or off", ErrConfig, c.GroupCommit)
 	}
-	if c.GroupMax < 0 || c.GroupQueue < 0 || c.GroupWait < 0 {
+	if c.GroupMax < 0 || c.GroupQueue < 0 || c.GroupWait < 0 || c.GroupExpiryMax < 0 {
 		return c, fmt.Errorf("%w: negative group commit setting", ErrConfig)
 	}
 	if c.GroupWait > maxGroupWait {
@@ -103,6 +110,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.GroupMax == 0 {
 		c.GroupMax = 64
+	}
+	if c.GroupExpiryMax == 0 {
+		c.GroupExpiryMax = 32
 	}
 	if c.GroupQueue == 0 {
 		c.GroupQueue = 4096
@@ -228,6 +238,7 @@ func openStore(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if cfg.GroupCommit == GroupOn || (cfg.GroupCommit == GroupAuto && !isPostgres) {
 		s.group = newGroupCommitter(s.sqlDB, isPostgres, cfg)
+		s.expiryChunk = cfg.GroupExpiryMax
 	}
 	return s, nil
 }
