@@ -47,9 +47,10 @@ type SweepConfig struct {
 	// Every is the pause between sweeps for due orders (1 s). An order
 	// expires within about this long after its deadline.
 	Every time.Duration
-	// Batch is how many orders one transaction expires (50). Smaller
-	// batches hold a SQLite writer for less time; larger ones commit less
-	// often.
+	// Batch is how many orders one store call expires before they are
+	// announced (50). Without group commit it is one transaction; with
+	// it, the store splits it into chunks that share groups with other
+	// changes.
 	Batch int
 	// Retention is how long a terminal order is kept after its creation
 	// (30 days); negative keeps orders forever.
