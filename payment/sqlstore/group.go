@@ -42,7 +42,8 @@ const (
 // group, and the optional linger.
 //
 // Background work (expiry chunks) queues apart: a group takes the queued
-// interactive changes first and then at most one background op, so an
+// interactive changes first (up to maxBatch) and then at most one
+// background op, so background work always progresses, and an
 // interactive change shares its group with at most one background op and
 // waits behind at most one more, however long the background queue.
 //
@@ -191,15 +192,14 @@ func (g *groupCommitter) lead(ctx context.Context, op *groupOp) error {
 }
 
 // take claims up to maxBatch queued interactive ops, in arrival order,
-// then, if there is room, one background op, dropping cancelled ones.
+// then one background op, dropping cancelled ones. The background op
+// joins even a full group, so that a steady stream of interactive changes
+// cannot starve it.
 func (g *groupCommitter) take() []*groupOp {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	batch := claim(&g.queue, nil, g.maxBatch)
-	if len(batch) < g.maxBatch {
-		batch = claim(&g.background, batch, len(batch)+1)
-	}
-	return batch
+	return claim(&g.background, batch, len(batch)+1)
 }
 
 // claim moves ops from the front of *queue to batch until batch holds

@@ -197,3 +197,32 @@ func TestStoreConfigRejectsBadValues(t *testing.T) {
 		})
 	}
 }
+
+// A group takes the interactive changes first, up to its cap, and then
+// exactly one background op, even when the interactive changes fill it:
+// a callback shares its group with at most one expiry chunk, and a stream
+// of callbacks cannot starve the sweep.
+func TestGroupTakesInteractiveFirstAndOneBackgroundOp(t *testing.T) {
+	g := &groupCommitter{maxBatch: 2}
+	op := func(background bool) *groupOp { return &groupOp{background: background, done: make(chan struct{})} }
+	bg1, bg2 := op(true), op(true)
+	in1, in2, in3 := op(false), op(false), op(false)
+	g.background = []*groupOp{bg1, bg2}
+	g.queue = []*groupOp{in1, in2, in3}
+	if got := g.take(); len(got) != 3 || got[0] != in1 || got[1] != in2 || got[2] != bg1 {
+		t.Fatalf("first group %v, want in1, in2, bg1", got)
+	}
+	if got := g.take(); len(got) != 2 || got[0] != in3 || got[1] != bg2 {
+		t.Fatalf("second group %v, want in3, bg2", got)
+	}
+	if got := g.take(); len(got) != 0 {
+		t.Fatalf("third group %v, want none", got)
+	}
+	// A retried background op goes back to the front of its own queue.
+	bg3 := op(true)
+	g.background = []*groupOp{bg3}
+	g.requeue([]*groupOp{bg2})
+	if len(g.queue) != 0 || len(g.background) != 2 || g.background[0] != bg2 {
+		t.Fatalf("requeued: interactive %v, background %v", g.queue, g.background)
+	}
+}
