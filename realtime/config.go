@@ -30,7 +30,7 @@ type Config struct {
 	PingTimeout  time.Duration
 	// ConnectTimeout is how long a client may take to join a namespace (45 s).
 	ConnectTimeout time.Duration
-	// MaxPayload bounds one message in bytes (64 KiB).
+	// MaxPayload bounds one message in bytes (default 64 KiB).
 	MaxPayload int64
 	// AckTimeout is how long a terminal update waits for the client's
 	// acknowledgement before it is sent again (5 s).
@@ -49,8 +49,8 @@ type Config struct {
 	MaxSessions int
 	// OnSessionsFull, when set, is told of each handshake refused so.
 	OnSessionsFull func()
-	// MaxEventBytes bounds one inbound event's JSON (8 KiB) and
-	// MaxEventDepth its nesting (8); both are checked before decoding.
+	// MaxEventBytes bounds one inbound event's JSON (default 8 KiB) and
+	// MaxEventDepth its nesting (default 8); both are checked before decoding.
 	MaxEventBytes int
 	MaxEventDepth int
 	// Logger receives structured logs (slog.Default()).

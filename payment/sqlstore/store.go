@@ -69,7 +69,8 @@ type Config struct {
 	GroupMax int
 	// GroupWait is how long a group's first change waits for others to
 	// join it before the group starts (default 0: a group holds what
-	// arrived while the previous one committed). At most 10 ms.
+	// arrived while the previous one committed). Validation refuses more
+	// than maxGroupWait.
 	GroupWait time.Duration
 	// GroupExpiryMax caps the expiries in one group (default 32): a
 	// callback shares its group with at most this many, and waits behind
