@@ -12,7 +12,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 	"time"
 
@@ -20,7 +19,6 @@ import (
 )
 
 func main() {
-	runtime.GOMAXPROCS(procs(os.Getenv, runtime.GOMAXPROCS(0)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Getenv); err != nil {
@@ -74,18 +72,6 @@ func servePprof(ctx context.Context, addr string, log *slog.Logger) error {
 	context.AfterFunc(ctx, func() { _ = srv.Close() })
 	log.Warn("profiler listening", "addr", ln.Addr().String())
 	return nil
-}
-
-// procs is the number of Ps the runtime gets: at least two, unless the
-// operator set GOMAXPROCS. A commit waits for its fsync inside a C call, and
-// with a single P no other goroutine runs until the scheduler's monitor takes
-// that P back, so a one-CPU server would sit idle through every commit
-// instead of reading the next requests.
-func procs(getenv func(string) string, current int) int {
-	if getenv("GOMAXPROCS") != "" {
-		return current
-	}
-	return max(current, 2)
 }
 
 func logLevel(name string) slog.Level {

@@ -143,30 +143,3 @@ func TestLogLevel(t *testing.T) {
 		}
 	}
 }
-
-func TestProcsKeepsASpareP(t *testing.T) {
-	tests := []struct {
-		name    string
-		env     string
-		current int
-		want    int
-	}{
-		{"one CPU gets a second P", "", 1, 2},
-		{"two CPUs unchanged", "", 2, 2},
-		{"many CPUs unchanged", "", 8, 8},
-		{"operator's GOMAXPROCS wins", "1", 1, 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			getenv := func(k string) string {
-				if k == "GOMAXPROCS" {
-					return tt.env
-				}
-				return ""
-			}
-			if got := procs(getenv, tt.current); got != tt.want {
-				t.Fatalf("procs(GOMAXPROCS=%q, current %d) = %d, want %d", tt.env, tt.current, got, tt.want)
-			}
-		})
-	}
-}

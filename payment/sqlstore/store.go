@@ -173,6 +173,7 @@ func IsPostgresURL(url string) bool {
 func openStore(ctx context.Context, cfg Config) (*Store, error) {
 	var dialector gorm.Dialector
 	var sqliteDSN string
+	var sqlitePool *sql.DB
 	isPostgres := IsPostgresURL(cfg.URL)
 	if isPostgres {
 		dialector = postgres.Open(cfg.URL)
@@ -199,10 +200,15 @@ func openStore(ctx context.Context, cfg Config) (*Store, error) {
 		// commit that crosses them) keep the WAL bounded; with durable commits
 		// they held up writers less than a checkpoint thread beside them did
 		// (docs/storage.md).
-		dialector = sqlite.New(sqlite.Config{DSN: sqliteDSN})
+		// Commits run on a C thread of the connection's own (commitoffp.go).
+		sqlitePool = sql.OpenDB(&sqliteConnector{dsn: sqliteDSN, driver: &sqlite3.SQLiteDriver{}})
+		dialector = sqlite.New(sqlite.Config{Conn: sqlitePool})
 	}
 	db, err := gorm.Open(dialector, &gorm.Config{Logger: logger.Discard, TranslateError: true, PrepareStmt: true})
 	if err != nil {
+		if sqlitePool != nil {
+			_ = sqlitePool.Close()
+		}
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	if sqlDB, err := db.DB(); err == nil {

@@ -13,6 +13,7 @@ package synctrace
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 // SQLite's VFS ABI, as published in sqlite3.h (structure version 3 of
 // sqlite3_vfs and sqlite3_io_methods). The functions are resolved at link
@@ -68,6 +69,8 @@ typedef struct {
 } st_trace;
 
 static pthread_mutex_t st_mu = PTHREAD_MUTEX_INITIALIZER;
+// Microseconds every WAL sync sleeps before it runs: a slow disk on demand.
+static volatile long st_sync_delay_us;
 static st_trace st_traces[st_max_files]; // guarded by st_mu
 static int st_ntraces;                   // guarded by st_mu
 static st_vfs *st_base;
@@ -116,6 +119,7 @@ static int st_sync(st_file *f, int flags) {
 		before = t->writes;
 		pthread_mutex_unlock(&st_mu);
 	}
+	if (t && st_sync_delay_us > 0) usleep((useconds_t)st_sync_delay_us);
 	int rc = REAL(f)->pMethods->xSync(REAL(f), flags);
 	if (t && rc == st_ok) {
 		// Only the writes made before the sync began are known to be synced.
@@ -194,6 +198,8 @@ static int st_register(const char *name) {
 	return sqlite3_vfs_register(&st_self, 0);
 }
 
+static void st_set_sync_delay(long us) { st_sync_delay_us = us; }
+
 static int st_counts(const char *path, long long *writes, long long *syncs, long long *unsynced) {
 	st_trace *t = st_lookup(path, 0);
 	if (!t) return 0;
@@ -212,6 +218,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"time"
 	"unsafe"
 
 	_ "github.com/mattn/go-sqlite3" // the SQLite this VFS wraps
@@ -240,6 +247,12 @@ func Register() (string, error) {
 		}
 	})
 	return Name, registerErr
+}
+
+// SetSyncDelay makes every WAL sync through the VFS, in every database,
+// sleep d before it runs, until it is set back to 0.
+func SetSyncDelay(d time.Duration) {
+	C.st_set_sync_delay(C.long(d.Microseconds()))
 }
 
 // Counts is what the VFS saw of one WAL file.
