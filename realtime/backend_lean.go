@@ -166,11 +166,11 @@ func (b *leanBackend) roomSize(ctx context.Context, room string) (int, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
-	socks, err := b.nsp.FetchSockets(ctx, socketio.BroadcastOptions{Rooms: []string{room}})
+	ids, err := b.nsp.SocketIDs(ctx, []string{room})
 	if err != nil {
-		return max(len(socks), b.nsp.RoomSize(room)), err
+		return max(len(ids), b.nsp.RoomSize(room)), err
 	}
-	return len(socks), nil
+	return len(ids), nil
 }
 
 // shutdown disconnects the sockets, then stops the Redis link.

@@ -137,6 +137,11 @@ func (n *Namespace) Broadcast(room string, except []string, event string, args .
 // Adapter is the namespace's adapter, which reaches the other nodes.
 func (n *Namespace) Adapter() Adapter { return n.adapter }
 
+// SocketIDs lists the ids of the sockets in any of rooms on every node.
+func (n *Namespace) SocketIDs(ctx context.Context, rooms []string) ([]string, error) {
+	return n.adapter.SocketIDs(ctx, rooms)
+}
+
 // FetchSockets lists the matching sockets on every node.
 func (n *Namespace) FetchSockets(ctx context.Context, opts BroadcastOptions) ([]RemoteSocket, error) {
 	return n.adapter.FetchSockets(ctx, opts)
@@ -278,6 +283,17 @@ func (n *Namespace) LocalSockets(opts BroadcastOptions) []RemoteSocket {
 		out[i] = RemoteSocket{ID: s.id, Rooms: append([]string{s.id}, s.Rooms()...)}
 	}
 	return out
+}
+
+// LocalSocketIDs lists the ids of this node's sockets in any of rooms (all
+// of them when rooms is empty).
+func (n *Namespace) LocalSocketIDs(rooms []string) []string {
+	socks := n.localMatches(BroadcastOptions{Rooms: rooms})
+	ids := make([]string, len(socks))
+	for i, s := range socks {
+		ids[i] = s.id
+	}
+	return ids
 }
 
 // LocalJoin puts this node's matching sockets in rooms.

@@ -28,7 +28,8 @@ type adapter struct {
 	acks     map[string]*ackRequest // guarded by mu; broadcasts awaiting acks
 }
 
-// request is a fetch of sockets waiting for the other nodes' answers.
+// request is a fetch of sockets (or of their ids) waiting for the other
+// nodes' answers.
 type request struct {
 	expected int
 	answered int
@@ -155,12 +156,58 @@ func (a *adapter) ServerSideEmit(event string, args []any) error {
 // FetchSockets implements socketio.Adapter: it asks every other node and
 // waits for all of them, as Node's adapters do.
 func (a *adapter) FetchSockets(ctx context.Context, opts socketio.BroadcastOptions) ([]socketio.RemoteSocket, error) {
+	return a.gather(ctx, a.n.LocalSockets(opts), func(id string) (string, []byte, error) {
+		if a.streams() {
+			msg, err := encodeMsgpack(map[string]any{"uid": a.uid, "nsp": a.nsp, "type": typeFetchSockets,
+				"data": map[string]any{"opts": encodeOpts(opts), "requestId": id}})
+			return a.publicChannel, msg, err
+		}
+		msg, err := jsonBytes(map[string]any{"uid": a.uid, "requestId": id, "type": reqRemoteFetch,
+			"opts": map[string]any{"rooms": nonNil(opts.Rooms), "except": nonNil(opts.Except)}})
+		return a.requestChannel, msg, err
+	})
+}
+
+// SocketIDs implements socketio.Adapter. In PubSub mode the other nodes
+// answer with ids alone (the adapter's SOCKETS request); the streams
+// adapter has no such request, so there it fetches the sockets.
+func (a *adapter) SocketIDs(ctx context.Context, rooms []string) ([]string, error) {
+	opts := socketio.BroadcastOptions{Rooms: rooms}
+	var socks []socketio.RemoteSocket
+	var err error
+	if a.streams() {
+		socks, err = a.FetchSockets(ctx, opts)
+	} else {
+		local := a.n.LocalSocketIDs(rooms)
+		socks = make([]socketio.RemoteSocket, len(local))
+		for i, id := range local {
+			socks[i].ID = id
+		}
+		socks, err = a.gather(ctx, socks, func(id string) (string, []byte, error) {
+			msg, err := jsonBytes(map[string]any{"uid": a.uid, "requestId": id, "type": reqSockets, "rooms": nonNil(rooms)})
+			return a.requestChannel, msg, err
+		})
+	}
+	seen := make(map[string]struct{}, len(socks))
+	ids := make([]string, 0, len(socks))
+	for _, s := range socks {
+		if _, dup := seen[s.ID]; !dup {
+			seen[s.ID] = struct{}{}
+			ids = append(ids, s.ID)
+		}
+	}
+	return ids, err
+}
+
+// gather sends the request that build makes (given its request id) and
+// collects the sockets every other node answers with, after local. On
+// failure it returns what it has with the error.
+func (a *adapter) gather(ctx context.Context, local []socketio.RemoteSocket, build func(id string) (channel string, msg []byte, err error)) ([]socketio.RemoteSocket, error) {
 	if _, has := ctx.Deadline(); !has {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, a.b.cfg.RequestTimeout)
 		defer cancel()
 	}
-	local := a.n.LocalSockets(opts)
 	countOn := a.requestChannel
 	if a.streams() {
 		countOn = a.publicChannel
@@ -183,17 +230,7 @@ func (a *adapter) FetchSockets(ctx context.Context, opts socketio.BroadcastOptio
 		delete(a.requests, id)
 		a.mu.Unlock()
 	}()
-	var msg []byte
-	var ch string
-	if a.streams() {
-		msg, err = encodeMsgpack(map[string]any{"uid": a.uid, "nsp": a.nsp, "type": typeFetchSockets,
-			"data": map[string]any{"opts": encodeOpts(opts), "requestId": id}})
-		ch = a.publicChannel
-	} else {
-		msg, err = jsonBytes(map[string]any{"uid": a.uid, "requestId": id, "type": reqRemoteFetch,
-			"opts": map[string]any{"rooms": nonNil(opts.Rooms), "except": nonNil(opts.Except)}})
-		ch = a.requestChannel
-	}
+	ch, msg, err := build(id)
 	if err != nil {
 		return local, err
 	}

@@ -190,6 +190,11 @@ func TestTwoNodes(t *testing.T) {
 			if err != nil || len(socks) != 0 {
 				t.Fatalf("fetch = %v, %v", socks, err)
 			}
+			// The same for ids alone (SOCKETS in PubSub mode, a fetch in streams).
+			ids, err := a.nsp.SocketIDs(context.Background(), []string{"order-o1"})
+			if err != nil || len(ids) != 0 {
+				t.Fatalf("socket ids = %v, %v", ids, err)
+			}
 
 			var counts atomic.Int32
 			if err := a.nsp.Adapter().BroadcastWithAck(socketio.BroadcastOptions{Rooms: []string{"r"}}, "q", nil, 3*time.Second, func(n int) { counts.Add(1) }, func([]any) {}); err != nil {

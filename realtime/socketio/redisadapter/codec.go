@@ -172,11 +172,12 @@ func decodeSockets(v any) []socketio.RemoteSocket {
 	list, _ := v.([]any)
 	out := make([]socketio.RemoteSocket, 0, len(list))
 	for _, e := range list {
-		m, ok := e.(map[string]any)
-		if !ok {
-			continue
+		switch e := e.(type) {
+		case string: // an answer to SOCKETS: ids alone
+			out = append(out, socketio.RemoteSocket{ID: e})
+		case map[string]any:
+			out = append(out, socketio.RemoteSocket{ID: asString(e["id"]), Rooms: asStrings(e["rooms"])})
 		}
-		out = append(out, socketio.RemoteSocket{ID: asString(m["id"]), Rooms: asStrings(m["rooms"])})
 	}
 	return out
 }

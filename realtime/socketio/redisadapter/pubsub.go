@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
-
-	"paystatus/realtime/socketio"
 )
 
 // Request types of @socket.io/redis-adapter 8.x, on its request and
@@ -132,11 +130,7 @@ func (a *adapter) onRequest(payload []byte) error {
 		socks := a.n.LocalSockets(decodeOpts(req["opts"]))
 		return a.respondJSON(map[string]any{"requestId": id, "sockets": socketsPayload(socks)})
 	case reqSockets:
-		ids := []string{}
-		for _, s := range a.n.LocalSockets(socketio.BroadcastOptions{Rooms: asStrings(req["rooms"])}) {
-			ids = append(ids, s.ID)
-		}
-		return a.respondJSON(map[string]any{"requestId": id, "sockets": ids})
+		return a.respondJSON(map[string]any{"requestId": id, "sockets": a.n.LocalSocketIDs(asStrings(req["rooms"]))})
 	case reqAllRooms:
 		return a.respondJSON(map[string]any{"requestId": id, "rooms": a.n.LocalRooms()})
 	case reqRemoteJoin, reqRemoteLeave, reqRemoteDisconnect:
