@@ -32,6 +32,10 @@ type poller struct {
 	closed bool            // guarded by mu
 }
 
+// maxReadWorkers bounds the goroutines that handle read events at once;
+// see workers.
+const maxReadWorkers = 8
+
 const pollEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 
 func newPoller() (*poller, error) {
@@ -50,7 +54,7 @@ func newPoller() (*poller, error) {
 		_ = file.Close()
 		return nil, err
 	}
-	p := &poller{epfd: fd, file: file, conns: make(map[int]*wsConn), workers: newWorkers(10 * time.Second)}
+	p := &poller{epfd: fd, file: file, conns: make(map[int]*wsConn), workers: newWorkers(10*time.Second, maxReadWorkers)}
 	go p.loop(raw)
 	return p, nil
 }
