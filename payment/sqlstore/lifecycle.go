@@ -27,9 +27,10 @@ const (
 	// table holds, the sweep reads only open orders past their deadline.
 	dueOrdersQuery = "SELECT id, amount, currency, status, seq, payment_id, expires_at FROM orders" +
 		" WHERE status IN " + openStatuses + " AND expires_at <= ? ORDER BY expires_at LIMIT ?"
-	expireOrderStmt = "UPDATE orders SET status = ?, seq = ?, updated_at = ? WHERE id = ? AND seq = ?"
-	expireEventStmt = "INSERT INTO payment_events (order_id, seq, type, status, previous_status, source, dedup_key, payment_id, data, created_at)" +
-		" VALUES (?, ?, 'status', ?, ?, ?, NULL, ?, '', ?)"
+	expireOrderStmt    = "UPDATE orders SET status = ?, seq = ?, updated_at = ? WHERE id = ? AND seq = ?"
+	expireEventStmt    = expireEventsInsert + expireEventsRow
+	expireEventsInsert = "INSERT INTO payment_events (order_id, seq, type, status, previous_status, source, dedup_key, payment_id, data, created_at) VALUES "
+	expireEventsRow    = "(?, ?, 'status', ?, ?, ?, NULL, ?, '', ?)"
 
 	// purgeCandidatesQuery walks idx_orders_created_at from the oldest
 	// order. Retention is longer than the longest payment window, so the
@@ -158,6 +159,17 @@ func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limi
 	if err != nil || len(due) == 0 {
 		return nil, nil, err
 	}
+	tr := payment.Transition{To: payment.StatusExpired, Source: payment.SourceExpiry}
+	var batch []payment.Order
+	for _, o := range due {
+		tr.OrderID = o.ID
+		if len(batch) < limit && payment.CheckTransition(o, tr) == nil {
+			batch = append(batch, o)
+		}
+	}
+	if changes, ok := s.expireBatch(ctx, tx, batch, tr.Source, now); ok {
+		return changes, nil, nil
+	}
 	update, err := tx.PrepareContext(ctx, s.query(expireOrderStmt))
 	if err != nil {
 		return nil, nil, fmt.Errorf("prepare expiry: %w", err)
@@ -168,7 +180,6 @@ func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limi
 		return nil, nil, fmt.Errorf("prepare expiry event: %w", err)
 	}
 	defer insert.Close()
-	tr := payment.Transition{To: payment.StatusExpired, Source: payment.SourceExpiry}
 	for _, o := range due {
 		if len(changes) == limit {
 			break
@@ -187,6 +198,63 @@ func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limi
 		}
 	}
 	return changes, failed, nil
+}
+
+// expireBatch expires orders, all read by this transaction (which holds
+// their rows: SQLite's write lock, or Postgres's FOR UPDATE), with one
+// UPDATE and one INSERT under one savepoint. If anything fails, or the
+// UPDATE does not move every order, it rolls back to the savepoint and
+// reports !ok: the caller then goes order by order, so that one bad order
+// cannot hold up the others.
+func (s *Store) expireBatch(ctx context.Context, tx *sql.Tx, orders []payment.Order, source string, now time.Time) ([]payment.StatusChange, bool) {
+	if len(orders) == 0 {
+		return nil, true
+	}
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT expire_batch"); err != nil {
+		return nil, false
+	}
+	changes, ok := func() ([]payment.StatusChange, bool) {
+		var update, insert strings.Builder
+		update.WriteString("UPDATE orders SET status = ?, seq = seq + 1, updated_at = ? WHERE status IN " + openStatuses + " AND id IN (")
+		insert.WriteString(expireEventsInsert)
+		updateArgs := []any{string(payment.StatusExpired), now}
+		insertArgs := make([]any, 0, 7*len(orders))
+		changes := make([]payment.StatusChange, len(orders))
+		for i, o := range orders {
+			if i > 0 {
+				update.WriteString(", ")
+				insert.WriteString(", ")
+			}
+			update.WriteString("?")
+			insert.WriteString(expireEventsRow)
+			updateArgs = append(updateArgs, o.ID)
+			previous := o.Status
+			o.Status, o.Seq, o.UpdatedAt = payment.StatusExpired, o.Seq+1, now
+			insertArgs = append(insertArgs, o.ID, o.Seq, string(o.Status), string(previous), source, o.PaymentID, now)
+			changes[i] = payment.StatusChange{Snapshot: o.Snapshot(), PreviousStatus: previous, Source: source}
+		}
+		update.WriteString(")")
+		res, err := tx.ExecContext(ctx, s.query(update.String()), updateArgs...)
+		if err != nil {
+			return nil, false
+		}
+		if n, err := res.RowsAffected(); err != nil || n != int64(len(orders)) {
+			return nil, false
+		}
+		if _, err := tx.ExecContext(ctx, s.query(insert.String()), insertArgs...); err != nil {
+			return nil, false
+		}
+		return changes, true
+	}()
+	if !ok {
+		if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT expire_batch"); err != nil {
+			return nil, false
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT expire_batch"); err != nil {
+		return nil, false
+	}
+	return changes, ok
 }
 
 // expireOne applies one order's expiry inside the batch, under a savepoint:

@@ -641,3 +641,42 @@ func TestCallbackWaitsBehindAtMostTwoExpiryChunks(t *testing.T) {
 		t.Fatalf("%d expiries committed between the callback's submission and its own commit; want at most %d", ahead, 3*chunk)
 	}
 }
+
+// Due orders expire in one batch (one UPDATE and one INSERT) when nothing
+// fails, with the same result as order by order: the order-by-order path
+// is only the fallback.
+func TestExpireBatchMovesEveryOrderAtOnce(t *testing.T) {
+	s := openTestStore(t, testStoreURL(t))
+	ctx := context.Background()
+	now := time.Now().UTC()
+	var due []payment.Order
+	for range 5 {
+		due = append(due, orderWithDeadline(t, s, now.Add(-time.Hour), now.Add(-time.Second)))
+	}
+	tx, err := s.sqlDB.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes, ok := s.expireBatch(ctx, tx, due, payment.SourceExpiry, now)
+	if !ok || len(changes) != len(due) {
+		_ = tx.Rollback()
+		t.Fatalf("batch: ok %v, %d changes, want %d", ok, len(changes), len(due))
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range due {
+		c := changes[i]
+		if c.OrderID != o.ID || c.Status != payment.StatusExpired || c.Seq != o.Seq+1 || c.PreviousStatus != o.Status {
+			t.Fatalf("change %d: %+v for %s seq %d", i, c, o.ID, o.Seq)
+		}
+		got, err := s.Order(ctx, o.ID)
+		if err != nil || got.Status != payment.StatusExpired || got.Seq != o.Seq+1 {
+			t.Fatalf("order %s: %s seq %d, %v", o.ID, got.Status, got.Seq, err)
+		}
+		events, err := s.Events(ctx, o.ID)
+		if err != nil || len(events) == 0 || events[len(events)-1].Status != payment.StatusExpired {
+			t.Fatalf("events of %s: %+v, %v", o.ID, events, err)
+		}
+	}
+}
