@@ -19,6 +19,13 @@ const (
 )
 
 // Config configures the Socket.IO server. The zero value of each field means
+// Defaults of the Config limits that a zero value selects.
+const (
+	DefaultMaxPayload    = 64 << 10
+	DefaultMaxEventBytes = 8 << 10
+	DefaultMaxEventDepth = 8
+)
+
 // its default, filled in by New.
 type Config struct {
 	// CORSOrigins lists the origins allowed to connect; empty allows any.
@@ -30,7 +37,7 @@ type Config struct {
 	PingTimeout  time.Duration
 	// ConnectTimeout is how long a client may take to join a namespace (45 s).
 	ConnectTimeout time.Duration
-	// MaxPayload bounds one message in bytes (default 64 KiB).
+	// MaxPayload bounds one message in bytes; zero means DefaultMaxPayload.
 	MaxPayload int64
 	// AckTimeout is how long a terminal update waits for the client's
 	// acknowledgement before it is sent again (5 s).
@@ -49,8 +56,9 @@ type Config struct {
 	MaxSessions int
 	// OnSessionsFull, when set, is told of each handshake refused so.
 	OnSessionsFull func()
-	// MaxEventBytes bounds one inbound event's JSON (default 8 KiB) and
-	// MaxEventDepth its nesting (default 8); both are checked before decoding.
+	// MaxEventBytes bounds one inbound event's JSON and MaxEventDepth its
+	// nesting, both checked before decoding; zero means DefaultMaxEventBytes
+	// and DefaultMaxEventDepth.
 	MaxEventBytes int
 	MaxEventDepth int
 	// Logger receives structured logs (slog.Default()).
@@ -82,7 +90,7 @@ func (c *Config) withDefaults() (Config, error) {
 	setDuration(&out.AckTimeout, 5*time.Second)
 	setDuration(&out.RecoveryWindow, 2*time.Minute)
 	if out.MaxPayload == 0 {
-		out.MaxPayload = 64 << 10
+		out.MaxPayload = DefaultMaxPayload
 	}
 	if out.AckRetries == 0 {
 		out.AckRetries = 3
@@ -94,10 +102,10 @@ func (c *Config) withDefaults() (Config, error) {
 		out.MaxSessions = 20_000
 	}
 	if out.MaxEventBytes == 0 {
-		out.MaxEventBytes = 8 << 10
+		out.MaxEventBytes = DefaultMaxEventBytes
 	}
 	if out.MaxEventDepth == 0 {
-		out.MaxEventDepth = 8
+		out.MaxEventDepth = DefaultMaxEventDepth
 	}
 	if out.MaxPayload < 0 || out.AckRetries < 0 || out.EventsPerSecond < 0 || out.MaxSessions < 0 || out.MaxEventBytes < 0 || out.MaxEventDepth < 0 {
 		return out, fmt.Errorf("%w: negative limit", errConfig)

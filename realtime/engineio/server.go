@@ -20,6 +20,9 @@ import (
 	"time"
 )
 
+// DefaultMaxPayload is Config.MaxPayload's default, Engine.IO's own.
+const DefaultMaxPayload = 1_000_000
+
 // Config configures the server. Zero fields take the default named.
 type Config struct {
 	// PingInterval and PingTimeout drive heartbeats (25 s, 20 s).
@@ -27,7 +30,8 @@ type Config struct {
 	PingTimeout  time.Duration
 	// UpgradeTimeout bounds a polling-to-websocket upgrade (10 s).
 	UpgradeTimeout time.Duration
-	// MaxPayload bounds one message or polling body in bytes (1 MB).
+	// MaxPayload bounds one message or polling body in bytes; zero means
+	// DefaultMaxPayload.
 	MaxPayload int
 	// AllowEIO3 accepts Engine.IO protocol 3 (socket.io-client 2.x).
 	AllowEIO3 bool
@@ -63,7 +67,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.UpgradeTimeout, 10*time.Second)
 	def(&c.WriteTimeout, 10*time.Second)
 	if c.MaxPayload == 0 {
-		c.MaxPayload = 1_000_000
+		c.MaxPayload = DefaultMaxPayload
 	}
 	if c.MaxQueuedBytes == 0 {
 		c.MaxQueuedBytes = 1 << 20
