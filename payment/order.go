@@ -150,10 +150,26 @@ func (n *NewOrder) normalize() error {
 	return nil
 }
 
-func newOrderID() string {
-	var b [10]byte
-	if _, err := rand.Read(b[:]); err != nil {
+// orderIDEncoding is base32 with the "extended hex" alphabet in lower
+// case, whose characters sort in the order of the bytes they encode.
+var orderIDEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
+
+// newOrderID returns "ord_" and 26 characters: the creation time in
+// milliseconds (48 bits) followed by 80 random bits. Ids thus sort by
+// creation time, so that the indexes keyed on them (the orders' primary
+// key, the events' (order_id, seq)) take new entries at their end and
+// orders created together share pages, where random ids would put every
+// insert, and every expiry's event, on a page of its own. The random part
+// keeps ids unguessable; the time is no secret (the API shows createdAt).
+func newOrderID(now time.Time) string {
+	var b [16]byte
+	ms := uint64(now.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	if _, err := rand.Read(b[6:]); err != nil {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
-	return "ord_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+	return "ord_" + orderIDEncoding.EncodeToString(b[:])
 }

@@ -113,7 +113,7 @@ func NewPendingOrder(in NewOrder, now time.Time) (Order, error) {
 	}
 	now = now.UTC()
 	return Order{
-		ID:          newOrderID(),
+		ID:          newOrderID(now),
 		Amount:      in.Amount,
 		Currency:    in.Currency,
 		Description: in.Description,
