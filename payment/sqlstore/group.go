@@ -23,6 +23,9 @@ type groupOp struct {
 	// background marks work that may wait (expiry chunks): a group takes
 	// at most one, after the interactive changes.
 	background bool
+	// queued is when a background op was queued: past backgroundMaxDefer
+	// it joins a group even with interactive changes.
+	queued time.Time
 
 	state atomic.Int32  // opQueued, opTaken or opCancelled
 	done  chan struct{} // closed once err is final
@@ -41,11 +44,12 @@ const (
 // maxBatch of them. A change waits for at most the group in flight, its own
 // group, and the optional linger.
 //
-// Background work (expiry chunks) queues apart: a group takes the queued
-// interactive changes first (up to maxBatch) and then at most one
-// background op, so background work always progresses, and an
-// interactive change shares its group with at most one background op and
-// waits behind at most one more, however long the background queue.
+// Background work (expiry chunks) queues apart and takes the time that
+// interactive changes leave: a group with interactive changes queued takes
+// those (up to maxBatch) and no background op, unless the first background
+// op has waited backgroundMaxDefer, when it joins them. So an interactive
+// change usually commits without a background op, waits behind at most
+// one, and background work always progresses, however busy the queue.
 //
 // There is no committer goroutine: the first waiting caller to take the
 // leader token commits groups until its own change is done, then hands the
@@ -123,7 +127,7 @@ func (g *groupCommitter) submitBackground(ctx context.Context, apply func(contex
 		return errStoreClosed
 	default:
 	}
-	op := &groupOp{apply: apply, background: true, done: make(chan struct{})}
+	op := &groupOp{apply: apply, background: true, queued: time.Now(), done: make(chan struct{})}
 	g.mu.Lock()
 	g.background = append(g.background, op)
 	g.mu.Unlock()
@@ -191,14 +195,22 @@ func (g *groupCommitter) lead(ctx context.Context, op *groupOp) error {
 	}
 }
 
+// backgroundMaxDefer is how long a background op gives way to interactive
+// changes before it joins their group.
+const backgroundMaxDefer = 10 * time.Millisecond
+
 // take claims up to maxBatch queued interactive ops, in arrival order,
-// then one background op, dropping cancelled ones. The background op
-// joins even a full group, so that a steady stream of interactive changes
-// cannot starve it.
+// dropping cancelled ones. It adds one background op when there are no
+// interactive ops, or when the first background op has waited
+// backgroundMaxDefer: that one joins even a full group, so that a steady
+// stream of interactive changes cannot starve it.
 func (g *groupCommitter) take() []*groupOp {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	batch := claim(&g.queue, nil, g.maxBatch)
+	if len(batch) > 0 && len(g.background) > 0 && time.Since(g.background[0].queued) < backgroundMaxDefer {
+		return batch
+	}
 	return claim(&g.background, batch, len(batch)+1)
 }
 

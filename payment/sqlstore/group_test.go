@@ -198,25 +198,31 @@ func TestStoreConfigRejectsBadValues(t *testing.T) {
 	}
 }
 
-// A group takes the interactive changes first, up to its cap, and then
-// exactly one background op, even when the interactive changes fill it:
-// a callback shares its group with at most one expiry chunk, and a stream
-// of callbacks cannot starve the sweep.
+// A group takes the interactive changes first, up to its cap. A background
+// op joins only a group without them, or, once it has waited
+// backgroundMaxDefer, even a full one: a callback rarely shares its group
+// with an expiry chunk, and a stream of callbacks cannot starve the sweep.
 func TestGroupTakesInteractiveFirstAndOneBackgroundOp(t *testing.T) {
 	g := &groupCommitter{maxBatch: 2}
-	op := func(background bool) *groupOp { return &groupOp{background: background, done: make(chan struct{})} }
+	op := func(background bool) *groupOp {
+		return &groupOp{background: background, queued: time.Now(), done: make(chan struct{})}
+	}
 	bg1, bg2 := op(true), op(true)
 	in1, in2, in3 := op(false), op(false), op(false)
 	g.background = []*groupOp{bg1, bg2}
 	g.queue = []*groupOp{in1, in2, in3}
-	if got := g.take(); len(got) != 3 || got[0] != in1 || got[1] != in2 || got[2] != bg1 {
-		t.Fatalf("first group %v, want in1, in2, bg1", got)
+	if got := g.take(); len(got) != 2 || got[0] != in1 || got[1] != in2 {
+		t.Fatalf("first group %v, want in1, in2 and no background op", got)
 	}
-	if got := g.take(); len(got) != 2 || got[0] != in3 || got[1] != bg2 {
-		t.Fatalf("second group %v, want in3, bg2", got)
+	bg1.queued = time.Now().Add(-backgroundMaxDefer)
+	if got := g.take(); len(got) != 2 || got[0] != in3 || got[1] != bg1 {
+		t.Fatalf("second group %v, want in3 and bg1, which waited its longest", got)
+	}
+	if got := g.take(); len(got) != 1 || got[0] != bg2 {
+		t.Fatalf("third group %v, want bg2 alone", got)
 	}
 	if got := g.take(); len(got) != 0 {
-		t.Fatalf("third group %v, want none", got)
+		t.Fatalf("fourth group %v, want none", got)
 	}
 	// A retried background op goes back to the front of its own queue.
 	bg3 := op(true)

@@ -77,10 +77,10 @@ func (s *Store) query(q string) string {
 // two nodes sweeping at once take different orders.
 //
 // With group commit on, the expiries go through the group committer in
-// chunks of at most GroupExpiryMax orders, one chunk per group and after
-// the group's interactive changes, so that a callback shares its commit
-// with at most one chunk and waits behind at most one more. Otherwise the
-// batch is one transaction of its own.
+// chunks of at most GroupExpiryMax orders, as background ops: a chunk takes
+// a group of its own when no callback is waiting, and joins one only after
+// giving way for a while (group.go), so that a callback waits behind at
+// most one chunk. Otherwise the batch is one transaction of its own.
 func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]payment.StatusChange, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -152,10 +152,7 @@ func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limi
 	if s.postgres {
 		q += " FOR UPDATE SKIP LOCKED"
 	}
-	// Twice the batch is read, so that orders whose write fails (they stay
-	// first in line) do not take the whole batch: the sweep moves on past
-	// up to limit of them.
-	due, err := loadDue(ctx, tx, s.query(q), now, 2*limit)
+	due, err := loadDue(ctx, tx, s.query(q), now, limit)
 	if err != nil || len(due) == 0 {
 		return nil, nil, err
 	}
@@ -163,12 +160,18 @@ func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limi
 	var batch []payment.Order
 	for _, o := range due {
 		tr.OrderID = o.ID
-		if len(batch) < limit && payment.CheckTransition(o, tr) == nil {
+		if payment.CheckTransition(o, tr) == nil {
 			batch = append(batch, o)
 		}
 	}
 	if changes, ok := s.expireBatch(ctx, tx, batch, tr.Source, now); ok {
 		return changes, nil, nil
+	}
+	// The batch failed: go order by order over twice as many, so that
+	// orders whose write fails (they stay first in line) do not take the
+	// whole batch: the sweep moves on past up to limit of them.
+	if due, err = loadDue(ctx, tx, s.query(q), now, 2*limit); err != nil {
+		return nil, nil, err
 	}
 	update, err := tx.PrepareContext(ctx, s.query(expireOrderStmt))
 	if err != nil {

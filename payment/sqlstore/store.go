@@ -73,8 +73,8 @@ type Config struct {
 	// than maxGroupWait.
 	GroupWait time.Duration
 	// GroupExpiryMax caps the expiries in one group (default 32): a
-	// callback shares its group with at most this many, and waits behind
-	// at most this many more.
+	// callback waits behind at most this many, and shares its group with
+	// at most this many when the sweep has given way to callbacks for long.
 	GroupExpiryMax int
 	// GroupQueue bounds the changes waiting for a group (default 4096); a
 	// change that finds it full waits with its request's context.
@@ -201,7 +201,7 @@ func openStore(ctx context.Context, cfg Config) (*Store, error) {
 		// they held up writers less than a checkpoint thread beside them did
 		// (docs/storage.md).
 		// Commits run on a C thread of the connection's own (commitoffp.go).
-		sqlitePool = sql.OpenDB(&sqliteConnector{dsn: sqliteDSN, driver: &sqlite3.SQLiteDriver{}})
+		sqlitePool = sql.OpenDB(&sqliteConnector{dsn: sqliteDSN, driver: &sqlite3.SQLiteDriver{ConnectHook: tuneSQLiteConn}})
 		dialector = sqlite.New(sqlite.Config{Conn: sqlitePool})
 	}
 	db, err := gorm.Open(dialector, &gorm.Config{Logger: logger.Discard, TranslateError: true, PrepareStmt: true})
@@ -248,6 +248,18 @@ func openStore(ctx context.Context, cfg Config) (*Store, error) {
 		s.expiryChunk = cfg.GroupExpiryMax
 	}
 	return s, nil
+}
+
+// tuneSQLiteConn keeps statement journals in memory. Every grouped change
+// and expiry chunk runs under a savepoint, whose journal of original pages
+// would otherwise spill to a temporary file: a write(2) per page and per
+// page number, on top of the WAL's own. It holds only this transaction's
+// pages and is dropped at its end.
+func tuneSQLiteConn(conn *sqlite3.SQLiteConn) error {
+	if _, err := conn.Exec("PRAGMA temp_store = MEMORY", nil); err != nil {
+		return fmt.Errorf("set temp_store: %w", err)
+	}
+	return nil
 }
 
 // checkSynchronousCommit refuses a Postgres session whose commits return
