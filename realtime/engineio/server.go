@@ -20,8 +20,15 @@ import (
 	"time"
 )
 
-// DefaultMaxPayload is Config.MaxPayload's default, Engine.IO's own.
-const DefaultMaxPayload = 1_000_000
+// Defaults of Config's limits.
+const (
+	// DefaultMaxPayload is Config.MaxPayload's default, Engine.IO's own.
+	DefaultMaxPayload = 1_000_000
+	// DefaultMaxQueuedBytes is Config.MaxQueuedBytes's default.
+	DefaultMaxQueuedBytes = 1 << 20
+	// DefaultMaxSessions is Config.MaxSessions's default.
+	DefaultMaxSessions = 20_000
+)
 
 // Config configures the server. Zero fields take the default named.
 type Config struct {
@@ -38,10 +45,11 @@ type Config struct {
 	// CORSOrigins lists the origins allowed for polling; empty allows any.
 	CORSOrigins []string
 	// MaxQueuedBytes bounds what may wait to be written to one session;
-	// beyond it the session is closed as a slow consumer (1 MiB).
+	// beyond it the session is closed as a slow consumer. Zero means
+	// DefaultMaxQueuedBytes.
 	MaxQueuedBytes int
 	// MaxSessions caps the open sessions; a handshake beyond it is answered
-	// 503 (20000).
+	// 503. Zero means DefaultMaxSessions.
 	MaxSessions int
 	// OnSessionsFull, when set, is called for each handshake refused
 	// because MaxSessions was reached.
@@ -70,10 +78,10 @@ func (c Config) withDefaults() (Config, error) {
 		c.MaxPayload = DefaultMaxPayload
 	}
 	if c.MaxQueuedBytes == 0 {
-		c.MaxQueuedBytes = 1 << 20
+		c.MaxQueuedBytes = DefaultMaxQueuedBytes
 	}
 	if c.MaxSessions == 0 {
-		c.MaxSessions = 20_000
+		c.MaxSessions = DefaultMaxSessions
 	}
 	if c.PingInterval < 0 || c.PingTimeout < 0 || c.UpgradeTimeout < 0 || c.WriteTimeout < 0 || c.MaxPayload < 0 || c.MaxQueuedBytes < 0 || c.MaxSessions < 0 {
 		return c, errors.New("engine.io: negative setting")

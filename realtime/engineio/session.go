@@ -595,9 +595,12 @@ func (s *Session) dropProbe(c *wsConn) bool {
 	return true
 }
 
+// probePollRelease is how often a poll held during an upgrade is released.
+const probePollRelease = 100 * time.Millisecond
+
 // releasePollsDuringProbe answers a waiting poll with a noop now and every
-// 100 ms until the upgrade ends: the client pauses polling only once its
-// outstanding poll returns, and it may start one after the probe.
+// probePollRelease until the upgrade ends: the client pauses polling only
+// once its outstanding poll returns, and it may start one after the probe.
 func (s *Session) releasePollsDuringProbe(c *wsConn) {
 	s.mu.Lock()
 	if s.probe != c || s.closed {
@@ -608,7 +611,7 @@ func (s *Session) releasePollsDuringProbe(c *wsConn) {
 		s.queuePollLocked(string(packetNoop))
 	}
 	s.mu.Unlock()
-	time.AfterFunc(100*time.Millisecond, func() { s.releasePollsDuringProbe(c) })
+	time.AfterFunc(probePollRelease, func() { s.releasePollsDuringProbe(c) })
 }
 
 // onWebSocketGone is called when c fails or the peer closes it.

@@ -25,6 +25,14 @@ const (
 // DefaultPrefix is the channel prefix and stream name of Node's adapters.
 const DefaultPrefix = "socket.io"
 
+// Defaults of Config's limits.
+const (
+	// DefaultQueueSize is Config.QueueSize's default.
+	DefaultQueueSize = 4096
+	// DefaultMaxMessage is Config.MaxMessage's default, in bytes.
+	DefaultMaxMessage = 1 << 20
+)
+
 // Config configures a Broker. Zero fields take the default named.
 type Config struct {
 	// Client publishes and runs commands; SubClient (Client when nil)
@@ -50,11 +58,11 @@ type Config struct {
 	MaxLen int64
 	// ReadCount is how many stream entries one read takes (100).
 	ReadCount int64
-	// QueueSize bounds the broadcasts waiting to be published (4,096);
-	// beyond it they are dropped and counted.
+	// QueueSize bounds the broadcasts waiting to be published
+	// (DefaultQueueSize); beyond it they are dropped and counted.
 	QueueSize int
-	// MaxMessage bounds one message read from Redis in bytes (1 MiB);
-	// larger ones are dropped unread.
+	// MaxMessage bounds one message read from Redis in bytes
+	// (DefaultMaxMessage); larger ones are dropped unread.
 	MaxMessage int
 	// Logger receives warnings (slog.Default()).
 	Logger *slog.Logger
@@ -100,10 +108,10 @@ func (c Config) withDefaults() (Config, error) {
 		c.ReadCount = 100
 	}
 	if c.QueueSize == 0 {
-		c.QueueSize = 4096
+		c.QueueSize = DefaultQueueSize
 	}
 	if c.MaxMessage == 0 {
-		c.MaxMessage = 1 << 20
+		c.MaxMessage = DefaultMaxMessage
 	}
 	if c.RequestTimeout < 0 || c.MaxLen < 0 || c.ReadCount < 0 || c.QueueSize < 0 || c.MaxMessage < 0 {
 		return c, fmt.Errorf("%w: negative limit", ErrConfig)
