@@ -148,11 +148,7 @@ func (s *Store) expireAlone(ctx context.Context, now time.Time, limit int) (chan
 // of its own. failed holds the orders whose write failed and was rolled
 // back; err, a failure that leaves tx's expiries unusable.
 func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limit int) (changes []payment.StatusChange, failed []error, err error) {
-	q := dueOrdersQuery
-	if s.postgres {
-		q += " FOR UPDATE SKIP LOCKED"
-	}
-	due, err := loadDue(ctx, tx, s.query(q), now, limit)
+	due, err := loadDue(ctx, tx.StmtContext(ctx, s.expiry.dueOrders), now, limit)
 	if err != nil || len(due) == 0 {
 		return nil, nil, err
 	}
@@ -170,7 +166,7 @@ func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limi
 	// The batch failed: go order by order over twice as many, so that
 	// orders whose write fails (they stay first in line) do not take the
 	// whole batch: the sweep moves on past up to limit of them.
-	if due, err = loadDue(ctx, tx, s.query(q), now, 2*limit); err != nil {
+	if due, err = loadDue(ctx, tx.StmtContext(ctx, s.expiry.dueOrders), now, 2*limit); err != nil {
 		return nil, nil, err
 	}
 	update, err := tx.PrepareContext(ctx, s.query(expireOrderStmt))
@@ -217,34 +213,39 @@ func (s *Store) expireBatch(ctx context.Context, tx *sql.Tx, orders []payment.Or
 		return nil, false
 	}
 	changes, ok := func() ([]payment.StatusChange, bool) {
-		var update, insert strings.Builder
-		update.WriteString("UPDATE orders SET status = ?, seq = seq + 1, updated_at = ? WHERE status IN " + openStatuses + " AND id IN (")
-		insert.WriteString(expireEventsInsert)
-		updateArgs := []any{string(payment.StatusExpired), now}
+		updateArgs := make([]any, 0, 2+len(orders))
+		updateArgs = append(updateArgs, string(payment.StatusExpired), now)
 		insertArgs := make([]any, 0, 7*len(orders))
 		changes := make([]payment.StatusChange, len(orders))
 		for i, o := range orders {
-			if i > 0 {
-				update.WriteString(", ")
-				insert.WriteString(", ")
-			}
-			update.WriteString("?")
-			insert.WriteString(expireEventsRow)
 			updateArgs = append(updateArgs, o.ID)
 			previous := o.Status
 			o.Status, o.Seq, o.UpdatedAt = payment.StatusExpired, o.Seq+1, now
 			insertArgs = append(insertArgs, o.ID, o.Seq, string(o.Status), string(previous), source, o.PaymentID, now)
 			changes[i] = payment.StatusChange{Snapshot: o.Snapshot(), PreviousStatus: previous, Source: source}
 		}
-		update.WriteString(")")
-		res, err := tx.ExecContext(ctx, s.query(update.String()), updateArgs...)
+		var err error
+		var res sql.Result
+		prepared := s.expiry.update != nil && len(orders) == s.expiry.chunk
+		if prepared {
+			res, err = tx.StmtContext(ctx, s.expiry.update).ExecContext(ctx, updateArgs...)
+		} else {
+			update, _ := batchStatements(len(orders))
+			res, err = tx.ExecContext(ctx, s.query(update), updateArgs...)
+		}
 		if err != nil {
 			return nil, false
 		}
 		if n, err := res.RowsAffected(); err != nil || n != int64(len(orders)) {
 			return nil, false
 		}
-		if _, err := tx.ExecContext(ctx, s.query(insert.String()), insertArgs...); err != nil {
+		if prepared {
+			_, err = tx.StmtContext(ctx, s.expiry.insert).ExecContext(ctx, insertArgs...)
+		} else {
+			_, insert := batchStatements(len(orders))
+			_, err = tx.ExecContext(ctx, s.query(insert), insertArgs...)
+		}
+		if err != nil {
 			return nil, false
 		}
 		return changes, true
@@ -258,6 +259,68 @@ func (s *Store) expireBatch(ctx context.Context, tx *sql.Tx, orders []payment.Or
 		return nil, false
 	}
 	return changes, ok
+}
+
+// batchStatements returns the batch expiry's UPDATE and INSERT for n
+// orders, with ? placeholders.
+func batchStatements(n int) (update, insert string) {
+	var u, in strings.Builder
+	u.WriteString("UPDATE orders SET status = ?, seq = seq + 1, updated_at = ? WHERE status IN " + openStatuses + " AND id IN (")
+	in.WriteString(expireEventsInsert)
+	for i := range n {
+		if i > 0 {
+			u.WriteString(", ")
+			in.WriteString(", ")
+		}
+		u.WriteString("?")
+		in.WriteString(expireEventsRow)
+	}
+	u.WriteString(")")
+	return u.String(), in.String()
+}
+
+// expiryStatements are the sweep's statements, prepared once per store:
+// the due orders' query, and the batch UPDATE and INSERT for a full chunk
+// of chunk orders (nil when chunk is 0). A batch's text depends on its
+// size, and preparing it again for every chunk cost more of SQLite's time
+// than running it (docs/performance.md, round 10). Other sizes, such as a
+// sweep's last chunk, are prepared where they run.
+type expiryStatements struct {
+	dueOrders      *sql.Stmt
+	chunk          int
+	update, insert *sql.Stmt
+}
+
+func prepareExpiry(ctx context.Context, db *sql.DB, query func(string) string, postgres bool, chunk int) (*expiryStatements, error) {
+	due := dueOrdersQuery
+	if postgres {
+		due += " FOR UPDATE SKIP LOCKED"
+	}
+	e := &expiryStatements{}
+	var err error
+	if e.dueOrders, err = db.PrepareContext(ctx, query(due)); err != nil {
+		return nil, fmt.Errorf("prepare expiry statements: %w", err)
+	}
+	if chunk > 0 {
+		update, insert := batchStatements(chunk)
+		if e.update, err = db.PrepareContext(ctx, query(update)); err == nil {
+			e.insert, err = db.PrepareContext(ctx, query(insert))
+		}
+		if err != nil {
+			e.close()
+			return nil, fmt.Errorf("prepare expiry statements: %w", err)
+		}
+		e.chunk = chunk
+	}
+	return e, nil
+}
+
+func (e *expiryStatements) close() {
+	for _, stmt := range []*sql.Stmt{e.dueOrders, e.update, e.insert} {
+		if stmt != nil {
+			_ = stmt.Close()
+		}
+	}
 }
 
 // expireOne applies one order's expiry inside the batch, under a savepoint:
@@ -294,8 +357,8 @@ func (s *Store) expireOne(ctx context.Context, tx *sql.Tx, update, insert *sql.S
 	return change, ok, err
 }
 
-func loadDue(ctx context.Context, tx *sql.Tx, q string, now time.Time, limit int) ([]payment.Order, error) {
-	rows, err := tx.QueryContext(ctx, q, now, limit)
+func loadDue(ctx context.Context, query *sql.Stmt, now time.Time, limit int) ([]payment.Order, error) {
+	rows, err := query.QueryContext(ctx, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("load due orders: %w", err)
 	}

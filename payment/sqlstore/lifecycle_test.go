@@ -680,3 +680,96 @@ func TestExpireBatchMovesEveryOrderAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// Full expiry chunks run on the statements prepared with the store, and a
+// shorter chunk (a sweep's last) on statements prepared where it runs: each
+// way, every due order moves once, with one event and its seq raised by one,
+// and an order not yet due stays pending.
+func TestExpireDueInFullAndShortChunks(t *testing.T) {
+	const chunk = 8
+	for _, due := range []int{chunk, 2 * chunk, 2*chunk + 3, 3} {
+		t.Run(fmt.Sprintf("due-%d", due), func(t *testing.T) {
+			ctx := context.Background()
+			s, err := New(ctx, Config{URL: testStoreURL(t), GroupCommit: GroupOn, GroupExpiryMax: chunk})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			if s.expiry.update == nil || s.expiry.chunk != chunk {
+				t.Fatalf("no statements prepared for a chunk of %d", chunk)
+			}
+			now := time.Now().UTC()
+			before := map[string]payment.Order{}
+			for range due {
+				o := orderWithDeadline(t, s, now.Add(-time.Hour), now.Add(-time.Minute))
+				before[o.ID] = o
+			}
+			later := orderWithDeadline(t, s, now.Add(-time.Hour), now.Add(time.Hour))
+
+			changes, err := s.ExpireDue(ctx, now, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(changes) != due {
+				t.Fatalf("expired %d orders, want %d", len(changes), due)
+			}
+			for id, o := range before {
+				got, err := s.Order(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Status != payment.StatusExpired || got.Seq != o.Seq+1 {
+					t.Fatalf("order %s: status %s seq %d, want expired seq %d", id, got.Status, got.Seq, o.Seq+1)
+				}
+				var events int64
+				if err := s.db.Model(&eventRow{}).Where("order_id = ? AND source = ?", id, payment.SourceExpiry).Count(&events).Error; err != nil {
+					t.Fatal(err)
+				}
+				if events != 1 {
+					t.Fatalf("order %s has %d expiry events, want 1", id, events)
+				}
+			}
+			if got, err := s.Order(ctx, later.ID); err != nil || got.Status != payment.StatusPending {
+				t.Fatalf("order not yet due: %+v, %v", got, err)
+			}
+		})
+	}
+}
+
+// expireBatch itself, below the sweep's fallback to order-by-order writes
+// (which would hide a batch statement that fails): a full chunk, on the
+// prepared statements, and a shorter one must each go through as one batch.
+func TestExpireBatchWithPreparedAndAdHocStatements(t *testing.T) {
+	const chunk = 8
+	for _, n := range []int{chunk, 3} {
+		t.Run(fmt.Sprintf("orders-%d", n), func(t *testing.T) {
+			ctx := context.Background()
+			s, err := New(ctx, Config{URL: testStoreURL(t), GroupCommit: GroupOn, GroupExpiryMax: chunk})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			now := time.Now().UTC()
+			orders := make([]payment.Order, n)
+			for i := range orders {
+				orders[i] = orderWithDeadline(t, s, now.Add(-time.Hour), now.Add(-time.Minute))
+			}
+			tx, err := s.sqlDB.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			changes, ok := s.expireBatch(ctx, tx, orders, payment.SourceExpiry, now)
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			if !ok || len(changes) != n {
+				t.Fatalf("batch of %d: ok=%v, %d changes", n, ok, len(changes))
+			}
+			for _, o := range orders {
+				if got, err := s.Order(ctx, o.ID); err != nil || got.Status != payment.StatusExpired {
+					t.Fatalf("order %s after the batch: %+v, %v", o.ID, got, err)
+				}
+			}
+		})
+	}
+}

@@ -31,6 +31,7 @@ type Store struct {
 	db       *gorm.DB
 	sqlDB    *sql.DB
 	stmts    *writeStatements
+	expiry   *expiryStatements
 	postgres bool
 	// group applies changes together in one transaction; nil when group
 	// commit is off.
@@ -247,6 +248,10 @@ func openStore(ctx context.Context, cfg Config) (*Store, error) {
 		s.group = newGroupCommitter(s.sqlDB, isPostgres, cfg)
 		s.expiryChunk = cfg.GroupExpiryMax
 	}
+	if s.expiry, err = prepareExpiry(ctx, s.sqlDB, s.query, isPostgres, s.expiryChunk); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -349,6 +354,9 @@ func (s *Store) Close() error {
 		}
 		if s.stmts != nil {
 			s.stmts.close()
+		}
+		if s.expiry != nil {
+			s.expiry.close()
 		}
 		sqlDB, err := s.db.DB()
 		if err != nil {
