@@ -224,28 +224,28 @@ func (s *Store) expireBatch(ctx context.Context, tx *sql.Tx, orders []payment.Or
 			insertArgs = append(insertArgs, o.ID, o.Seq, string(o.Status), string(previous), source, o.PaymentID, now)
 			changes[i] = payment.StatusChange{Snapshot: o.Snapshot(), PreviousStatus: previous, Source: source}
 		}
-		var err error
-		var res sql.Result
-		prepared := s.expiry.update != nil && len(orders) == s.expiry.chunk
-		if prepared {
-			res, err = tx.StmtContext(ctx, s.expiry.update).ExecContext(ctx, updateArgs...)
+		var update, insert *sql.Stmt
+		if s.expiry.update != nil && len(orders) == s.expiry.chunk {
+			update, insert = tx.StmtContext(ctx, s.expiry.update), tx.StmtContext(ctx, s.expiry.insert)
 		} else {
-			update, _ := batchStatements(len(orders))
-			res, err = tx.ExecContext(ctx, s.query(update), updateArgs...)
+			updateSQL, insertSQL := batchStatements(len(orders))
+			var err error
+			if update, err = tx.PrepareContext(ctx, s.query(updateSQL)); err != nil {
+				return nil, false
+			}
+			if insert, err = tx.PrepareContext(ctx, s.query(insertSQL)); err != nil {
+				return nil, false
+			}
 		}
+		// Statements made from tx close with it.
+		res, err := update.ExecContext(ctx, updateArgs...)
 		if err != nil {
 			return nil, false
 		}
 		if n, err := res.RowsAffected(); err != nil || n != int64(len(orders)) {
 			return nil, false
 		}
-		if prepared {
-			_, err = tx.StmtContext(ctx, s.expiry.insert).ExecContext(ctx, insertArgs...)
-		} else {
-			_, insert := batchStatements(len(orders))
-			_, err = tx.ExecContext(ctx, s.query(insert), insertArgs...)
-		}
-		if err != nil {
+		if _, err := insert.ExecContext(ctx, insertArgs...); err != nil {
 			return nil, false
 		}
 		return changes, true
@@ -282,8 +282,8 @@ func batchStatements(n int) (update, insert string) {
 // expiryStatements are the sweep's statements, prepared once per store:
 // the due orders' query, and the batch UPDATE and INSERT for a full chunk
 // of chunk orders (nil when chunk is 0). A batch's text depends on its
-// size, and preparing it again for every chunk cost more of SQLite's time
-// than running it (docs/performance.md, round 10). Other sizes, such as a
+// size, and preparing it again for every chunk was a large share of the
+// chunk's cost (docs/performance.md, round 10). Other sizes, such as a
 // sweep's last chunk, are prepared where they run.
 type expiryStatements struct {
 	dueOrders      *sql.Stmt
