@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -93,6 +94,9 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]paym
 	var failed []error
 	for len(changes) < limit {
 		chunk := min(limit-len(changes), s.expiryChunk)
+		// Without prepared statements the chunk prepares its own, and
+		// reports any failure of the database itself.
+		_ = s.expiry.prepareBatch(ctx, s.sqlDB, s.query, chunk)
 		var got []payment.StatusChange
 		var bad []error
 		err := s.group.submitBackground(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -125,6 +129,7 @@ func (s *Store) skipped(failed []error) error {
 
 // expireAlone expires up to limit due orders in a transaction of its own.
 func (s *Store) expireAlone(ctx context.Context, now time.Time, limit int) (changes []payment.StatusChange, err error) {
+	_ = s.expiry.prepareBatch(ctx, s.sqlDB, s.query, limit) // as in ExpireDue
 	tx, err := s.sqlDB.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin expiry: %w", s.translate(err))
@@ -225,8 +230,8 @@ func (s *Store) expireBatch(ctx context.Context, tx *sql.Tx, orders []payment.Or
 			changes[i] = payment.StatusChange{Snapshot: o.Snapshot(), PreviousStatus: previous, Source: source}
 		}
 		var update, insert *sql.Stmt
-		if s.expiry.update != nil && len(orders) == s.expiry.chunk {
-			update, insert = tx.StmtContext(ctx, s.expiry.update), tx.StmtContext(ctx, s.expiry.insert)
+		if p, ok := s.expiry.batch(len(orders)); ok {
+			update, insert = tx.StmtContext(ctx, p.update), tx.StmtContext(ctx, p.insert)
 		} else {
 			updateSQL, insertSQL := batchStatements(len(orders))
 			var err error
@@ -279,47 +284,87 @@ func batchStatements(n int) (update, insert string) {
 	return u.String(), in.String()
 }
 
+// maxPreparedBatchSizes bounds the batch sizes that keep prepared
+// statements: a sweep asks for few (a full chunk, and what its batch leaves
+// over), and each size is two statements on every connection that runs it.
+const maxPreparedBatchSizes = 4
+
 // expiryStatements are the sweep's statements, prepared once per store:
-// the due orders' query, and the batch UPDATE and INSERT for a full chunk
-// of chunk orders (nil when chunk is 0). A batch's text depends on its
-// size, and preparing it again for every chunk was a large share of the
-// chunk's cost (docs/performance.md, round 10). Other sizes, such as a
-// sweep's last chunk, are prepared where they run.
+// the due orders' query, and the batch UPDATE and INSERT for each batch
+// size the sweep asks for, up to maxPreparedBatchSizes sizes. A batch's
+// text depends on its size, and preparing it again for every chunk was a
+// large share of the chunk's cost (docs/performance.md, round 10). Other
+// sizes, such as a chunk that finds fewer orders due, are prepared where
+// they run.
 type expiryStatements struct {
-	dueOrders      *sql.Stmt
-	chunk          int
-	update, insert *sql.Stmt
+	dueOrders *sql.Stmt
+
+	mu     sync.Mutex
+	bySize map[int]batchPair // guarded by mu
+	closed bool              // guarded by mu
 }
+
+type batchPair struct{ update, insert *sql.Stmt }
 
 func prepareExpiry(ctx context.Context, db *sql.DB, query func(string) string, postgres bool, chunk int) (*expiryStatements, error) {
 	due := dueOrdersQuery
 	if postgres {
 		due += " FOR UPDATE SKIP LOCKED"
 	}
-	e := &expiryStatements{}
-	var err error
-	if e.dueOrders, err = db.PrepareContext(ctx, query(due)); err != nil {
+	stmt, err := db.PrepareContext(ctx, query(due))
+	if err != nil {
 		return nil, fmt.Errorf("prepare expiry statements: %w", err)
 	}
+	e := &expiryStatements{dueOrders: stmt, bySize: map[int]batchPair{}}
 	if chunk > 0 {
-		update, insert := batchStatements(chunk)
-		if e.update, err = db.PrepareContext(ctx, query(update)); err == nil {
-			e.insert, err = db.PrepareContext(ctx, query(insert))
-		}
-		if err != nil {
+		if err := e.prepareBatch(ctx, db, query, chunk); err != nil {
 			e.close()
-			return nil, fmt.Errorf("prepare expiry statements: %w", err)
+			return nil, err
 		}
-		e.chunk = chunk
 	}
 	return e, nil
 }
 
+// prepareBatch prepares the statements for batches of n orders, unless
+// they exist or maxPreparedBatchSizes sizes already do. It waits for one of
+// db's connections, so on SQLite it must not run inside a transaction of
+// the store, which holds the only one.
+func (e *expiryStatements) prepareBatch(ctx context.Context, db *sql.DB, query func(string) string, n int) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.bySize[n]; ok || e.closed || len(e.bySize) >= maxPreparedBatchSizes {
+		return nil
+	}
+	updateSQL, insertSQL := batchStatements(n)
+	update, err := db.PrepareContext(ctx, query(updateSQL))
+	if err != nil {
+		return fmt.Errorf("prepare expiry statements: %w", err)
+	}
+	insert, err := db.PrepareContext(ctx, query(insertSQL))
+	if err != nil {
+		_ = update.Close()
+		return fmt.Errorf("prepare expiry statements: %w", err)
+	}
+	e.bySize[n] = batchPair{update, insert}
+	return nil
+}
+
+// batch returns the prepared statements for batches of n orders, if any.
+func (e *expiryStatements) batch(n int) (batchPair, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p, ok := e.bySize[n]
+	return p, ok && !e.closed
+}
+
 func (e *expiryStatements) close() {
-	for _, stmt := range []*sql.Stmt{e.dueOrders, e.update, e.insert} {
-		if stmt != nil {
-			_ = stmt.Close()
-		}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closed = true
+	_ = e.dueOrders.Close()
+	for _, p := range e.bySize {
+		_ = p.update.Close()
+		_ = p.insert.Close()
 	}
 }
 

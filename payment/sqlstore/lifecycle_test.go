@@ -695,7 +695,7 @@ func TestExpireDueInFullAndShortChunks(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = s.Close() })
-			if s.expiry.update == nil || s.expiry.chunk != chunk {
+			if _, ok := s.expiry.batch(chunk); !ok {
 				t.Fatalf("no statements prepared for a chunk of %d", chunk)
 			}
 			now := time.Now().UTC()
@@ -706,12 +706,23 @@ func TestExpireDueInFullAndShortChunks(t *testing.T) {
 			}
 			later := orderWithDeadline(t, s, now.Add(-time.Hour), now.Add(time.Hour))
 
-			changes, err := s.ExpireDue(ctx, now, 100)
-			if err != nil {
-				t.Fatal(err)
+			// A sweep batch of 12 asks for chunks of 8 and 4.
+			var changes []payment.StatusChange
+			for {
+				got, err := s.ExpireDue(ctx, now, 12)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) == 0 {
+					break
+				}
+				changes = append(changes, got...)
 			}
 			if len(changes) != due {
 				t.Fatalf("expired %d orders, want %d", len(changes), due)
+			}
+			if _, ok := s.expiry.batch(4); due >= 12 && !ok {
+				t.Fatal("no statements prepared for the sweep's chunk of 4")
 			}
 			for id, o := range before {
 				got, err := s.Order(ctx, id)
