@@ -328,11 +328,10 @@ func prepareExpiry(ctx context.Context, db *sql.DB, query func(string) string, p
 // prepareBatch prepares the statements for batches of n orders, unless
 // they exist or maxPreparedBatchSizes sizes already do. It waits for one of
 // db's connections, so on SQLite it must not run inside a transaction of
-// the store, which holds the only one.
+// the store, which holds the only one; and it does not hold mu meanwhile,
+// so that such a transaction can still look up statements.
 func (e *expiryStatements) prepareBatch(ctx context.Context, db *sql.DB, query func(string) string, n int) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if _, ok := e.bySize[n]; ok || e.closed || len(e.bySize) >= maxPreparedBatchSizes {
+	if !e.wants(n) {
 		return nil
 	}
 	updateSQL, insertSQL := batchStatements(n)
@@ -345,8 +344,24 @@ func (e *expiryStatements) prepareBatch(ctx context.Context, db *sql.DB, query f
 		_ = update.Close()
 		return fmt.Errorf("prepare expiry statements: %w", err)
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.bySize[n]; ok || e.closed || len(e.bySize) >= maxPreparedBatchSizes {
+		_ = update.Close() // another caller came first, or the store closed
+		_ = insert.Close()
+		return nil
+	}
 	e.bySize[n] = batchPair{update, insert}
 	return nil
+}
+
+// wants reports whether batches of n orders still lack statements that
+// there is room for.
+func (e *expiryStatements) wants(n int) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, ok := e.bySize[n]
+	return !ok && !e.closed && len(e.bySize) < maxPreparedBatchSizes
 }
 
 // batch returns the prepared statements for batches of n orders, if any.
