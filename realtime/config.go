@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"paystatus/realtime/engineio"
+	"paystatus/realtime/socketio"
 )
 
 // RoomAuth says what a socket must show to join an order's room.
@@ -18,14 +21,14 @@ const (
 	RoomAuthOrder RoomAuth = "order"
 )
 
-// Config configures the Socket.IO server. The zero value of each field means
 // Defaults of the Config limits that a zero value selects.
 const (
 	DefaultMaxPayload    = 64 << 10
-	DefaultMaxEventBytes = 8 << 10
-	DefaultMaxEventDepth = 8
+	DefaultMaxEventBytes = socketio.DefaultMaxEventBytes
+	DefaultMaxEventDepth = socketio.DefaultMaxEventDepth
 )
 
+// Config configures the Socket.IO server. The zero value of each field means
 // its default, filled in by New.
 type Config struct {
 	// CORSOrigins lists the origins allowed to connect; empty allows any.
@@ -52,7 +55,8 @@ type Config struct {
 	// beyond it events are dropped with a log line.
 	EventsPerSecond int
 	// MaxSessions caps Engine.IO sessions on this node; handshakes beyond
-	// it are answered 503 (20000). The library engine does not apply it.
+	// it are answered 503; zero means engineio.DefaultMaxSessions. The
+	// library engine does not apply it.
 	MaxSessions int
 	// OnSessionsFull, when set, is told of each handshake refused so.
 	OnSessionsFull func()
@@ -99,7 +103,7 @@ func (c *Config) withDefaults() (Config, error) {
 		out.EventsPerSecond = 20
 	}
 	if out.MaxSessions == 0 {
-		out.MaxSessions = 20_000
+		out.MaxSessions = engineio.DefaultMaxSessions
 	}
 	if out.MaxEventBytes == 0 {
 		out.MaxEventBytes = DefaultMaxEventBytes

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"paystatus/payment"
+	"paystatus/payment/sqlstore"
 )
 
 // Environment names.
@@ -18,6 +19,9 @@ const (
 	EnvDevelopment = "development"
 	EnvProduction  = "production"
 )
+
+// DefaultBodyLimit is Config.BodyLimit's default.
+const DefaultBodyLimit = 64 << 10
 
 // Config is the whole server configuration. Each field's zero value means
 // its default, filled in by New; FromEnv reads the documented environment
@@ -30,9 +34,10 @@ type Config struct {
 	// DatabaseURL is a postgres:// URL or a SQLite file path (data/paystatus.db).
 	DatabaseURL string
 	// GroupCommit is auto (default: on for SQLite, off for Postgres), on or
-	// off. GroupCommitMax caps the changes in one group (64);
-	// GroupCommitWait is how long a group waits for more changes (0, at
-	// most 10 ms). See docs/storage.md.
+	// off. GroupCommitMax caps the changes in one group (zero means
+	// sqlstore.DefaultGroupMax); GroupCommitWait is how long a group waits
+	// for more changes (zero by default, at most sqlstore.MaxGroupWait). See
+	// docs/storage.md.
 	GroupCommit     string
 	GroupCommitMax  int
 	GroupCommitWait time.Duration
@@ -67,7 +72,7 @@ type Config struct {
 	// AckTimeout and AckRetries govern resends of terminal updates (5 s, 3).
 	AckTimeout time.Duration
 	AckRetries int
-	// BodyLimit bounds request bodies in bytes (64 KiB).
+	// BodyLimit bounds request bodies in bytes; zero means DefaultBodyLimit.
 	BodyLimit int64
 	// StaticDir holds the pages (static); ClientDir holds the socket.io
 	// browser client (node_modules/socket.io-client/dist).
@@ -368,13 +373,13 @@ func (c Config) withDefaults() (Config, Generated, error) {
 		return c, nil, fmt.Errorf("%w: DB_GROUP_COMMIT must be auto, on or off, not %q", ErrConfig, c.GroupCommit)
 	}
 	if c.GroupCommitMax == 0 {
-		c.GroupCommitMax = 64
+		c.GroupCommitMax = sqlstore.DefaultGroupMax
 	}
 	if c.GroupCommitMax < 1 || c.GroupCommitMax > 4096 {
 		return c, nil, fmt.Errorf("%w: DB_GROUP_COMMIT_MAX must be 1 to 4096, not %d", ErrConfig, c.GroupCommitMax)
 	}
-	if c.GroupCommitWait < 0 || c.GroupCommitWait > 10*time.Millisecond {
-		return c, nil, fmt.Errorf("%w: DB_GROUP_COMMIT_WAIT_US must be 0 to 10000, not %d", ErrConfig, c.GroupCommitWait.Microseconds())
+	if c.GroupCommitWait < 0 || c.GroupCommitWait > sqlstore.MaxGroupWait {
+		return c, nil, fmt.Errorf("%w: DB_GROUP_COMMIT_WAIT_US must be 0 to %d, not %d", ErrConfig, sqlstore.MaxGroupWait.Microseconds(), c.GroupCommitWait.Microseconds())
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "":
@@ -402,7 +407,7 @@ func (c Config) withDefaults() (Config, Generated, error) {
 		c.LongPollMax = 30 * time.Second
 	}
 	if c.BodyLimit == 0 {
-		c.BodyLimit = 64 << 10
+		c.BodyLimit = DefaultBodyLimit
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 15 * time.Second

@@ -66,12 +66,12 @@ type Config struct {
 	URL string
 	// GroupCommit is auto (default), on or off.
 	GroupCommit GroupMode
-	// GroupMax caps the changes in one group (default 64).
+	// GroupMax caps the changes in one group; zero means DefaultGroupMax.
 	GroupMax int
 	// GroupWait is how long a group's first change waits for others to
 	// join it before the group starts (default 0: a group holds what
 	// arrived while the previous one committed). Validation refuses more
-	// than maxGroupWait.
+	// than MaxGroupWait.
 	GroupWait time.Duration
 	// GroupExpiryMax caps the expiries in one group (default 32): a
 	// callback waits behind at most this many, and shares its group with
@@ -92,9 +92,13 @@ type Config struct {
 	observeGroup func(size, background int)
 }
 
-// maxGroupWait bounds Config.GroupWait: a longer linger would be a delay
-// added to every acknowledgement, not a grouping window.
-const maxGroupWait = 10 * time.Millisecond
+const (
+	// DefaultGroupMax is Config.GroupMax's default.
+	DefaultGroupMax = 64
+	// MaxGroupWait bounds Config.GroupWait: a longer linger would be a delay
+	// added to every acknowledgement, not a grouping window.
+	MaxGroupWait = 10 * time.Millisecond
+)
 
 func (c Config) withDefaults() (Config, error) {
 	switch c.GroupCommit {
@@ -107,11 +111,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.GroupMax < 0 || c.GroupQueue < 0 || c.GroupWait < 0 || c.GroupExpiryMax < 0 {
 		return c, fmt.Errorf("%w: negative group commit setting", ErrConfig)
 	}
-	if c.GroupWait > maxGroupWait {
-		return c, fmt.Errorf("%w: group commit wait %s is above %s", ErrConfig, c.GroupWait, maxGroupWait)
+	if c.GroupWait > MaxGroupWait {
+		return c, fmt.Errorf("%w: group commit wait %s is above %s", ErrConfig, c.GroupWait, MaxGroupWait)
 	}
 	if c.GroupMax == 0 {
-		c.GroupMax = 64
+		c.GroupMax = DefaultGroupMax
 	}
 	if c.GroupExpiryMax == 0 {
 		c.GroupExpiryMax = 32

@@ -19,6 +19,14 @@ import (
 	"paystatus/realtime/engineio"
 )
 
+// Defaults of Config's limits on inbound events.
+const (
+	// DefaultMaxEventBytes is Config.MaxEventBytes's default.
+	DefaultMaxEventBytes = 8 << 10
+	// DefaultMaxEventDepth is Config.MaxEventDepth's default.
+	DefaultMaxEventDepth = 8
+)
+
 // Config configures the server. Zero fields take the default named.
 type Config struct {
 	Engine engineio.Config
@@ -29,9 +37,9 @@ type Config struct {
 	// this long for connection state recovery; zero disables recovery.
 	RecoveryWindow time.Duration
 	// MaxEventBytes bounds the JSON of one inbound event, ack or connect
-	// payload (8 KiB); MaxEventDepth bounds its nesting (8). Both are
-	// checked before the JSON is decoded; a packet beyond them closes the
-	// connection.
+	// payload; MaxEventDepth bounds its nesting. Both are checked before the
+	// JSON is decoded; a packet beyond them closes the connection. Zero
+	// means DefaultMaxEventBytes and DefaultMaxEventDepth.
 	MaxEventBytes int
 	MaxEventDepth int
 	// MaxAttachments bounds the binary attachments of one binary event or
@@ -69,10 +77,10 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.MaxEventBytes == 0 {
-		cfg.MaxEventBytes = 8 << 10
+		cfg.MaxEventBytes = DefaultMaxEventBytes
 	}
 	if cfg.MaxEventDepth == 0 {
-		cfg.MaxEventDepth = 8
+		cfg.MaxEventDepth = DefaultMaxEventDepth
 	}
 	if cfg.MaxEventBytes < 0 || cfg.MaxEventDepth < 0 {
 		return nil, errors.New("socket.io: negative event limit")
