@@ -17,6 +17,18 @@ import (
 
 // orderWithDeadline stores a pending order whose window ends at deadline,
 // created at created, and moves it along path.
+// openChunkedStore opens a store that commits in groups and expires at
+// most chunk orders per group.
+func openChunkedStore(t *testing.T, chunk int) *Store {
+	t.Helper()
+	s, err := New(context.Background(), Config{URL: testStoreURL(t), GroupCommit: GroupOn, GroupExpiryMax: chunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 func orderWithDeadline(t *testing.T, s *Store, created, deadline time.Time, path ...payment.Status) payment.Order {
 	t.Helper()
 	o, err := payment.NewPendingOrder(payment.NewOrder{Amount: 1000, Currency: "INR"}, created)
@@ -571,11 +583,7 @@ func TestExpireDueSkipsAnOrderThatFailsAlone(t *testing.T) {
 // the count and the submission), however long the backlog.
 func TestCallbackWaitsBehindAtMostTwoExpiryChunks(t *testing.T) {
 	const chunk, backlog = 8, 3000
-	s, err := New(context.Background(), Config{URL: testStoreURL(t), GroupCommit: GroupOn, GroupExpiryMax: chunk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s := openChunkedStore(t, chunk)
 	ctx := context.Background()
 	now := time.Now().UTC()
 	rows := make([]orderRow, backlog)
@@ -681,20 +689,17 @@ func TestExpireBatchMovesEveryOrderAtOnce(t *testing.T) {
 	}
 }
 
-// Full expiry chunks run on the statements prepared with the store, and a
-// shorter chunk (a sweep's last) on statements prepared where it runs: each
-// way, every due order moves once, with one event and its seq raised by one,
-// and an order not yet due stays pending.
+// Chunks of the sizes a sweep asks for (a full one, and what its batch
+// leaves over) run on prepared statements, and a chunk that finds fewer
+// orders due prepares its own: each way, every due order moves once, with
+// one event and its seq raised by one, and an order not yet due stays
+// pending.
 func TestExpireDueInFullAndShortChunks(t *testing.T) {
 	const chunk = 8
 	for _, due := range []int{chunk, 2 * chunk, 2*chunk + 3, 3} {
 		t.Run(fmt.Sprintf("due-%d", due), func(t *testing.T) {
 			ctx := context.Background()
-			s, err := New(ctx, Config{URL: testStoreURL(t), GroupCommit: GroupOn, GroupExpiryMax: chunk})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
+			s := openChunkedStore(t, chunk)
 			if _, ok := s.expiry.batch(chunk); !ok {
 				t.Fatalf("no statements prepared for a chunk of %d", chunk)
 			}
@@ -755,11 +760,7 @@ func TestExpireBatchWithPreparedAndAdHocStatements(t *testing.T) {
 	for _, n := range []int{chunk, 3} {
 		t.Run(fmt.Sprintf("orders-%d", n), func(t *testing.T) {
 			ctx := context.Background()
-			s, err := New(ctx, Config{URL: testStoreURL(t), GroupCommit: GroupOn, GroupExpiryMax: chunk})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
+			s := openChunkedStore(t, chunk)
 			now := time.Now().UTC()
 			orders := make([]payment.Order, n)
 			for i := range orders {
