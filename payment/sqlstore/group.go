@@ -41,8 +41,9 @@ const (
 // groupCommitter applies queued changes in groups: one transaction and one
 // commit, which on SQLite with synchronous=FULL is one fsync, for all the
 // changes that arrived while the previous group was committing, up to
-// maxBatch of them. A change waits for at most the group in flight, its own
-// group, and the optional linger.
+// maxBatch of them. A change that arrives while a group's statements run
+// joins that group before its commit; one that arrives during the commit
+// waits for it, then for its own group and the optional linger.
 //
 // Background work (expiry chunks) queues apart and takes the time that
 // interactive changes leave: a group with interactive changes queued takes
@@ -306,7 +307,7 @@ func (g *groupCommitter) commitOne(waitCtx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, g.batchTimeout)
 		defer cancel()
 	}
-	errs, commitErr := g.applyGroup(ctx, conn, batch)
+	batch, errs, commitErr := g.applyGroup(ctx, conn, batch)
 	var retry []*groupOp
 	for i, op := range batch {
 		err := errs[i]
@@ -345,15 +346,18 @@ func (g *groupCommitter) conn(ctx context.Context) (*sql.Conn, error) {
 	return g.db.Conn(ctx)
 }
 
-// applyGroup runs batch in one transaction and commits it. errs[i] is op
-// i's own failure; commitErr, if set, applies to every op without one. A
-// lone op runs without a savepoint: its failure rolls back the transaction,
-// which holds nothing else.
-func (g *groupCommitter) applyGroup(ctx context.Context, conn *sql.Conn, batch []*groupOp) (errs []error, commitErr error) {
+// applyGroup runs batch in one transaction and commits it. Before the
+// commit it tops the group up with the interactive changes that arrived
+// while its statements ran, so that they share its fsync instead of waiting
+// for it and then for one of their own; it returns the group so extended.
+// errs[i] is op i's own failure; commitErr, if set, applies to every op
+// without one. A lone op runs without a savepoint: its failure rolls back
+// the transaction, which then holds nothing else.
+func (g *groupCommitter) applyGroup(ctx context.Context, conn *sql.Conn, batch []*groupOp) (group []*groupOp, errs []error, commitErr error) {
 	errs = make([]error, len(batch))
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
-		return errs, fmt.Errorf("begin: %w", err)
+		return batch, errs, fmt.Errorf("begin: %w", err)
 	}
 	committed := false
 	defer func() {
@@ -361,38 +365,81 @@ func (g *groupCommitter) applyGroup(ctx context.Context, conn *sql.Conn, batch [
 			_ = tx.Rollback()
 		}
 	}()
+	applied := 0
 	if len(batch) == 1 {
 		batch[0].attempts++
 		if errs[0] = batch[0].apply(ctx, tx); errs[0] != nil {
-			return errs, nil
+			return batch, errs, nil
 		}
+		applied = 1
 	} else {
-		applied := 0
-		for i, op := range batch {
-			op.attempts++
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT grouped_change"); err != nil {
-				return errs, fmt.Errorf("savepoint: %w", err)
-			}
-			if errs[i] = op.apply(ctx, tx); errs[i] != nil {
-				if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT grouped_change"); err != nil {
-					return errs, fmt.Errorf("rollback to savepoint: %w", err)
-				}
-			} else {
-				applied++
-			}
-			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT grouped_change"); err != nil {
-				return errs, fmt.Errorf("release savepoint: %w", err)
-			}
+		n, err := applySaved(ctx, tx, batch, errs)
+		if err != nil {
+			return batch, errs, err
 		}
-		if applied == 0 {
-			return errs, nil
+		applied = n
+	}
+	if applied > 0 {
+		if more := g.topUp(len(batch)); len(more) > 0 {
+			batch = append(batch, more...)
+			errs = append(errs, make([]error, len(more))...)
+			n, err := applySaved(ctx, tx, more, errs[len(errs)-len(more):])
+			if err != nil {
+				return batch, errs, err
+			}
+			applied += n
 		}
+	}
+	if applied == 0 {
+		return batch, errs, nil
 	}
 	if err := tx.Commit(); err != nil {
-		return errs, fmt.Errorf("commit: %w", err)
+		return batch, errs, fmt.Errorf("commit: %w", err)
 	}
 	committed = true
-	return errs, nil
+	return batch, errs, nil
+}
+
+// applySaved applies ops on tx, each under a savepoint of its own, writing
+// op i's failure to errs[i], and returns how many succeeded. err is a
+// failure of the savepoints themselves, which leaves tx unusable.
+func applySaved(ctx context.Context, tx *sql.Tx, ops []*groupOp, errs []error) (applied int, err error) {
+	for i, op := range ops {
+		op.attempts++
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT grouped_change"); err != nil {
+			return applied, fmt.Errorf("savepoint: %w", err)
+		}
+		if errs[i] = op.apply(ctx, tx); errs[i] != nil {
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT grouped_change"); err != nil {
+				return applied, fmt.Errorf("rollback to savepoint: %w", err)
+			}
+		} else {
+			applied++
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT grouped_change"); err != nil {
+			return applied, fmt.Errorf("release savepoint: %w", err)
+		}
+	}
+	return applied, nil
+}
+
+// topUp claims the interactive ops queued since a group of size n was
+// taken, up to maxBatch in all. Background ops never join this way.
+func (g *groupCommitter) topUp(n int) []*groupOp {
+	if n >= g.maxBatch {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return claim(&g.queue, nil, g.maxBatch-n)
+}
+
+// interactiveWaiting reports whether an interactive change is queued: a
+// background op checks it to give way early (see Store.ExpireDue).
+func (g *groupCommitter) interactiveWaiting() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.queue) > 0
 }
 
 func (g *groupCommitter) finish(op *groupOp, err error) {

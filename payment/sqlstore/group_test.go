@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"sync"
 	"testing"
@@ -230,5 +231,75 @@ func TestGroupTakesInteractiveFirstAndOneBackgroundOp(t *testing.T) {
 	g.requeue([]*groupOp{bg2})
 	if len(g.queue) != 0 || len(g.background) != 2 || g.background[0] != bg2 {
 		t.Fatalf("requeued: interactive %v, background %v", g.queue, g.background)
+	}
+}
+
+// A change queued while a group's statements run joins that group before
+// its commit, instead of waiting for the commit and then a group of its
+// own; a failure among the joiners still fails alone.
+func TestChangesQueuedDuringAGroupJoinIt(t *testing.T) {
+	u := testStoreURL(t)
+	var mu sync.Mutex
+	var groups []int
+	s, err := New(context.Background(), Config{URL: u, GroupCommit: GroupOn, observeGroup: func(n, _ int) {
+		mu.Lock()
+		groups = append(groups, n)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := context.Background()
+	first, joiner := newTestOrder(t, s), newTestOrder(t, s)
+	mu.Lock()
+	groups = nil
+	mu.Unlock()
+
+	// The first change holds its group open until the others have queued.
+	started, release := make(chan struct{}), make(chan struct{})
+	firstDone := make(chan error, 1)
+	go func() {
+		firstDone <- s.group.submit(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			close(started)
+			<-release
+			_, err := s.applyTransition(ctx, tx, payment.Transition{OrderID: first.ID, To: payment.StatusProcessing, Source: "test"}, nil)
+			return err
+		})
+	}()
+	<-started
+	joined := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, tr := range []payment.Transition{
+		{OrderID: joiner.ID, To: payment.StatusCompleted, Source: "test"},
+		{OrderID: "ord_nothere", To: payment.StatusCompleted, Source: "test"},
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, joined[i] = s.ApplyTransition(ctx, tr)
+		}()
+		waitUntil(t, "the change to queue", func() bool { return queued(s) == i+1 })
+	}
+	close(release)
+	wg.Wait()
+	if err := <-firstDone; err != nil {
+		t.Fatalf("first change: %v", err)
+	}
+	if joined[0] != nil {
+		t.Fatalf("joining change: %v", joined[0])
+	}
+	if !errors.Is(joined[1], payment.ErrOrderNotFound) {
+		t.Fatalf("joining change for an unknown order: %v, want ErrOrderNotFound", joined[1])
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(groups) != 1 || groups[0] != 3 {
+		t.Fatalf("groups committed: %v, want one of 3", groups)
+	}
+	for id, want := range map[string]payment.Status{first.ID: payment.StatusProcessing, joiner.ID: payment.StatusCompleted} {
+		if o, err := s.Order(ctx, id); err != nil || o.Status != want {
+			t.Fatalf("order %s: %v %v, want %s", id, o.Status, err, want)
+		}
 	}
 }

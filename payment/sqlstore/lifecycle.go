@@ -80,8 +80,10 @@ func (s *Store) query(q string) string {
 // With group commit on, the expiries go through the group committer in
 // chunks of at most GroupExpiryMax orders, as background ops: a chunk takes
 // a group of its own when no callback is waiting, and joins one only after
-// giving way for a while (group.go), so that a callback waits behind at
-// most one chunk. Otherwise the batch is one transaction of its own.
+// giving way for a while (group.go). A chunk that finds a callback queued
+// after one of its steps of expiryStep orders stops there, and the callback
+// joins its transaction, so a callback waits behind at most a step of
+// expiries and a commit. Otherwise the batch is one transaction of its own.
 func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]payment.StatusChange, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -96,13 +98,17 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]paym
 		chunk := min(limit-len(changes), s.expiryChunk)
 		// Without prepared statements the chunk prepares its own, and
 		// reports any failure of the database itself.
-		_ = s.expiry.prepareBatch(ctx, s.sqlDB, s.query, chunk)
+		_ = s.expiry.prepareBatch(ctx, s.sqlDB, s.query, min(chunk, expiryStep))
+		if rest := chunk % expiryStep; rest > 0 && chunk > expiryStep {
+			_ = s.expiry.prepareBatch(ctx, s.sqlDB, s.query, rest)
+		}
 		var got []payment.StatusChange
 		var bad []error
+		var yielded bool
 		err := s.group.submitBackground(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			// apply may run again after a lost race: only its last run counts.
 			var err error
-			got, bad, err = s.expireChunk(ctx, tx, now, chunk)
+			got, bad, yielded, err = s.expireChunk(ctx, tx, now, chunk, s.giveWay)
 			return retryable(err)
 		})
 		if errors.Is(err, errRetryLater) {
@@ -113,7 +119,7 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]paym
 		}
 		changes = append(changes, got...)
 		failed = append(failed, bad...)
-		if len(got) < chunk {
+		if len(got) < chunk && !yielded {
 			break // nothing more is due, or what is left failed
 		}
 	}
@@ -139,7 +145,7 @@ func (s *Store) expireAlone(ctx context.Context, now time.Time, limit int) (chan
 			_ = tx.Rollback()
 		}
 	}()
-	changes, failed, err := s.expireChunk(ctx, tx, now, limit)
+	changes, failed, _, err := s.expireChunk(ctx, tx, now, limit, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -149,13 +155,21 @@ func (s *Store) expireAlone(ctx context.Context, now time.Time, limit int) (chan
 	return changes, s.skipped(failed)
 }
 
-// expireChunk expires up to limit due orders on tx, each under a savepoint
-// of its own. failed holds the orders whose write failed and was rolled
-// back; err, a failure that leaves tx's expiries unusable.
-func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limit int) (changes []payment.StatusChange, failed []error, err error) {
+// expiryStep is how many orders a grouped chunk expires between two looks
+// at the committer's queue: a callback that arrives while a chunk runs
+// waits for at most this many before the chunk gives way and the callback
+// joins its transaction.
+const expiryStep = 16
+
+// expireChunk expires up to limit due orders on tx. failed holds the orders
+// whose write failed and was rolled back; err, a failure that leaves tx's
+// expiries unusable. If giveWay is set, the chunk goes expiryStep orders
+// at a time and stops early, with yielded set, once giveWay reports true:
+// the orders it left are still due, for the next chunk.
+func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limit int, giveWay func() bool) (changes []payment.StatusChange, failed []error, yielded bool, err error) {
 	due, err := loadDue(ctx, tx.StmtContext(ctx, s.expiry.dueOrders), now, limit)
 	if err != nil || len(due) == 0 {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	tr := payment.Transition{To: payment.StatusExpired, Source: payment.SourceExpiry}
 	var batch []payment.Order
@@ -165,23 +179,38 @@ func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limi
 			batch = append(batch, o)
 		}
 	}
-	if changes, ok := s.expireBatch(ctx, tx, batch, tr.Source, now); ok {
-		return changes, nil, nil
+	step := len(batch)
+	if giveWay != nil {
+		step = expiryStep
 	}
-	// The batch failed: go order by order over twice as many, so that
-	// orders whose write fails (they stay first in line) do not take the
-	// whole batch: the sweep moves on past up to limit of them.
-	if due, err = loadDue(ctx, tx.StmtContext(ctx, s.expiry.dueOrders), now, 2*limit); err != nil {
-		return nil, nil, err
+	for len(batch) > 0 {
+		n := min(step, len(batch))
+		got, ok := s.expireBatch(ctx, tx, batch[:n], tr.Source, now)
+		if !ok {
+			break
+		}
+		changes, batch = append(changes, got...), batch[n:]
+		if len(batch) > 0 && giveWay != nil && giveWay() {
+			return changes, nil, true, nil
+		}
+	}
+	if len(batch) == 0 {
+		return changes, nil, false, nil
+	}
+	// A batch failed: go order by order over twice as many as are left, so
+	// that orders whose write fails (they stay first in line) do not take
+	// the whole chunk: the sweep moves on past up to limit of them.
+	if due, err = loadDue(ctx, tx.StmtContext(ctx, s.expiry.dueOrders), now, 2*(limit-len(changes))); err != nil {
+		return nil, nil, false, err
 	}
 	update, err := tx.PrepareContext(ctx, s.query(expireOrderStmt))
 	if err != nil {
-		return nil, nil, fmt.Errorf("prepare expiry: %w", err)
+		return nil, nil, false, fmt.Errorf("prepare expiry: %w", err)
 	}
 	defer update.Close()
 	insert, err := tx.PrepareContext(ctx, s.query(expireEventStmt))
 	if err != nil {
-		return nil, nil, fmt.Errorf("prepare expiry event: %w", err)
+		return nil, nil, false, fmt.Errorf("prepare expiry event: %w", err)
 	}
 	defer insert.Close()
 	for _, o := range due {
@@ -201,7 +230,7 @@ func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limi
 			changes = append(changes, change)
 		}
 	}
-	return changes, failed, nil
+	return changes, failed, false, nil
 }
 
 // expireBatch expires orders, all read by this transaction (which holds

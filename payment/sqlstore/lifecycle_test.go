@@ -586,18 +586,7 @@ func TestCallbackWaitsBehindAtMostTwoExpiryChunks(t *testing.T) {
 	s := openChunkedStore(t, chunk)
 	ctx := context.Background()
 	now := time.Now().UTC()
-	rows := make([]orderRow, backlog)
-	for i := range rows {
-		o, err := payment.NewPendingOrder(payment.NewOrder{Amount: 100, Currency: "INR"}, now.Add(-time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.ExpiresAt = now.Add(-time.Minute + time.Duration(i)*time.Microsecond)
-		rows[i] = newOrderRow(o)
-	}
-	if err := s.db.CreateInBatches(rows, 500).Error; err != nil {
-		t.Fatal(err)
-	}
+	insertDueBacklog(t, s, now, backlog)
 	target := orderWithDeadline(t, s, now, now.Add(time.Hour))
 
 	countExpiries := func(beforeEventID int64) int64 {
@@ -784,4 +773,91 @@ func TestExpireBatchWithPreparedAndAdHocStatements(t *testing.T) {
 			}
 		})
 	}
+}
+
+// insertDueBacklog stores n pending orders whose deadlines passed a minute
+// before now, one microsecond apart.
+func insertDueBacklog(t *testing.T, s *Store, now time.Time, n int) {
+	t.Helper()
+	rows := make([]orderRow, n)
+	for i := range rows {
+		o, err := payment.NewPendingOrder(payment.NewOrder{Amount: 100, Currency: "INR"}, now.Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.ExpiresAt = now.Add(-time.Minute + time.Duration(i)*time.Microsecond)
+		rows[i] = newOrderRow(o)
+	}
+	if err := s.db.CreateInBatches(rows, 500).Error; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A grouped expiry chunk goes expiryStep orders at a time and stops once
+// told to give way; the orders it leaves stay due, and the sweep goes on
+// with them in the next chunk instead of taking the short chunk for the
+// end of what is due.
+func TestExpiryChunkGivesWay(t *testing.T) {
+	const chunk = 4 * expiryStep
+	cases := []struct {
+		name        string
+		giveWayFrom int // the giveWay call from which it reports true; 0: never
+		want        int
+		yielded     bool
+	}{
+		{"never asked to give way", 0, chunk, false},
+		{"asked at the first look", 1, expiryStep, true},
+		{"asked at the third look", 3, 3 * expiryStep, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := openChunkedStore(t, chunk)
+			ctx := context.Background()
+			now := time.Now().UTC()
+			insertDueBacklog(t, s, now, chunk+5)
+			calls := 0
+			giveWay := func() bool {
+				calls++
+				return c.giveWayFrom > 0 && calls >= c.giveWayFrom
+			}
+			tx, err := s.sqlDB.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			changes, failed, yielded, err := s.expireChunk(ctx, tx, now, chunk, giveWay)
+			if err != nil || len(failed) > 0 {
+				_ = tx.Rollback()
+				t.Fatalf("expire chunk: %v %v", err, failed)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			if len(changes) != c.want || yielded != c.yielded {
+				t.Fatalf("chunk expired %d orders, yielded %v; want %d, %v", len(changes), yielded, c.want, c.yielded)
+			}
+			var expired int64
+			if err := s.db.Model(&orderRow{}).Where("status = ?", payment.StatusExpired).Count(&expired).Error; err != nil {
+				t.Fatal(err)
+			}
+			if expired != int64(c.want) {
+				t.Fatalf("%d orders stored as expired, want %d", expired, c.want)
+			}
+		})
+	}
+
+	t.Run("the sweep goes on after chunks that gave way", func(t *testing.T) {
+		const backlog = 10*chunk + 7
+		s := openChunkedStore(t, chunk)
+		s.giveWay = func() bool { return true }
+		ctx := context.Background()
+		now := time.Now().UTC()
+		insertDueBacklog(t, s, now, backlog)
+		changes, err := s.ExpireDue(ctx, now, backlog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(changes) != backlog {
+			t.Fatalf("the sweep expired %d of %d due orders", len(changes), backlog)
+		}
+	})
 }

@@ -38,8 +38,11 @@ type Store struct {
 	group *groupCommitter
 	// expiryChunk is how many orders one grouped expiry op moves.
 	expiryChunk int
-	closeOnce   sync.Once
-	closeErr    error
+	// giveWay tells a grouped expiry chunk to stop early: an interactive
+	// change is waiting (groupCommitter.interactiveWaiting).
+	giveWay   func() bool
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ payment.Store = (*Store)(nil)
@@ -251,8 +254,9 @@ func openStore(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.GroupCommit == GroupOn || (cfg.GroupCommit == GroupAuto && !isPostgres) {
 		s.group = newGroupCommitter(s.sqlDB, isPostgres, cfg)
 		s.expiryChunk = cfg.GroupExpiryMax
+		s.giveWay = s.group.interactiveWaiting
 	}
-	if s.expiry, err = prepareExpiry(ctx, s.sqlDB, s.query, isPostgres, s.expiryChunk); err != nil {
+	if s.expiry, err = prepareExpiry(ctx, s.sqlDB, s.query, isPostgres, min(s.expiryChunk, expiryStep)); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
