@@ -23,6 +23,9 @@ const (
 // DefaultBodyLimit is Config.BodyLimit's default.
 const DefaultBodyLimit = 64 << 10
 
+// DefaultMaxHeaderBytes is Config.MaxHeaderBytes's default.
+const DefaultMaxHeaderBytes = 16 << 10
+
 // Config is the whole server configuration. Each field's zero value means
 // its default, filled in by New; FromEnv reads the documented environment
 // variables into it.
@@ -116,7 +119,8 @@ type Config struct {
 	IdleTimeout time.Duration
 	// BodyReadTimeout bounds reading one request body (10 s).
 	BodyReadTimeout time.Duration
-	// MaxHeaderBytes bounds a request's headers (16 KiB).
+	// MaxHeaderBytes bounds a request's headers; zero means
+	// DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
 	// MaxConnections caps open connections (30000); MaxSessions caps
 	// Engine.IO sessions (20000). Both answer 503 beyond the cap.
@@ -469,7 +473,7 @@ func (c *Config) securityDefaults() error {
 			*v = d
 		}
 	}
-	defInt(&c.MaxHeaderBytes, 16<<10)
+	defInt(&c.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	defInt(&c.MaxConnections, 30_000)
 	defInt(&c.MaxSessions, 20_000)
 	if c.MaxHeaderBytes < 0 || c.MaxConnections < 0 || c.MaxSessions < 0 {

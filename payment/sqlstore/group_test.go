@@ -18,23 +18,50 @@ func queued(s *Store) int {
 	return len(s.group.queue)
 }
 
+// groupSizes records the size of each group a store commits.
+type groupSizes struct {
+	mu   sync.Mutex
+	seen []int // guarded by mu
+}
+
+func (g *groupSizes) observe(n, _ int) {
+	g.mu.Lock()
+	g.seen = append(g.seen, n)
+	g.mu.Unlock()
+}
+
+// sizes returns a copy of the sizes recorded so far.
+func (g *groupSizes) sizes() []int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]int(nil), g.seen...)
+}
+
+func (g *groupSizes) reset() {
+	g.mu.Lock()
+	g.seen = nil
+	g.mu.Unlock()
+}
+
+// openObservedStore opens a store with group commit on that records its
+// groups' sizes.
+func openObservedStore(t *testing.T) (*Store, *groupSizes) {
+	t.Helper()
+	groups := &groupSizes{}
+	s, err := New(context.Background(), Config{URL: testStoreURL(t), GroupCommit: GroupOn, observeGroup: groups.observe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, groups
+}
+
 // One group holds changes that fail their guard (status machine, delivery
 // key, unknown order, an event that cannot be stored) next to changes that
 // succeed: each failure comes back alone, with nothing of it kept, and the
 // others commit.
 func TestGroupedChangeFailsAlone(t *testing.T) {
-	u := testStoreURL(t)
-	var mu sync.Mutex
-	var groups []int
-	s, err := New(context.Background(), Config{URL: u, GroupCommit: GroupOn, observeGroup: func(n, _ int) {
-		mu.Lock()
-		groups = append(groups, n)
-		mu.Unlock()
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s, groups := openObservedStore(t)
 	ctx := context.Background()
 	good, done, squatted, dupA, dupB := newTestOrder(t, s), newTestOrder(t, s), newTestOrder(t, s), newTestOrder(t, s), newTestOrder(t, s)
 	if _, err := s.ApplyTransition(ctx, payment.Transition{OrderID: done.ID, To: payment.StatusFailed, Source: "test"}); err != nil {
@@ -113,12 +140,10 @@ func TestGroupedChangeFailsAlone(t *testing.T) {
 		}
 	}
 	if !s.postgres {
-		mu.Lock()
-		defer mu.Unlock()
 		// The order creations and the setup transition were groups of one;
 		// the held connection made the six changes one group.
-		if last := groups[len(groups)-1]; last != len(changes) {
-			t.Errorf("group sizes %v, want the last to hold all %d changes", groups, len(changes))
+		if sizes := groups.sizes(); sizes[len(sizes)-1] != len(changes) {
+			t.Errorf("group sizes %v, want the last to hold all %d changes", sizes, len(changes))
 		}
 	}
 }
@@ -238,23 +263,10 @@ func TestGroupTakesInteractiveFirstAndOneBackgroundOp(t *testing.T) {
 // its commit, instead of waiting for the commit and then a group of its
 // own; a failure among the joiners still fails alone.
 func TestChangesQueuedDuringAGroupJoinIt(t *testing.T) {
-	u := testStoreURL(t)
-	var mu sync.Mutex
-	var groups []int
-	s, err := New(context.Background(), Config{URL: u, GroupCommit: GroupOn, observeGroup: func(n, _ int) {
-		mu.Lock()
-		groups = append(groups, n)
-		mu.Unlock()
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s, groups := openObservedStore(t)
 	ctx := context.Background()
 	first, joiner := newTestOrder(t, s), newTestOrder(t, s)
-	mu.Lock()
-	groups = nil
-	mu.Unlock()
+	groups.reset()
 
 	// The first change holds its group open until the others have queued.
 	started, release := make(chan struct{}), make(chan struct{})
@@ -292,10 +304,8 @@ func TestChangesQueuedDuringAGroupJoinIt(t *testing.T) {
 	if !errors.Is(joined[1], payment.ErrOrderNotFound) {
 		t.Fatalf("joining change for an unknown order: %v, want ErrOrderNotFound", joined[1])
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(groups) != 1 || groups[0] != 3 {
-		t.Fatalf("groups committed: %v, want one of 3", groups)
+	if sizes := groups.sizes(); len(sizes) != 1 || sizes[0] != 3 {
+		t.Fatalf("groups committed: %v, want one of 3", sizes)
 	}
 	for id, want := range map[string]payment.Status{first.ID: payment.StatusProcessing, joiner.ID: payment.StatusCompleted} {
 		if o, err := s.Order(ctx, id); err != nil || o.Status != want {

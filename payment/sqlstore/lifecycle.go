@@ -314,8 +314,9 @@ func batchStatements(n int) (update, insert string) {
 }
 
 // maxPreparedBatchSizes bounds the batch sizes that keep prepared
-// statements: a sweep asks for few (a full chunk, and what its batch leaves
-// over), and each size is two statements on every connection that runs it.
+// statements: a sweep asks for few (a step, and what a chunk leaves over
+// after its full steps), and each size is two statements on every
+// connection that runs it.
 const maxPreparedBatchSizes = 4
 
 // expiryStatements are the sweep's statements, prepared once per store:
