@@ -167,40 +167,47 @@ const expiryStep = 16
 // at a time and stops early, with yielded set, once giveWay reports true:
 // the orders it left are still due, for the next chunk.
 func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limit int, giveWay func() bool) (changes []payment.StatusChange, failed []error, yielded bool, err error) {
-	due, err := loadDue(ctx, tx.StmtContext(ctx, s.expiry.dueOrders), now, limit)
-	if err != nil || len(due) == 0 {
-		return nil, nil, false, err
-	}
 	tr := payment.Transition{To: payment.StatusExpired, Source: payment.SourceExpiry}
-	var batch []payment.Order
-	for _, o := range due {
-		tr.OrderID = o.ID
-		if payment.CheckTransition(o, tr) == nil {
-			batch = append(batch, o)
-		}
-	}
-	step := len(batch)
+	dueOrders := tx.StmtContext(ctx, s.expiry.dueOrders)
+	step := limit
 	if giveWay != nil {
 		step = expiryStep
 	}
-	for len(batch) > 0 {
-		n := min(step, len(batch))
-		got, ok := s.expireBatch(ctx, tx, batch[:n], tr.Source, now)
+	// Each step reads only the orders it expires, so a chunk that gives way
+	// has read nothing that the next chunk must read again.
+	for len(changes) < limit {
+		want := min(step, limit-len(changes))
+		due, err := loadDue(ctx, dueOrders, now, want)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		batch := due[:0:0]
+		for _, o := range due {
+			tr.OrderID = o.ID
+			if payment.CheckTransition(o, tr) == nil {
+				batch = append(batch, o)
+			}
+		}
+		got, ok := s.expireBatch(ctx, tx, batch, tr.Source, now)
 		if !ok {
 			break
 		}
-		changes, batch = append(changes, got...), batch[n:]
-		if len(batch) > 0 && giveWay != nil && giveWay() {
+		changes = append(changes, got...)
+		if len(due) < want || len(got) == 0 {
+			return changes, nil, false, nil // nothing more is due
+		}
+		if len(changes) < limit && giveWay != nil && giveWay() {
 			return changes, nil, true, nil
 		}
 	}
-	if len(batch) == 0 {
+	if len(changes) == limit {
 		return changes, nil, false, nil
 	}
 	// A batch failed: go order by order over twice as many as are left, so
 	// that orders whose write fails (they stay first in line) do not take
 	// the whole chunk: the sweep moves on past up to limit of them.
-	if due, err = loadDue(ctx, tx.StmtContext(ctx, s.expiry.dueOrders), now, 2*(limit-len(changes))); err != nil {
+	due, err := loadDue(ctx, dueOrders, now, 2*(limit-len(changes)))
+	if err != nil {
 		return nil, nil, false, err
 	}
 	update, err := tx.PrepareContext(ctx, s.query(expireOrderStmt))
