@@ -29,9 +29,8 @@ const (
 	dueOrdersQuery = "SELECT id, amount, currency, status, seq, payment_id, expires_at FROM orders" +
 		" WHERE status IN " + openStatuses + " AND expires_at <= ? ORDER BY expires_at LIMIT ?"
 	expireOrderStmt    = "UPDATE orders SET status = ?, seq = ?, updated_at = ? WHERE id = ? AND seq = ?"
-	expireEventStmt    = expireEventsInsert + expireEventsRow
-	expireEventsInsert = "INSERT INTO payment_events (order_id, seq, type, status, previous_status, source, dedup_key, payment_id, data, created_at) VALUES "
-	expireEventsRow    = "(?, ?, 'status', ?, ?, ?, NULL, ?, '', ?)"
+	expireEventStmt    = expireEventsInsert + "VALUES (?, ?, 'status', ?, ?, ?, NULL, ?, '', ?)"
+	expireEventsInsert = "INSERT INTO payment_events (order_id, seq, type, status, previous_status, source, dedup_key, payment_id, data, created_at) "
 
 	// purgeCandidatesQuery walks idx_orders_created_at from the oldest
 	// order. Retention is longer than the longest payment window, so the
@@ -254,22 +253,23 @@ func (s *Store) expireBatch(ctx context.Context, tx *sql.Tx, orders []payment.Or
 		return nil, false
 	}
 	changes, ok := func() ([]payment.StatusChange, bool) {
-		updateArgs := make([]any, 0, 2+len(orders))
-		updateArgs = append(updateArgs, string(payment.StatusExpired), now)
-		insertArgs := make([]any, 0, 7*len(orders))
+		updateArgs := make([]any, 2, 2+len(orders))
+		updateArgs[0], updateArgs[1] = string(payment.StatusExpired), now
+		insertArgs := make([]any, 2, 2+len(orders))
+		insertArgs[0], insertArgs[1] = source, now
 		changes := make([]payment.StatusChange, len(orders))
 		for i, o := range orders {
 			updateArgs = append(updateArgs, o.ID)
+			insertArgs = append(insertArgs, o.ID)
 			previous := o.Status
 			o.Status, o.Seq, o.UpdatedAt = payment.StatusExpired, o.Seq+1, now
-			insertArgs = append(insertArgs, o.ID, o.Seq, string(o.Status), string(previous), source, o.PaymentID, now)
 			changes[i] = payment.StatusChange{Snapshot: o.Snapshot(), PreviousStatus: previous, Source: source}
 		}
 		var update, insert *sql.Stmt
 		if p, ok := s.expiry.batch(len(orders)); ok {
 			update, insert = tx.StmtContext(ctx, p.update), tx.StmtContext(ctx, p.insert)
 		} else {
-			updateSQL, insertSQL := batchStatements(len(orders))
+			updateSQL, insertSQL := batchStatements(len(orders), s.postgres)
 			var err error
 			if update, err = tx.PrepareContext(ctx, s.query(updateSQL)); err != nil {
 				return nil, false
@@ -278,16 +278,19 @@ func (s *Store) expireBatch(ctx context.Context, tx *sql.Tx, orders []payment.Or
 				return nil, false
 			}
 		}
-		// Statements made from tx close with it.
-		res, err := update.ExecContext(ctx, updateArgs...)
-		if err != nil {
-			return nil, false
-		}
-		if n, err := res.RowsAffected(); err != nil || n != int64(len(orders)) {
-			return nil, false
-		}
-		if _, err := insert.ExecContext(ctx, insertArgs...); err != nil {
-			return nil, false
+		// Statements made from tx close with it. Every order must be
+		// written by both, or none is (the savepoint).
+		for _, st := range []struct {
+			stmt *sql.Stmt
+			args []any
+		}{{insert, insertArgs}, {update, updateArgs}} {
+			res, err := st.stmt.ExecContext(ctx, st.args...)
+			if err != nil {
+				return nil, false
+			}
+			if n, err := res.RowsAffected(); err != nil || n != int64(len(orders)) {
+				return nil, false
+			}
 		}
 		return changes, true
 	}()
@@ -302,21 +305,32 @@ func (s *Store) expireBatch(ctx context.Context, tx *sql.Tx, orders []payment.Or
 	return changes, ok
 }
 
-// batchStatements returns the batch expiry's UPDATE and INSERT for n
-// orders, with ? placeholders.
-func batchStatements(n int) (update, insert string) {
+// batchStatements returns the batch expiry's INSERT and UPDATE for n
+// orders, with ? placeholders. The INSERT runs first and copies each
+// event's fields from its order's row, which still holds the previous
+// status: two values and the ids are bound, not seven values per order.
+// Its arguments are the source, the time and the ids; the UPDATE's, the
+// new status, the time and the ids.
+func batchStatements(n int, postgres bool) (update, insert string) {
 	var u, in strings.Builder
 	u.WriteString("UPDATE orders SET status = ?, seq = seq + 1, updated_at = ? WHERE status IN " + openStatuses + " AND id IN (")
-	in.WriteString(expireEventsInsert)
+	// Postgres gives a bare parameter in a SELECT list the type text.
+	source, at := "?", "?"
+	if postgres {
+		source, at = "CAST(? AS text)", "CAST(? AS timestamptz)"
+	}
+	in.WriteString(expireEventsInsert + "SELECT id, seq + 1, 'status', '" + string(payment.StatusExpired) + "', status, " +
+		source + ", NULL, payment_id, '', " + at + " FROM orders WHERE status IN " + openStatuses + " AND id IN (")
 	for i := range n {
 		if i > 0 {
 			u.WriteString(", ")
 			in.WriteString(", ")
 		}
 		u.WriteString("?")
-		in.WriteString(expireEventsRow)
+		in.WriteString("?")
 	}
 	u.WriteString(")")
+	in.WriteString(")")
 	return u.String(), in.String()
 }
 
@@ -335,6 +349,7 @@ const maxPreparedBatchSizes = 4
 // they run.
 type expiryStatements struct {
 	dueOrders *sql.Stmt
+	postgres  bool
 
 	mu     sync.Mutex
 	bySize map[int]batchPair // guarded by mu
@@ -352,7 +367,7 @@ func prepareExpiry(ctx context.Context, db *sql.DB, query func(string) string, p
 	if err != nil {
 		return nil, fmt.Errorf("prepare expiry statements: %w", err)
 	}
-	e := &expiryStatements{dueOrders: stmt, bySize: map[int]batchPair{}}
+	e := &expiryStatements{dueOrders: stmt, postgres: postgres, bySize: map[int]batchPair{}}
 	if chunk > 0 {
 		if err := e.prepareBatch(ctx, db, query, chunk); err != nil {
 			e.close()
@@ -371,7 +386,7 @@ func (e *expiryStatements) prepareBatch(ctx context.Context, db *sql.DB, query f
 	if !e.wants(n) {
 		return nil
 	}
-	updateSQL, insertSQL := batchStatements(n)
+	updateSQL, insertSQL := batchStatements(n, e.postgres)
 	update, err := db.PrepareContext(ctx, query(updateSQL))
 	if err != nil {
 		return fmt.Errorf("prepare expiry statements: %w", err)

@@ -650,6 +650,13 @@ func TestExpireBatchMovesEveryOrderAtOnce(t *testing.T) {
 	for range 5 {
 		due = append(due, orderWithDeadline(t, s, now.Add(-time.Hour), now.Add(-time.Second)))
 	}
+	// One is processing, with the gateway's payment id: its event must
+	// carry both, copied from its row.
+	due[2].Status, due[2].PaymentID = payment.StatusProcessing, "pay_batch"
+	if err := s.db.Model(&orderRow{}).Where("id = ?", due[2].ID).
+		Updates(map[string]any{"status": string(due[2].Status), "payment_id": due[2].PaymentID}).Error; err != nil {
+		t.Fatal(err)
+	}
 	tx, err := s.sqlDB.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -672,8 +679,14 @@ func TestExpireBatchMovesEveryOrderAtOnce(t *testing.T) {
 			t.Fatalf("order %s: %s seq %d, %v", o.ID, got.Status, got.Seq, err)
 		}
 		events, err := s.Events(ctx, o.ID)
-		if err != nil || len(events) == 0 || events[len(events)-1].Status != payment.StatusExpired {
+		if err != nil || len(events) == 0 {
 			t.Fatalf("events of %s: %+v, %v", o.ID, events, err)
+		}
+		ev := events[len(events)-1]
+		want := payment.Event{ID: ev.ID, OrderID: o.ID, Seq: o.Seq + 1, Type: "status", Status: payment.StatusExpired,
+			PreviousStatus: o.Status, Source: payment.SourceExpiry, PaymentID: o.PaymentID, CreatedAt: ev.CreatedAt}
+		if ev != want || !ev.CreatedAt.Equal(now.Truncate(time.Microsecond)) && !ev.CreatedAt.Equal(now) {
+			t.Fatalf("event of %s:\n got %+v\nwant %+v at %v", o.ID, ev, want, now)
 		}
 	}
 }
