@@ -91,7 +91,7 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]paym
 	if s.group == nil {
 		return s.expireAlone(ctx, now, limit)
 	}
-	var changes []payment.StatusChange
+	changes := make([]payment.StatusChange, 0, limit)
 	var failed []error
 	for len(changes) < limit {
 		chunk := min(limit-len(changes), s.expiryChunk)
@@ -168,6 +168,7 @@ const expiryStep = 16
 func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limit int, giveWay func() bool) (changes []payment.StatusChange, failed []error, yielded bool, err error) {
 	tr := payment.Transition{To: payment.StatusExpired, Source: payment.SourceExpiry}
 	dueOrders := tx.StmtContext(ctx, s.expiry.dueOrders)
+	changes = make([]payment.StatusChange, 0, limit)
 	step := limit
 	if giveWay != nil {
 		step = expiryStep
@@ -180,7 +181,7 @@ func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limi
 		if err != nil {
 			return nil, nil, false, err
 		}
-		batch := due[:0:0]
+		batch := due[:0] // filtered in place: only len(due) is used after
 		for _, o := range due {
 			tr.OrderID = o.ID
 			if payment.CheckTransition(o, tr) == nil {
@@ -475,7 +476,7 @@ func loadDue(ctx context.Context, query *sql.Stmt, now time.Time, limit int) ([]
 		return nil, fmt.Errorf("load due orders: %w", err)
 	}
 	defer rows.Close()
-	var due []payment.Order
+	due := make([]payment.Order, 0, min(limit, 256))
 	for rows.Next() {
 		var o payment.Order
 		var expires sql.NullTime
