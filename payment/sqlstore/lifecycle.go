@@ -107,7 +107,7 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]paym
 		err := s.group.submitBackground(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			// apply may run again after a lost race: only its last run counts.
 			var err error
-			got, bad, yielded, err = s.expireChunk(ctx, tx, now, chunk, s.giveWay)
+			got, bad, yielded, err = s.expireChunk(ctx, tx, now, chunk, s.giveWay, changes)
 			return retryable(err)
 		})
 		if errors.Is(err, errRetryLater) {
@@ -116,9 +116,10 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]paym
 		if err != nil {
 			return changes, errors.Join(s.skipped(failed), fmt.Errorf("expire due orders: %w", s.translate(err)))
 		}
-		changes = append(changes, got...)
+		expired := len(got) - len(changes)
+		changes = got
 		failed = append(failed, bad...)
-		if len(got) < chunk && !yielded {
+		if expired < chunk && !yielded {
 			break // nothing more is due, or what is left failed
 		}
 	}
@@ -144,7 +145,7 @@ func (s *Store) expireAlone(ctx context.Context, now time.Time, limit int) (chan
 			_ = tx.Rollback()
 		}
 	}()
-	changes, failed, _, err := s.expireChunk(ctx, tx, now, limit, nil)
+	changes, failed, _, err := s.expireChunk(ctx, tx, now, limit, nil, make([]payment.StatusChange, 0, limit))
 	if err != nil {
 		return nil, err
 	}
@@ -160,24 +161,26 @@ func (s *Store) expireAlone(ctx context.Context, now time.Time, limit int) (chan
 // joins its transaction.
 const expiryStep = 16
 
-// expireChunk expires up to limit due orders on tx. failed holds the orders
+// expireChunk expires up to limit due orders on tx, appending their changes
+// to dst, which it may overwrite past its length. failed holds the orders
 // whose write failed and was rolled back; err, a failure that leaves tx's
 // expiries unusable. If giveWay is set, the chunk goes expiryStep orders
 // at a time and stops early, with yielded set, once giveWay reports true:
 // the orders it left are still due, for the next chunk.
-func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limit int, giveWay func() bool) (changes []payment.StatusChange, failed []error, yielded bool, err error) {
+func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limit int, giveWay func() bool, dst []payment.StatusChange) (changes []payment.StatusChange, failed []error, yielded bool, err error) {
 	tr := payment.Transition{To: payment.StatusExpired, Source: payment.SourceExpiry}
 	dueOrders := tx.StmtContext(ctx, s.expiry.dueOrders)
-	changes = make([]payment.StatusChange, 0, limit)
+	changes, base := dst, len(dst)
 	step := limit
 	if giveWay != nil {
 		step = expiryStep
 	}
+	var buf []payment.Order // the steps' due orders, one step at a time
 	// Each step reads only the orders it expires, so a chunk that gives way
 	// has read nothing that the next chunk must read again.
-	for len(changes) < limit {
-		want := min(step, limit-len(changes))
-		due, err := loadDue(ctx, dueOrders, now, want)
+	for len(changes)-base < limit {
+		want := min(step, limit-(len(changes)-base))
+		due, err := loadDue(ctx, dueOrders, now, want, buf[:0])
 		if err != nil {
 			return nil, nil, false, err
 		}
@@ -188,25 +191,27 @@ func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limi
 				batch = append(batch, o)
 			}
 		}
-		got, ok := s.expireBatch(ctx, tx, batch, tr.Source, now)
+		buf = due
+		got, ok := s.expireBatch(ctx, tx, batch, tr.Source, now, changes)
 		if !ok {
 			break
 		}
-		changes = append(changes, got...)
-		if len(due) < want || len(got) == 0 {
+		expired := len(got) - len(changes)
+		changes = got
+		if len(due) < want || expired == 0 {
 			return changes, nil, false, nil // nothing more is due
 		}
-		if len(changes) < limit && giveWay != nil && giveWay() {
+		if len(changes)-base < limit && giveWay != nil && giveWay() {
 			return changes, nil, true, nil
 		}
 	}
-	if len(changes) == limit {
+	if len(changes)-base == limit {
 		return changes, nil, false, nil
 	}
 	// A batch failed: go order by order over twice as many as are left, so
 	// that orders whose write fails (they stay first in line) do not take
 	// the whole chunk: the sweep moves on past up to limit of them.
-	due, err := loadDue(ctx, dueOrders, now, 2*(limit-len(changes)))
+	due, err := loadDue(ctx, dueOrders, now, 2*(limit-(len(changes)-base)), nil)
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -221,7 +226,7 @@ func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limi
 	}
 	defer insert.Close()
 	for _, o := range due {
-		if len(changes) == limit {
+		if len(changes)-base == limit {
 			break
 		}
 		tr.OrderID = o.ID
@@ -245,10 +250,10 @@ func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limi
 // UPDATE and one INSERT under one savepoint. If anything fails, or the
 // UPDATE does not move every order, it rolls back to the savepoint and
 // reports !ok: the caller then goes order by order, so that one bad order
-// cannot hold up the others.
-func (s *Store) expireBatch(ctx context.Context, tx *sql.Tx, orders []payment.Order, source string, now time.Time) ([]payment.StatusChange, bool) {
+// cannot hold up the others. The changes are appended to dst.
+func (s *Store) expireBatch(ctx context.Context, tx *sql.Tx, orders []payment.Order, source string, now time.Time, dst []payment.StatusChange) ([]payment.StatusChange, bool) {
 	if len(orders) == 0 {
-		return nil, true
+		return dst, true
 	}
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT expire_batch"); err != nil {
 		return nil, false
@@ -258,13 +263,13 @@ func (s *Store) expireBatch(ctx context.Context, tx *sql.Tx, orders []payment.Or
 		updateArgs[0], updateArgs[1] = string(payment.StatusExpired), now
 		insertArgs := make([]any, 2, 2+len(orders))
 		insertArgs[0], insertArgs[1] = source, now
-		changes := make([]payment.StatusChange, len(orders))
-		for i, o := range orders {
+		changes := dst
+		for _, o := range orders {
 			updateArgs = append(updateArgs, o.ID)
 			insertArgs = append(insertArgs, o.ID)
 			previous := o.Status
 			o.Status, o.Seq, o.UpdatedAt = payment.StatusExpired, o.Seq+1, now
-			changes[i] = payment.StatusChange{Snapshot: o.Snapshot(), PreviousStatus: previous, Source: source}
+			changes = append(changes, payment.StatusChange{Snapshot: o.Snapshot(), PreviousStatus: previous, Source: source})
 		}
 		var update, insert *sql.Stmt
 		if p, ok := s.expiry.batch(len(orders)); ok {
@@ -470,13 +475,17 @@ func (s *Store) expireOne(ctx context.Context, tx *sql.Tx, update, insert *sql.S
 	return change, ok, err
 }
 
-func loadDue(ctx context.Context, query *sql.Stmt, now time.Time, limit int) ([]payment.Order, error) {
+// loadDue reads up to limit due orders, appending them to dst.
+func loadDue(ctx context.Context, query *sql.Stmt, now time.Time, limit int, dst []payment.Order) ([]payment.Order, error) {
 	rows, err := query.QueryContext(ctx, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("load due orders: %w", err)
 	}
 	defer rows.Close()
-	due := make([]payment.Order, 0, min(limit, 256))
+	due := dst
+	if due == nil {
+		due = make([]payment.Order, 0, min(limit, 256))
+	}
 	for rows.Next() {
 		var o payment.Order
 		var expires sql.NullTime

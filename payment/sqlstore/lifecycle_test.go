@@ -661,7 +661,7 @@ func TestExpireBatchMovesEveryOrderAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	changes, ok := s.expireBatch(ctx, tx, due, payment.SourceExpiry, now)
+	changes, ok := s.expireBatch(ctx, tx, due, payment.SourceExpiry, now, nil)
 	if !ok || len(changes) != len(due) {
 		_ = tx.Rollback()
 		t.Fatalf("batch: ok %v, %d changes, want %d", ok, len(changes), len(due))
@@ -772,7 +772,7 @@ func TestExpireBatchWithPreparedAndAdHocStatements(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			changes, ok := s.expireBatch(ctx, tx, orders, payment.SourceExpiry, now)
+			changes, ok := s.expireBatch(ctx, tx, orders, payment.SourceExpiry, now, nil)
 			if err := tx.Commit(); err != nil {
 				t.Fatal(err)
 			}
@@ -837,7 +837,7 @@ func TestExpiryChunkGivesWay(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			changes, failed, yielded, err := s.expireChunk(ctx, tx, now, chunk, giveWay)
+			changes, failed, yielded, err := s.expireChunk(ctx, tx, now, chunk, giveWay, nil)
 			if err != nil || len(failed) > 0 {
 				_ = tx.Rollback()
 				t.Fatalf("expire chunk: %v %v", err, failed)
