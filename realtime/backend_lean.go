@@ -113,6 +113,8 @@ func (b *leanBackend) broadcast(room string, except []string, event string, payl
 	}
 }
 
+func (b *leanBackend) alone() bool { return b.broker == nil }
+
 // publish sends to the room's sockets on the other nodes only.
 func (b *leanBackend) publish(room string, event string, payload any) {
 	if err := b.nsp.Adapter().Publish(socketio.BroadcastOptions{Rooms: []string{room}}, event, []any{payload}); err != nil {

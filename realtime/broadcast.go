@@ -29,13 +29,15 @@ func (s *Server) BroadcastPaymentUpdate(c payment.StatusChange) {
 		return
 	}
 	room := RoomName(c.OrderID)
-	payload := statusChangePayload(c)
 	s.log.Info("broadcasting payment update to room", "room", room, "status", c.Status, "seq", c.Seq)
 	s.obs.Broadcast(EventPaymentStatus)
 	if !c.Status.Terminal() {
-		s.impl.broadcast(room, nil, EventPaymentStatus, payload)
-	} else {
-		for _, id := range s.impl.members(room) {
+		s.impl.broadcast(room, nil, EventPaymentStatus, statusChangePayload(c))
+	} else if ids := s.impl.members(room); len(ids) > 0 || !s.impl.alone() {
+		// A node alone with nobody in the room (most expiries) builds no
+		// payload.
+		payload := statusChangePayload(c)
+		for _, id := range ids {
 			s.deliverWithAck(id, room, payload, 0)
 		}
 		s.impl.publish(room, EventPaymentStatus, payload)

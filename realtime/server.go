@@ -30,6 +30,8 @@ type backend interface {
 	broadcast(room string, except []string, event string, payload any)
 	// publish emits to a room's sockets on the other nodes only.
 	publish(room string, event string, payload any)
+	// alone reports whether this node has no other nodes to publish to.
+	alone() bool
 	// localBroadcast emits to a room's sockets on this node only.
 	localBroadcast(room string, event string, payload any)
 	// localOrderRooms lists the order rooms with a socket on this node.
