@@ -486,14 +486,16 @@ func loadDue(ctx context.Context, query *sql.Stmt, now time.Time, limit int, dst
 	if due == nil {
 		due = make([]payment.Order, 0, min(limit, 256))
 	}
+	// Rows are scanned in place, and through one NullTime: Scan's pointers
+	// would move a variable per row to the heap.
+	var expires sql.NullTime
 	for rows.Next() {
-		var o payment.Order
-		var expires sql.NullTime
+		due = append(due, payment.Order{})
+		o := &due[len(due)-1]
 		if err := rows.Scan(&o.ID, &o.Amount, &o.Currency, &o.Status, &o.Seq, &o.PaymentID, &expires); err != nil {
 			return nil, fmt.Errorf("load due orders: %w", err)
 		}
 		o.ExpiresAt = expires.Time.UTC()
-		due = append(due, o)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("load due orders: %w", err)
