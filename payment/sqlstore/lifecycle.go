@@ -171,6 +171,7 @@ func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limi
 	tr := payment.Transition{To: payment.StatusExpired, Source: payment.SourceExpiry}
 	dueOrders := tx.StmtContext(ctx, s.expiry.dueOrders)
 	changes, base := dst, len(dst)
+	left := func() int { return limit - (len(changes) - base) } // orders this chunk may still expire
 	step := limit
 	if giveWay != nil {
 		step = expiryStep
@@ -178,8 +179,8 @@ func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limi
 	var buf []payment.Order // the steps' due orders, one step at a time
 	// Each step reads only the orders it expires, so a chunk that gives way
 	// has read nothing that the next chunk must read again.
-	for len(changes)-base < limit {
-		want := min(step, limit-(len(changes)-base))
+	for left() > 0 {
+		want := min(step, left())
 		due, err := loadDue(ctx, dueOrders, now, want, buf[:0])
 		if err != nil {
 			return nil, nil, false, err
@@ -201,17 +202,17 @@ func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limi
 		if len(due) < want || expired == 0 {
 			return changes, nil, false, nil // nothing more is due
 		}
-		if len(changes)-base < limit && giveWay != nil && giveWay() {
+		if left() > 0 && giveWay != nil && giveWay() {
 			return changes, nil, true, nil
 		}
 	}
-	if len(changes)-base == limit {
+	if left() == 0 {
 		return changes, nil, false, nil
 	}
 	// A batch failed: go order by order over twice as many as are left, so
 	// that orders whose write fails (they stay first in line) do not take
 	// the whole chunk: the sweep moves on past up to limit of them.
-	due, err := loadDue(ctx, dueOrders, now, 2*(limit-(len(changes)-base)), nil)
+	due, err := loadDue(ctx, dueOrders, now, 2*left(), nil)
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -226,7 +227,7 @@ func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limi
 	}
 	defer insert.Close()
 	for _, o := range due {
-		if len(changes)-base == limit {
+		if left() == 0 {
 			break
 		}
 		tr.OrderID = o.ID
