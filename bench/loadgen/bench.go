@@ -410,7 +410,7 @@ func e2e(ctx context.Context, cfg config, f *fleet, res *Result, set *clientSet,
 		for k, i := range targets {
 			rows[k] = callbackTimes{receipt: set.lat[i].Load(), answered: httpLat[k].Load(), written: sendLate[k].Load()}
 		}
-		if err := writeCallbackLog(cfg.e2eLog, rows); err != nil {
+		if err := writeCallbackLog(cfg.e2eLog, start, rows); err != nil {
 			res.problem("e2e: writing %s: %v", cfg.e2eLog, err)
 		}
 	}

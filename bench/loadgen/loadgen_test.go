@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestParseSIOEvent(t *testing.T) {
@@ -195,18 +196,19 @@ func (f writerFunc) writeFrame(op byte, payload []byte) error { return f(op, pay
 func TestWriteCallbackLog(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "e2e.log")
 	rows := []callbackTimes{{receipt: 250000, answered: 300000, written: 40000}, {}, {receipt: 7, answered: 8, written: 9}}
-	if err := writeCallbackLog(path, rows); err != nil {
+	start := time.Unix(1700000000, 5)
+	if err := writeCallbackLog(path, start, rows); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "# index receipt_ns http_ns written_ns\n0 250000 300000 40000\n1 0 0 0\n2 7 8 9\n"
+	want := "# first callback scheduled at 1700000000000000005 ns since the epoch\n# index receipt_ns http_ns written_ns\n0 250000 300000 40000\n1 0 0 0\n2 7 8 9\n"
 	if string(got) != want {
 		t.Fatalf("log:\n%s\nwant:\n%s", got, want)
 	}
-	if err := writeCallbackLog(filepath.Join(t.TempDir(), "no", "such", "dir"), rows); err == nil {
+	if err := writeCallbackLog(filepath.Join(t.TempDir(), "no", "such", "dir"), start, rows); err == nil {
 		t.Fatal("no error for a file that cannot be created")
 	}
 }

@@ -67,8 +67,11 @@ type callbackTimes struct {
 // scheduled: index, receipt, HTTP answer and request written. Slow receipts
 // that bunch together in time point at a stall on the server (a garbage
 // collection, a checkpoint) rather than at one slow request.
-func writeCallbackLog(path string, rows []callbackTimes) error {
+func writeCallbackLog(path string, start time.Time, rows []callbackTimes) error {
 	var b strings.Builder
+	// The first callback's scheduled time lets a reader line the rows up
+	// with the server's own time-stamped traces.
+	fmt.Fprintf(&b, "# first callback scheduled at %d ns since the epoch\n", start.UnixNano())
 	b.WriteString("# index receipt_ns http_ns written_ns\n")
 	for k, r := range rows {
 		fmt.Fprintf(&b, "%d %d %d %d\n", k, r.receipt, r.answered, r.written)
