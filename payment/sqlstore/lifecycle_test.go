@@ -333,9 +333,22 @@ func TestLifecycleQueriesUseTheirIndexes(t *testing.T) {
 	if err := s.db.WithContext(ctx).CreateInBatches(rows, 500).Error; err != nil {
 		t.Fatal(err)
 	}
+	// Events as a sweep and callbacks leave them: most without a delivery key.
+	events := make([]eventRow, 0, len(rows))
+	for i, r := range rows {
+		e := eventRow{OrderID: r.ID, Seq: 1, Type: "status", Status: r.Status, Source: "expiry", CreatedAt: now}
+		if i%10 == 0 {
+			key := fmt.Sprintf("upi:evt_plan_%05d", i)
+			e.DedupKey, e.Source = &key, "upi"
+		}
+		events = append(events, e)
+	}
+	if err := s.db.WithContext(ctx).CreateInBatches(events, 500).Error; err != nil {
+		t.Fatal(err)
+	}
 	analyze := "ANALYZE"
 	if s.postgres {
-		analyze = "ANALYZE orders"
+		analyze = "ANALYZE orders, payment_events"
 	}
 	if _, err := s.sqlDB.Exec(analyze); err != nil {
 		t.Fatal(err)
@@ -348,6 +361,7 @@ func TestLifecycleQueriesUseTheirIndexes(t *testing.T) {
 		{"legacy orders without a deadline", strings.Replace(assignDeadlinesStmt, "UPDATE orders SET expires_at = ?", "SELECT id FROM orders", 1), openDeadlineIndexName, nil},
 		{"purge candidates", purgeCandidatesQuery, createdAtIndexName, []any{now.Add(-24 * time.Hour), 500}},
 		{"recent creations", countCreatedQuery, createdAtIndexName, []any{now.Add(-time.Minute)}},
+		{"delivery seen", loadOrderQuery, dedupKeyIndexName, []any{"upi:evt_plan_00010", "ord_plan_00010"}},
 	} {
 		t.Run(q.name, func(t *testing.T) {
 			plan := explain(t, s, q.query, q.args...)

@@ -59,6 +59,8 @@ func (r orderRow) order() payment.Order {
 // eventRow is one row of the payment_events table. The unique index on
 // dedup_key makes a retried delivery fail instead of changing the order
 // twice; the one on (order_id, seq) makes two changes to one seq fail.
+// dedup_key's index is partial (createDedupIndex), so the many events
+// without a key (expiries, manual changes) add no entry to it.
 type eventRow struct {
 	ID             int64          `gorm:"primaryKey;autoIncrement"`
 	OrderID        string         `gorm:"size:64;not null;uniqueIndex:idx_payment_events_order_seq"`
@@ -67,7 +69,7 @@ type eventRow struct {
 	Status         payment.Status `gorm:"size:16"`
 	PreviousStatus payment.Status `gorm:"size:16"`
 	Source         string         `gorm:"size:32;not null"`
-	DedupKey       *string        `gorm:"size:255;uniqueIndex"`
+	DedupKey       *string        `gorm:"size:255"`
 	PaymentID      string         `gorm:"size:128"`
 	Data           string         `gorm:"type:text"`
 	CreatedAt      time.Time

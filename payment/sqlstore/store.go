@@ -304,6 +304,9 @@ func (s *Store) migrate(ctx context.Context) error {
 			if err := createIndexes(tx); err != nil {
 				return err
 			}
+			if err := createDedupIndex(tx); err != nil {
+				return err
+			}
 			return dropUnusedIndexes(tx)
 		})
 		if err != nil {
@@ -325,6 +328,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err := createIndexes(conn); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
+		if err := createDedupIndex(conn); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
 		if err := dropUnusedIndexes(conn); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
@@ -337,9 +343,26 @@ func (s *Store) migrate(ctx context.Context) error {
 //
 // idx_orders_status: no query reads it, yet every status change rewrote its
 // entry inside the transition's transaction.
+// idx_payment_events_dedup_key: the full index on dedup_key, replaced by
+// the partial dedupKeyIndexName, which migrate creates first so that keys
+// stay unique throughout.
 func dropUnusedIndexes(db *gorm.DB) error {
-	if err := db.Exec("DROP INDEX IF EXISTS idx_orders_status").Error; err != nil {
-		return fmt.Errorf("drop idx_orders_status: %w", err)
+	for _, name := range []string{"idx_orders_status", "idx_payment_events_dedup_key"} {
+		if err := db.Exec("DROP INDEX IF EXISTS " + name).Error; err != nil {
+			return fmt.Errorf("drop %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// createDedupIndex makes delivery keys unique. It is partial: most events
+// have no key, and a full index would take an entry, and a page write, for
+// each of them. A lookup by key (dedup_key = ?) implies the index's
+// condition, so both SQLite and Postgres serve it from this index.
+func createDedupIndex(db *gorm.DB) error {
+	ddl := "CREATE UNIQUE INDEX IF NOT EXISTS " + dedupKeyIndexName + " ON payment_events (dedup_key) WHERE dedup_key IS NOT NULL"
+	if err := db.Exec(ddl).Error; err != nil {
+		return fmt.Errorf("create %s: %w", dedupKeyIndexName, err)
 	}
 	return nil
 }

@@ -609,3 +609,63 @@ func TestMigrationDropsTheUnusedStatusIndex(t *testing.T) {
 		t.Fatalf("order after migrating: %+v %v", got, err)
 	}
 }
+
+// A database made by an earlier version has a full unique index on
+// dedup_key; migrating replaces it with the partial one, and a repeated
+// delivery is still refused, by the check and by the index itself.
+func TestMigrationMakesTheDedupIndexPartial(t *testing.T) {
+	u := testStoreURL(t)
+	old := openTestStore(t, u)
+	ctx := context.Background()
+	for _, ddl := range []string{
+		"DROP INDEX " + dedupKeyIndexName,
+		"CREATE UNIQUE INDEX idx_payment_events_dedup_key ON payment_events (dedup_key)",
+	} {
+		if err := old.db.Exec(ddl).Error; err != nil {
+			t.Fatalf("%s: %v", ddl, err)
+		}
+	}
+	o := newTestOrder(t, old)
+	delivery := payment.Transition{OrderID: o.ID, To: payment.StatusProcessing, Source: "upi", DeliveryID: "evt_migrate", Lenient: true}
+	if _, err := old.ApplyTransition(ctx, delivery); err != nil {
+		t.Fatal(err)
+	}
+	_ = old.Close()
+
+	s := openTestStore(t, u)
+	if s.db.Migrator().HasIndex(&eventRow{}, "idx_payment_events_dedup_key") {
+		t.Fatal("the full index is still there after migrating")
+	}
+	if def := indexDefinition(t, s, dedupKeyIndexName); !strings.Contains(strings.ToUpper(def), "WHERE") || !strings.Contains(strings.ToUpper(def), "UNIQUE") {
+		t.Fatalf("%s is not a partial unique index: %s", dedupKeyIndexName, def)
+	}
+	if _, err := s.ApplyTransition(ctx, delivery); !errors.Is(err, payment.ErrDuplicateEvent) {
+		t.Fatalf("repeated delivery after migrating: %v, want ErrDuplicateEvent", err)
+	}
+	// Past the check, straight into the table: the index refuses it.
+	key := "upi:evt_migrate"
+	dup := eventRow{OrderID: o.ID, Seq: 99, Type: "status", Status: payment.StatusProcessing, Source: "upi", DedupKey: &key, CreatedAt: time.Now()}
+	if err := s.db.Create(&dup).Error; err == nil {
+		t.Fatal("a second event with the same delivery key was stored")
+	}
+	// Events without a key are not constrained by it.
+	for seq := int64(100); seq < 102; seq++ {
+		if err := s.db.Create(&eventRow{OrderID: o.ID, Seq: seq, Type: "status", Status: payment.StatusProcessing, Source: "manual", CreatedAt: time.Now()}).Error; err != nil {
+			t.Fatalf("event without a key: %v", err)
+		}
+	}
+}
+
+// indexDefinition returns the SQL that defines the named index.
+func indexDefinition(t *testing.T, s *Store, name string) string {
+	t.Helper()
+	q := "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?"
+	if s.postgres {
+		q = "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND indexname = $1"
+	}
+	var def string
+	if err := s.sqlDB.QueryRow(q, name).Scan(&def); err != nil {
+		t.Fatalf("definition of %s: %v", name, err)
+	}
+	return def
+}

@@ -27,13 +27,19 @@ type writeStatements struct {
 	patchOrder  *sql.Stmt
 }
 
+// loadOrderQuery reads the order and whether its delivery was seen, from
+// one snapshot: under Postgres's read committed, a rival commit that the
+// order read sees is seen by the delivery check too, so a duplicate is
+// reported as one rather than as stale.
+const loadOrderQuery = "SELECT id, amount, currency, status, seq, payment_id, updated_at, (SELECT count(*) FROM payment_events WHERE dedup_key = ?) FROM orders WHERE id = ?"
+
+// dedupKeyIndexName is the partial unique index on payment_events'
+// delivery keys (createDedupIndex).
+const dedupKeyIndexName = "idx_payment_events_dedup"
+
 func prepareWrites(ctx context.Context, db *sql.DB, postgres bool) (*writeStatements, error) {
 	queries := []string{
-		// The order and whether its delivery was seen, from one snapshot: under
-		// Postgres's read committed, a rival commit that the order read sees is
-		// seen by the delivery check too, so a duplicate is reported as one
-		// rather than as stale.
-		"SELECT id, amount, currency, status, seq, payment_id, updated_at, (SELECT count(*) FROM payment_events WHERE dedup_key = ?) FROM orders WHERE id = ?",
+		loadOrderQuery,
 		"UPDATE orders SET status = ?, seq = ?, payment_id = ?, updated_at = ? WHERE id = ? AND seq = ?",
 		"INSERT INTO payment_events (order_id, seq, type, status, previous_status, source, dedup_key, payment_id, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		"INSERT INTO orders (id, amount, currency, description, metadata, status, seq, payment_id, created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
