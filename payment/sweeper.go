@@ -20,8 +20,9 @@ type LifecycleStore interface {
 	// applies it. It returns the changes it committed. An order whose write
 	// fails is left as it was and reported with ErrExpirySkipped, beside the
 	// changes committed for the others. It must not scan orders that are
-	// terminal.
-	ExpireDue(ctx context.Context, now time.Time, limit int) ([]StatusChange, error)
+	// terminal. The changes are appended to dst, which a sweep reuses from
+	// one batch to the next.
+	ExpireDue(ctx context.Context, now time.Time, limit int, dst []StatusChange) ([]StatusChange, error)
 	// AssignMissingDeadlines gives every open order that has no deadline
 	// (stored by a version without payment windows) the deadline given,
 	// and returns how many it changed.
@@ -187,10 +188,12 @@ func (w *Sweeper) adoptLegacyOrders(ctx context.Context) {
 func (w *Sweeper) ExpireDue(ctx context.Context) (int, error) {
 	total := 0
 	var skipped error
+	var buf []StatusChange // announced by value, so each batch may reuse it
 	for ctx.Err() == nil {
 		opCtx, cancel := context.WithTimeout(ctx, sweepOperationTimeout)
-		changes, err := w.store.ExpireDue(opCtx, time.Now(), w.cfg.Batch)
+		changes, err := w.store.ExpireDue(opCtx, time.Now(), w.cfg.Batch, buf[:0])
 		cancel()
+		buf = changes
 		// Changes reported beside an error were committed all the same.
 		for _, c := range changes {
 			w.svc.announceStatus(c)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -83,15 +84,15 @@ func (s *Store) query(q string) string {
 // after one of its steps of expiryStep orders stops there, and the callback
 // joins its transaction, so a callback waits behind at most a step of
 // expiries and a commit. Otherwise the batch is one transaction of its own.
-func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int) ([]payment.StatusChange, error) {
+func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int, dst []payment.StatusChange) ([]payment.StatusChange, error) {
 	if limit <= 0 {
-		return nil, nil
+		return dst, nil
 	}
 	now = now.UTC()
 	if s.group == nil {
-		return s.expireAlone(ctx, now, limit)
+		return s.expireAlone(ctx, now, limit, dst)
 	}
-	changes := make([]payment.StatusChange, 0, limit)
+	changes := slices.Grow(dst, limit)
 	var failed []error
 	for len(changes) < limit {
 		chunk := min(limit-len(changes), s.expiryChunk)
@@ -134,23 +135,23 @@ func (s *Store) skipped(failed []error) error {
 }
 
 // expireAlone expires up to limit due orders in a transaction of its own.
-func (s *Store) expireAlone(ctx context.Context, now time.Time, limit int) (changes []payment.StatusChange, err error) {
+func (s *Store) expireAlone(ctx context.Context, now time.Time, limit int, dst []payment.StatusChange) (changes []payment.StatusChange, err error) {
 	_ = s.expiry.prepareBatch(ctx, s.sqlDB, s.query, limit) // as in ExpireDue
 	tx, err := s.sqlDB.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("begin expiry: %w", s.translate(err))
+		return dst, fmt.Errorf("begin expiry: %w", s.translate(err))
 	}
 	defer func() {
 		if err != nil {
 			_ = tx.Rollback()
 		}
 	}()
-	changes, failed, _, err := s.expireChunk(ctx, tx, now, limit, nil, make([]payment.StatusChange, 0, limit))
+	changes, failed, _, err := s.expireChunk(ctx, tx, now, limit, nil, slices.Grow(dst, limit))
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	if err = tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit expiry: %w", s.translate(err))
+		return dst, fmt.Errorf("commit expiry: %w", s.translate(err))
 	}
 	return changes, s.skipped(failed)
 }
@@ -176,7 +177,15 @@ func (s *Store) expireChunk(ctx context.Context, tx *sql.Tx, now time.Time, limi
 	if giveWay != nil {
 		step = expiryStep
 	}
-	var buf []payment.Order // the steps' due orders, one step at a time
+	// The steps' due orders, one step at a time, in a buffer that later
+	// chunks reuse; it is cleared on return, so it keeps no order alive.
+	pooled := dueBufs.Get().(*[]payment.Order)
+	buf := (*pooled)[:0]
+	defer func() {
+		clear(buf[:cap(buf)])
+		*pooled = buf[:0]
+		dueBufs.Put(pooled)
+	}()
 	// Each step reads only the orders it expires, so a chunk that gives way
 	// has read nothing that the next chunk must read again.
 	for left() > 0 {
@@ -475,6 +484,9 @@ func (s *Store) expireOne(ctx context.Context, tx *sql.Tx, update, insert *sql.S
 	}
 	return change, ok, err
 }
+
+// dueBufs holds the buffers that expiry steps scan due orders into.
+var dueBufs = sync.Pool{New: func() any { return new([]payment.Order) }}
 
 // loadDue reads up to limit due orders, appending them to dst.
 func loadDue(ctx context.Context, query *sql.Stmt, now time.Time, limit int, dst []payment.Order) ([]payment.Order, error) {

@@ -72,7 +72,7 @@ func TestExpireDueMovesOnlyOpenOrdersPastTheirDeadline(t *testing.T) {
 	for i, tc := range cases {
 		orders[i] = orderWithDeadline(t, s, now.Add(-time.Minute), tc.deadline, tc.path...)
 	}
-	changes, err := s.ExpireDue(ctx, now, 100)
+	changes, err := s.ExpireDue(ctx, now, 100, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestExpireDueMovesOnlyOpenOrdersPastTheirDeadline(t *testing.T) {
 	if len(changes) != 2 {
 		t.Fatalf("%d changes, want 2", len(changes))
 	}
-	again, err := s.ExpireDue(ctx, time.Now(), 100)
+	again, err := s.ExpireDue(ctx, time.Now(), 100, nil)
 	if err != nil || len(again) != 0 {
 		t.Fatalf("second sweep: %d changes, %v", len(again), err)
 	}
@@ -130,7 +130,7 @@ func TestExpireDueWorksInBatchesOldestFirst(t *testing.T) {
 	}
 	var got []string
 	for range 4 {
-		changes, err := s.ExpireDue(ctx, now, 3)
+		changes, err := s.ExpireDue(ctx, now, 3, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,7 +161,7 @@ func TestExpireDueAcrossNodesExpiresEachOrderOnce(t *testing.T) {
 	seen := map[string]int{}
 	errs := race(6, func(i int) error {
 		for {
-			changes, err := nodes[i%2].ExpireDue(ctx, now, 7)
+			changes, err := nodes[i%2].ExpireDue(ctx, now, 7, nil)
 			if err != nil {
 				return err
 			}
@@ -206,7 +206,7 @@ func TestExpiryAndCompletionRaceEndsOnce(t *testing.T) {
 		var expired int
 		errs := race(2, func(i int) error {
 			if i == 0 {
-				changes, err := nodes[0].ExpireDue(ctx, now, 10)
+				changes, err := nodes[0].ExpireDue(ctx, now, 10, nil)
 				expired = len(changes)
 				return err
 			}
@@ -248,7 +248,7 @@ func TestLateCaptureRule(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := orderWithDeadline(t, s, now.Add(-time.Minute), now.Add(-time.Second))
-			if changes, err := s.ExpireDue(ctx, time.Now(), 1000); err != nil || len(changes) == 0 {
+			if changes, err := s.ExpireDue(ctx, time.Now(), 1000, nil); err != nil || len(changes) == 0 {
 				t.Fatalf("expire: %v", err)
 			}
 			tt.tr.OrderID = o.ID
@@ -554,7 +554,7 @@ func TestExpireDueSkipsAnOrderThatFailsAlone(t *testing.T) {
 	for range 3 {
 		others = append(others, orderWithDeadline(t, s, now.Add(-time.Hour), now.Add(-time.Second)))
 	}
-	changes, err := s.ExpireDue(ctx, now, 10)
+	changes, err := s.ExpireDue(ctx, now, 10, nil)
 	if !errors.Is(err, payment.ErrExpirySkipped) || !strings.Contains(err.Error(), poisoned.ID) {
 		t.Fatalf("error %v, want ErrExpirySkipped naming %s", err, poisoned.ID)
 	}
@@ -618,7 +618,7 @@ func TestCallbackWaitsBehindAtMostTwoExpiryChunks(t *testing.T) {
 
 	swept := make(chan error, 1)
 	go func() {
-		_, err := s.ExpireDue(ctx, now, backlog)
+		_, err := s.ExpireDue(ctx, now, backlog, nil)
 		swept <- err
 	}()
 	// Wait until the sweep has committed something, then count.
@@ -730,7 +730,7 @@ func TestExpireDueInFullAndShortChunks(t *testing.T) {
 			// A sweep batch of 12 asks for chunks of 8 and 4.
 			var changes []payment.StatusChange
 			for {
-				got, err := s.ExpireDue(ctx, now, 12)
+				got, err := s.ExpireDue(ctx, now, 12, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -879,7 +879,7 @@ func TestExpiryChunkGivesWay(t *testing.T) {
 		ctx := context.Background()
 		now := time.Now().UTC()
 		insertDueBacklog(t, s, now, backlog)
-		changes, err := s.ExpireDue(ctx, now, backlog)
+		changes, err := s.ExpireDue(ctx, now, backlog, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -887,4 +887,51 @@ func TestExpiryChunkGivesWay(t *testing.T) {
 			t.Fatalf("the sweep expired %d of %d due orders", len(changes), backlog)
 		}
 	})
+}
+
+// ExpireDue appends to the slice it is given and leaves what was there, so
+// a sweep can hand back the previous batch's slice; past its length the
+// slice is scratch.
+func TestExpireDueAppendsToDst(t *testing.T) {
+	for _, mode := range []struct {
+		name  string
+		group GroupMode
+	}{{"grouped", GroupOn}, {"alone", GroupOff}} {
+		t.Run(mode.name, func(t *testing.T) {
+			s, err := New(context.Background(), Config{URL: testStoreURL(t), GroupCommit: mode.group})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			ctx := context.Background()
+			now := time.Now().UTC()
+			due := []payment.Order{
+				orderWithDeadline(t, s, now.Add(-time.Minute), now.Add(-time.Second)),
+				orderWithDeadline(t, s, now.Add(-time.Minute), now.Add(-time.Second)),
+			}
+			kept := payment.StatusChange{Source: "earlier batch"}
+			kept.OrderID = "ord_kept"
+			dst := make([]payment.StatusChange, 1, 8)
+			dst[0] = kept
+			// Leftovers past the length must not leak into the result.
+			stale := dst[:4]
+			stale[1].OrderID, stale[2].OrderID, stale[3].OrderID = "stale1", "stale2", "stale3"
+			got, err := s.ExpireDue(ctx, now, 10, dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 3 || got[0].OrderID != kept.OrderID || got[0].Source != kept.Source {
+				t.Fatalf("changes %+v, want the kept one and then two expiries", got)
+			}
+			ids := map[string]bool{got[1].OrderID: true, got[2].OrderID: true}
+			for _, o := range due {
+				if !ids[o.ID] {
+					t.Fatalf("order %s missing from %+v", o.ID, got)
+				}
+			}
+			if again, err := s.ExpireDue(ctx, now, 10, got[:1]); err != nil || len(again) != 1 || again[0].OrderID != kept.OrderID {
+				t.Fatalf("nothing due: %+v, %v; want only the kept change", again, err)
+			}
+		})
+	}
 }
