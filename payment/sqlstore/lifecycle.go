@@ -3,9 +3,11 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -96,12 +98,6 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int, dst []p
 	var failed []error
 	for len(changes) < limit {
 		chunk := min(limit-len(changes), s.expiryChunk)
-		// Without prepared statements the chunk prepares its own, and
-		// reports any failure of the database itself.
-		_ = s.expiry.prepareBatch(ctx, s.sqlDB, s.query, min(chunk, expiryStep))
-		if rest := chunk % expiryStep; rest > 0 && chunk > expiryStep {
-			_ = s.expiry.prepareBatch(ctx, s.sqlDB, s.query, rest)
-		}
 		var got []payment.StatusChange
 		var bad []error
 		var yielded bool
@@ -136,7 +132,6 @@ func (s *Store) skipped(failed []error) error {
 
 // expireAlone expires up to limit due orders in a transaction of its own.
 func (s *Store) expireAlone(ctx context.Context, now time.Time, limit int, dst []payment.StatusChange) (changes []payment.StatusChange, err error) {
-	_ = s.expiry.prepareBatch(ctx, s.sqlDB, s.query, limit) // as in ExpireDue
 	tx, err := s.sqlDB.BeginTx(ctx, nil)
 	if err != nil {
 		return dst, fmt.Errorf("begin expiry: %w", s.translate(err))
@@ -269,38 +264,20 @@ func (s *Store) expireBatch(ctx context.Context, tx *sql.Tx, orders []payment.Or
 		return nil, false
 	}
 	changes, ok := func() ([]payment.StatusChange, bool) {
-		updateArgs := make([]any, 2, 2+len(orders))
-		updateArgs[0], updateArgs[1] = string(payment.StatusExpired), now
-		insertArgs := make([]any, 2, 2+len(orders))
-		insertArgs[0], insertArgs[1] = source, now
 		changes := dst
 		for _, o := range orders {
-			updateArgs = append(updateArgs, o.ID)
-			insertArgs = append(insertArgs, o.ID)
 			previous := o.Status
 			o.Status, o.Seq, o.UpdatedAt = payment.StatusExpired, o.Seq+1, now
 			changes = append(changes, payment.StatusChange{Snapshot: o.Snapshot(), PreviousStatus: previous, Source: source})
 		}
-		var update, insert *sql.Stmt
-		if p, ok := s.expiry.batch(len(orders)); ok {
-			update, insert = tx.StmtContext(ctx, p.update), tx.StmtContext(ctx, p.insert)
-		} else {
-			updateSQL, insertSQL := batchStatements(len(orders), s.postgres)
-			var err error
-			if update, err = tx.PrepareContext(ctx, s.query(updateSQL)); err != nil {
-				return nil, false
-			}
-			if insert, err = tx.PrepareContext(ctx, s.query(insertSQL)); err != nil {
-				return nil, false
-			}
-		}
+		ids := string(batchIDs(make([]byte, 0, 32*len(orders)), orders))
 		// Statements made from tx close with it. Every order must be
 		// written by both, or none is (the savepoint).
 		for _, st := range []struct {
-			stmt *sql.Stmt
-			args []any
-		}{{insert, insertArgs}, {update, updateArgs}} {
-			res, err := st.stmt.ExecContext(ctx, st.args...)
+			stmt       *sql.Stmt
+			first, now any
+		}{{s.expiry.insert, source, now}, {s.expiry.update, string(payment.StatusExpired), now}} {
+			res, err := tx.StmtContext(ctx, st.stmt).ExecContext(ctx, st.first, st.now, ids)
 			if err != nil {
 				return nil, false
 			}
@@ -321,134 +298,95 @@ func (s *Store) expireBatch(ctx context.Context, tx *sql.Tx, orders []payment.Or
 	return changes, ok
 }
 
-// batchStatements returns the batch expiry's INSERT and UPDATE for n
-// orders, with ? placeholders. The INSERT runs first and copies each
-// event's fields from its order's row, which still holds the previous
-// status: two values and the ids are bound, not seven values per order.
-// Its arguments are the source, the time and the ids; the UPDATE's, the
-// new status, the time and the ids.
-func batchStatements(n int, postgres bool) (update, insert string) {
-	var u, in strings.Builder
-	u.WriteString("UPDATE orders SET status = ?, seq = seq + 1, updated_at = ? WHERE status IN " + openStatuses + " AND id IN (")
-	// Postgres gives a bare parameter in a SELECT list the type text.
-	source, at := "?", "?"
+// Batch expiry statements. The INSERT runs first and copies each event's
+// fields from its order's row, which still holds the previous status. Both
+// take the batch's ids as one JSON array (batchIDs), so one pair of
+// statements serves every batch size, and a batch binds three values
+// whatever its size: the source or the new status, the time, the ids.
+const (
+	expireBatchUpdate = "UPDATE orders SET status = ?, seq = seq + 1, updated_at = ? WHERE status IN " + openStatuses + " AND %s"
+	expireBatchInsert = expireEventsInsert + "SELECT id, seq + 1, 'status', '" + string(payment.StatusExpired) + "', status, %s, NULL, payment_id, '', %s" +
+		" FROM orders WHERE status IN " + openStatuses + " AND %s"
+)
+
+// batchStatements returns the batch expiry's UPDATE and INSERT, with ?
+// placeholders, for SQLite or Postgres.
+func batchStatements(postgres bool) (update, insert string) {
+	ids, source, at := "id IN (SELECT value FROM json_each(?))", "?", "?"
 	if postgres {
+		// Postgres gives a bare parameter in a SELECT list the type text.
+		// Against IN (a set-returning function), whose size it cannot
+		// know, it plans a hash join over every open order; against
+		// = ANY(an array), a lookup in the primary key per id.
+		ids = "id = ANY(ARRAY(SELECT json_array_elements_text(CAST(? AS json))))"
 		source, at = "CAST(? AS text)", "CAST(? AS timestamptz)"
 	}
-	in.WriteString(expireEventsInsert + "SELECT id, seq + 1, 'status', '" + string(payment.StatusExpired) + "', status, " +
-		source + ", NULL, payment_id, '', " + at + " FROM orders WHERE status IN " + openStatuses + " AND id IN (")
-	for i := range n {
+	return fmt.Sprintf(expireBatchUpdate, ids), fmt.Sprintf(expireBatchInsert, source, at, ids)
+}
+
+// batchIDs appends the orders' ids to buf as a JSON array of strings.
+func batchIDs(buf []byte, orders []payment.Order) []byte {
+	buf = append(buf, '[')
+	for i, o := range orders {
 		if i > 0 {
-			u.WriteString(", ")
-			in.WriteString(", ")
+			buf = append(buf, ',')
 		}
-		u.WriteString("?")
-		in.WriteString("?")
+		buf = appendJSONString(buf, o.ID)
 	}
-	u.WriteString(")")
-	in.WriteString(")")
-	return u.String(), in.String()
+	return append(buf, ']')
 }
 
-// maxPreparedBatchSizes bounds the batch sizes that keep prepared
-// statements: a sweep asks for few (a step, and what a chunk leaves over
-// after its full steps), and each size is two statements on every
-// connection that runs it.
-const maxPreparedBatchSizes = 4
+// appendJSONString appends s as a JSON string. For printable ASCII without
+// quotes or backslashes (every id this server makes), Go's quoting is
+// JSON's; anything else goes through encoding/json.
+func appendJSONString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			b, _ := json.Marshal(s) // a string always marshals
+			return append(buf, b...)
+		}
+	}
+	return strconv.AppendQuote(buf, s)
+}
 
-// expiryStatements are the sweep's statements, prepared once per store:
-// the due orders' query, and the batch UPDATE and INSERT for each batch
-// size the sweep asks for, up to maxPreparedBatchSizes sizes. A batch's
-// text depends on its size, and preparing it again for every chunk was a
-// large share of the chunk's cost (docs/performance.md, round 10). Other
-// sizes, such as a chunk that finds fewer orders due, are prepared where
-// they run.
+// expiryStatements are the sweep's statements, prepared once per store: the
+// due orders' query and the batch UPDATE and INSERT. Preparing a batch's
+// statements for every chunk was a large share of its cost
+// (docs/performance.md, round 10).
 type expiryStatements struct {
-	dueOrders *sql.Stmt
-	postgres  bool
-
-	mu     sync.Mutex
-	bySize map[int]batchPair // guarded by mu
-	closed bool              // guarded by mu
+	dueOrders, update, insert *sql.Stmt
+	closeOnce                 sync.Once
 }
 
-type batchPair struct{ update, insert *sql.Stmt }
-
-func prepareExpiry(ctx context.Context, db *sql.DB, query func(string) string, postgres bool, chunk int) (*expiryStatements, error) {
+func prepareExpiry(ctx context.Context, db *sql.DB, query func(string) string, postgres bool) (*expiryStatements, error) {
 	due := dueOrdersQuery
 	if postgres {
 		due += " FOR UPDATE SKIP LOCKED"
 	}
-	stmt, err := db.PrepareContext(ctx, query(due))
-	if err != nil {
-		return nil, fmt.Errorf("prepare expiry statements: %w", err)
-	}
-	e := &expiryStatements{dueOrders: stmt, postgres: postgres, bySize: map[int]batchPair{}}
-	if chunk > 0 {
-		if err := e.prepareBatch(ctx, db, query, chunk); err != nil {
+	updateSQL, insertSQL := batchStatements(postgres)
+	e := &expiryStatements{}
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{{&e.dueOrders, due}, {&e.update, updateSQL}, {&e.insert, insertSQL}} {
+		stmt, err := db.PrepareContext(ctx, query(p.sql))
+		if err != nil {
 			e.close()
-			return nil, err
+			return nil, fmt.Errorf("prepare expiry statements: %w", err)
 		}
+		*p.stmt = stmt
 	}
 	return e, nil
 }
 
-// prepareBatch prepares the statements for batches of n orders, unless
-// they exist or maxPreparedBatchSizes sizes already do. It waits for one of
-// db's connections, so on SQLite it must not run inside a transaction of
-// the store, which holds the only one; and it does not hold mu meanwhile,
-// so that such a transaction can still look up statements.
-func (e *expiryStatements) prepareBatch(ctx context.Context, db *sql.DB, query func(string) string, n int) error {
-	if !e.wants(n) {
-		return nil
-	}
-	updateSQL, insertSQL := batchStatements(n, e.postgres)
-	update, err := db.PrepareContext(ctx, query(updateSQL))
-	if err != nil {
-		return fmt.Errorf("prepare expiry statements: %w", err)
-	}
-	insert, err := db.PrepareContext(ctx, query(insertSQL))
-	if err != nil {
-		_ = update.Close()
-		return fmt.Errorf("prepare expiry statements: %w", err)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if _, ok := e.bySize[n]; ok || e.closed || len(e.bySize) >= maxPreparedBatchSizes {
-		_ = update.Close() // another caller came first, or the store closed
-		_ = insert.Close()
-		return nil
-	}
-	e.bySize[n] = batchPair{update, insert}
-	return nil
-}
-
-// wants reports whether batches of n orders still lack statements that
-// there is room for.
-func (e *expiryStatements) wants(n int) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	_, ok := e.bySize[n]
-	return !ok && !e.closed && len(e.bySize) < maxPreparedBatchSizes
-}
-
-// batch returns the prepared statements for batches of n orders, if any.
-func (e *expiryStatements) batch(n int) (batchPair, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	p, ok := e.bySize[n]
-	return p, ok && !e.closed
-}
-
 func (e *expiryStatements) close() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.closed = true
-	_ = e.dueOrders.Close()
-	for _, p := range e.bySize {
-		_ = p.update.Close()
-		_ = p.insert.Close()
-	}
+	e.closeOnce.Do(func() {
+		for _, st := range []*sql.Stmt{e.dueOrders, e.update, e.insert} {
+			if st != nil {
+				_ = st.Close()
+			}
+		}
+	})
 }
 
 // expireOne applies one order's expiry inside the batch, under a savepoint:

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -705,20 +706,16 @@ func TestExpireBatchMovesEveryOrderAtOnce(t *testing.T) {
 	}
 }
 
-// Chunks of the sizes a sweep asks for (a full one, and what its batch
-// leaves over) run on prepared statements, and a chunk that finds fewer
-// orders due prepares its own: each way, every due order moves once, with
-// one event and its seq raised by one, and an order not yet due stays
-// pending.
+// Chunks of every size a sweep makes (a full one, what its batch leaves
+// over, and one that finds fewer orders due) run on the same statements:
+// each way, every due order moves once, with one event and its seq raised
+// by one, and an order not yet due stays pending.
 func TestExpireDueInFullAndShortChunks(t *testing.T) {
 	const chunk = 8
 	for _, due := range []int{chunk, 2 * chunk, 2*chunk + 3, 3} {
 		t.Run(fmt.Sprintf("due-%d", due), func(t *testing.T) {
 			ctx := context.Background()
 			s := openChunkedStore(t, chunk)
-			if _, ok := s.expiry.batch(chunk); !ok {
-				t.Fatalf("no statements prepared for a chunk of %d", chunk)
-			}
 			now := time.Now().UTC()
 			before := map[string]payment.Order{}
 			for range due {
@@ -741,9 +738,6 @@ func TestExpireDueInFullAndShortChunks(t *testing.T) {
 			}
 			if len(changes) != due {
 				t.Fatalf("expired %d orders, want %d", len(changes), due)
-			}
-			if _, ok := s.expiry.batch(4); due >= 12 && !ok {
-				t.Fatal("no statements prepared for the sweep's chunk of 4")
 			}
 			for id, o := range before {
 				got, err := s.Order(ctx, id)
@@ -931,6 +925,83 @@ func TestExpireDueAppendsToDst(t *testing.T) {
 			}
 			if again, err := s.ExpireDue(ctx, now, 10, got[:1]); err != nil || len(again) != 1 || again[0].OrderID != kept.OrderID {
 				t.Fatalf("nothing due: %+v, %v; want only the kept change", again, err)
+			}
+		})
+	}
+}
+
+// A batch's ids come as one JSON array, and each must still be looked up
+// in the primary key: a sweep with a backlog has many open orders, and
+// scanning them for every batch would cost more the further behind it is.
+func TestBatchExpiryLooksUpByPrimaryKey(t *testing.T) {
+	s := openTestStore(t, testStoreURL(t))
+	ctx := context.Background()
+	now := time.Now().UTC()
+	rows := make([]orderRow, 0, 3000)
+	for i := range 3000 {
+		deadline := now.Add(time.Duration(i-1500) * time.Second)
+		rows = append(rows, orderRow{ID: fmt.Sprintf("ord_batch_%05d", i), Amount: 100, Currency: "INR", Status: payment.StatusPending,
+			Seq: 0, CreatedAt: now.Add(-time.Hour), UpdatedAt: now, ExpiresAt: &deadline})
+	}
+	if err := s.db.WithContext(ctx).CreateInBatches(rows, 500).Error; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.sqlDB.Exec("ANALYZE"); err != nil {
+		t.Fatal(err)
+	}
+	update, insert := batchStatements(s.postgres)
+	primaryKey := "sqlite_autoindex_orders_1"
+	if s.postgres {
+		primaryKey = "orders_pkey"
+	}
+	ids := string(batchIDs(nil, []payment.Order{{ID: "ord_batch_00100"}, {ID: "ord_batch_00200"}}))
+	for _, q := range []struct {
+		name, query string
+		args        []any
+	}{
+		{"update", update, []any{string(payment.StatusExpired), now, ids}},
+		{"events", insert, []any{payment.SourceExpiry, now, ids}},
+	} {
+		t.Run(q.name, func(t *testing.T) {
+			plan := explain(t, s, q.query, q.args...)
+			t.Logf("%s plan on %s:\n%s", q.name, s.Dialect(), plan)
+			if !strings.Contains(plan, primaryKey) {
+				t.Fatalf("plan does not use %s:\n%s", primaryKey, plan)
+			}
+		})
+	}
+}
+
+// A batch's ids reach the database as one JSON array; any id, however odd,
+// must come back out of it unchanged.
+func TestBatchIDsIsJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ids  []string
+	}{
+		{"none", nil},
+		{"one", []string{"ord_0123456789abcdefghijklmn"}},
+		{"several", []string{"a", "b-c", "d_e"}},
+		{"quotes and backslashes", []string{`x"y`, `back\slash`}},
+		{"control and non-ASCII", []string{"tab\there", "caf\u00e9", "\x7f"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			orders := make([]payment.Order, len(tc.ids))
+			for i, id := range tc.ids {
+				orders[i].ID = id
+			}
+			got := batchIDs(nil, orders)
+			var back []string
+			if err := json.Unmarshal(got, &back); err != nil {
+				t.Fatalf("%s is not JSON: %v", got, err)
+			}
+			if len(back) != len(tc.ids) {
+				t.Fatalf("%s holds %d ids, want %d", got, len(back), len(tc.ids))
+			}
+			for i := range back {
+				if back[i] != tc.ids[i] {
+					t.Fatalf("id %d came back as %q, want %q", i, back[i], tc.ids[i])
+				}
 			}
 		})
 	}

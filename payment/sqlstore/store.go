@@ -256,7 +256,7 @@ func openStore(ctx context.Context, cfg Config) (*Store, error) {
 		s.expiryChunk = cfg.GroupExpiryMax
 		s.giveWay = s.group.interactiveWaiting
 	}
-	if s.expiry, err = prepareExpiry(ctx, s.sqlDB, s.query, isPostgres, min(s.expiryChunk, expiryStep)); err != nil {
+	if s.expiry, err = prepareExpiry(ctx, s.sqlDB, s.query, isPostgres); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
