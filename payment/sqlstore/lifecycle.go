@@ -94,10 +94,10 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int, dst []p
 	if s.group == nil {
 		return s.expireAlone(ctx, now, limit, dst)
 	}
-	changes := slices.Grow(dst, limit)
+	changes, base := slices.Grow(dst, limit), len(dst)
 	var failed []error
-	for len(changes) < limit {
-		chunk := min(limit-len(changes), s.expiryChunk)
+	for len(changes)-base < limit {
+		chunk := min(limit-(len(changes)-base), s.expiryChunk)
 		var got []payment.StatusChange
 		var bad []error
 		var yielded bool

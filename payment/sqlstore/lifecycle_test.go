@@ -903,6 +903,9 @@ func TestExpireDueAppendsToDst(t *testing.T) {
 				orderWithDeadline(t, s, now.Add(-time.Minute), now.Add(-time.Second)),
 				orderWithDeadline(t, s, now.Add(-time.Minute), now.Add(-time.Second)),
 			}
+			// A third, due after the others: the limit counts only the
+			// changes this call appends, so it is left for the next call.
+			last := orderWithDeadline(t, s, now.Add(-time.Minute), now.Add(-time.Millisecond))
 			kept := payment.StatusChange{Source: "earlier batch"}
 			kept.OrderID = "ord_kept"
 			dst := make([]payment.StatusChange, 1, 8)
@@ -910,7 +913,7 @@ func TestExpireDueAppendsToDst(t *testing.T) {
 			// Leftovers past the length must not leak into the result.
 			stale := dst[:4]
 			stale[1].OrderID, stale[2].OrderID, stale[3].OrderID = "stale1", "stale2", "stale3"
-			got, err := s.ExpireDue(ctx, now, 10, dst)
+			got, err := s.ExpireDue(ctx, now, 2, dst)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -922,6 +925,10 @@ func TestExpireDueAppendsToDst(t *testing.T) {
 				if !ids[o.ID] {
 					t.Fatalf("order %s missing from %+v", o.ID, got)
 				}
+			}
+			again, err := s.ExpireDue(ctx, now, 10, got[:1])
+			if err != nil || len(again) != 2 || again[0].OrderID != kept.OrderID || again[1].OrderID != last.ID {
+				t.Fatalf("second call: %+v, %v; want the kept change and %s", again, err, last.ID)
 			}
 			if again, err := s.ExpireDue(ctx, now, 10, got[:1]); err != nil || len(again) != 1 || again[0].OrderID != kept.OrderID {
 				t.Fatalf("nothing due: %+v, %v; want only the kept change", again, err)
