@@ -22,7 +22,14 @@ import (
 // most chunk orders per group.
 func openChunkedStore(t *testing.T, chunk int) *Store {
 	t.Helper()
-	s, err := New(context.Background(), Config{URL: testStoreURL(t), GroupCommit: GroupOn, GroupExpiryMax: chunk})
+	return openStoreWith(t, Config{GroupCommit: GroupOn, GroupExpiryMax: chunk})
+}
+
+// openStoreWith opens the test database with cfg, closed when the test ends.
+func openStoreWith(t *testing.T, cfg Config) *Store {
+	t.Helper()
+	cfg.URL = testStoreURL(t)
+	s, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,19 +328,12 @@ func TestLifecycleQueriesUseTheirIndexes(t *testing.T) {
 	s := openTestStore(t, testStoreURL(t))
 	ctx := context.Background()
 	now := time.Now().UTC()
-	rows := make([]orderRow, 0, 3000)
-	for i := range 3000 {
-		st := payment.StatusCompleted
+	rows := insertPlanOrders(t, s, now, "ord_plan", func(i int) payment.Status {
 		if i%100 == 0 {
-			st = payment.StatusPending
+			return payment.StatusPending
 		}
-		deadline := now.Add(time.Duration(i-1500) * time.Second)
-		rows = append(rows, orderRow{ID: fmt.Sprintf("ord_plan_%05d", i), Amount: 100, Currency: "INR", Status: st,
-			Seq: 1, CreatedAt: now.Add(-time.Hour), UpdatedAt: now, ExpiresAt: &deadline})
-	}
-	if err := s.db.WithContext(ctx).CreateInBatches(rows, 500).Error; err != nil {
-		t.Fatal(err)
-	}
+		return payment.StatusCompleted
+	})
 	// Events as a sweep and callbacks leave them: most without a delivery key.
 	events := make([]eventRow, 0, len(rows))
 	for i, r := range rows {
@@ -364,13 +364,35 @@ func TestLifecycleQueriesUseTheirIndexes(t *testing.T) {
 		{"recent creations", countCreatedQuery, createdAtIndexName, []any{now.Add(-time.Minute)}},
 		{"delivery seen", loadOrderQuery, dedupKeyIndexName, []any{"upi:evt_plan_00010", "ord_plan_00010"}},
 	} {
-		t.Run(q.name, func(t *testing.T) {
-			plan := explain(t, s, q.query, q.args...)
-			t.Logf("%s plan on %s:\n%s", q.name, s.Dialect(), plan)
-			if !strings.Contains(plan, q.index) {
-				t.Fatalf("plan does not use %s:\n%s", q.index, plan)
-			}
-		})
+		t.Run(q.name, func(t *testing.T) { checkPlanUses(t, s, q.query, q.index, q.args...) })
+	}
+}
+
+// insertPlanOrders stores 3,000 orders, named prefix_00000 on, with the
+// status that status gives each and deadlines a second apart around now,
+// for the query plan tests.
+func insertPlanOrders(t *testing.T, s *Store, now time.Time, prefix string, status func(i int) payment.Status) []orderRow {
+	t.Helper()
+	rows := make([]orderRow, 0, 3000)
+	for i := range 3000 {
+		deadline := now.Add(time.Duration(i-1500) * time.Second)
+		rows = append(rows, orderRow{ID: fmt.Sprintf("%s_%05d", prefix, i), Amount: 100, Currency: "INR", Status: status(i),
+			Seq: 1, CreatedAt: now.Add(-time.Hour), UpdatedAt: now, ExpiresAt: &deadline})
+	}
+	if err := s.db.CreateInBatches(rows, 500).Error; err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// checkPlanUses fails the test unless the database's plan for query, with
+// args bound, uses index.
+func checkPlanUses(t *testing.T, s *Store, query, index string, args ...any) {
+	t.Helper()
+	plan := explain(t, s, query, args...)
+	t.Logf("plan on %s:\n%s", s.Dialect(), plan)
+	if !strings.Contains(plan, index) {
+		t.Fatalf("plan does not use %s:\n%s", index, plan)
 	}
 }
 
@@ -892,11 +914,7 @@ func TestExpireDueAppendsToDst(t *testing.T) {
 		group GroupMode
 	}{{"grouped", GroupOn}, {"alone", GroupOff}} {
 		t.Run(mode.name, func(t *testing.T) {
-			s, err := New(context.Background(), Config{URL: testStoreURL(t), GroupCommit: mode.group})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
+			s := openStoreWith(t, Config{GroupCommit: mode.group})
 			ctx := context.Background()
 			now := time.Now().UTC()
 			due := []payment.Order{
@@ -942,17 +960,8 @@ func TestExpireDueAppendsToDst(t *testing.T) {
 // scanning them for every batch would cost more the further behind it is.
 func TestBatchExpiryLooksUpByPrimaryKey(t *testing.T) {
 	s := openTestStore(t, testStoreURL(t))
-	ctx := context.Background()
 	now := time.Now().UTC()
-	rows := make([]orderRow, 0, 3000)
-	for i := range 3000 {
-		deadline := now.Add(time.Duration(i-1500) * time.Second)
-		rows = append(rows, orderRow{ID: fmt.Sprintf("ord_batch_%05d", i), Amount: 100, Currency: "INR", Status: payment.StatusPending,
-			Seq: 0, CreatedAt: now.Add(-time.Hour), UpdatedAt: now, ExpiresAt: &deadline})
-	}
-	if err := s.db.WithContext(ctx).CreateInBatches(rows, 500).Error; err != nil {
-		t.Fatal(err)
-	}
+	insertPlanOrders(t, s, now, "ord_batch", func(int) payment.Status { return payment.StatusPending })
 	if _, err := s.sqlDB.Exec("ANALYZE"); err != nil {
 		t.Fatal(err)
 	}
@@ -969,13 +978,7 @@ func TestBatchExpiryLooksUpByPrimaryKey(t *testing.T) {
 		{"update", update, []any{string(payment.StatusExpired), now, ids}},
 		{"events", insert, []any{payment.SourceExpiry, now, ids}},
 	} {
-		t.Run(q.name, func(t *testing.T) {
-			plan := explain(t, s, q.query, q.args...)
-			t.Logf("%s plan on %s:\n%s", q.name, s.Dialect(), plan)
-			if !strings.Contains(plan, primaryKey) {
-				t.Fatalf("plan does not use %s:\n%s", primaryKey, plan)
-			}
-		})
+		t.Run(q.name, func(t *testing.T) { checkPlanUses(t, s, q.query, primaryKey, q.args...) })
 	}
 }
 
