@@ -298,8 +298,20 @@ func (s *Store) migrate(ctx context.Context) error {
 		// The immediate transaction holds SQLite's write lock, so processes
 		// opening one file together do not both try CREATE TABLE.
 		err := db.Transaction(func(tx *gorm.DB) error {
+			if err := createEventsTable(tx); err != nil {
+				return err
+			}
 			if err := tx.AutoMigrate(&orderRow{}, &eventRow{}); err != nil {
 				return err
+			}
+			rebuilt, err := dropEventsAutoincrement(tx)
+			if err != nil {
+				return err
+			}
+			if rebuilt { // the rebuilt table has no indexes yet
+				if err := tx.AutoMigrate(&eventRow{}); err != nil {
+					return err
+				}
 			}
 			if err := createIndexes(tx); err != nil {
 				return err
@@ -353,6 +365,57 @@ func dropUnusedIndexes(db *gorm.DB) error {
 		}
 	}
 	return nil
+}
+
+// sqliteEventsTable is payment_events on SQLite, as GORM would declare it
+// but without AUTOINCREMENT: id is still the rowid, and a new event takes
+// the largest id plus one. AUTOINCREMENT also never reuses the id of a
+// deleted event, which nothing here needs, at the cost of a write to
+// sqlite_sequence in every transaction that inserts an event: one more page
+// in each commit's WAL write. Postgres keeps its sequence, whose writes are
+// not per transaction.
+const sqliteEventsTable = "CREATE TABLE payment_events (`id` integer PRIMARY KEY, `order_id` text NOT NULL, `seq` integer NOT NULL," +
+	" `type` text NOT NULL, `status` text, `previous_status` text, `source` text NOT NULL, `dedup_key` text, `payment_id` text," +
+	" `data` text, `created_at` datetime)"
+
+// createEventsTable creates payment_events on SQLite, if it is missing,
+// before AutoMigrate would create it with AUTOINCREMENT.
+func createEventsTable(tx *gorm.DB) error {
+	if tx.Migrator().HasTable(&eventRow{}) {
+		return nil
+	}
+	if err := tx.Exec(sqliteEventsTable).Error; err != nil {
+		return fmt.Errorf("create payment_events: %w", err)
+	}
+	return nil
+}
+
+// dropEventsAutoincrement rebuilds a SQLite payment_events table made by
+// an earlier version with AUTOINCREMENT, keeping every event and its id,
+// and reports whether it did. The old table's indexes go with it: the
+// caller creates them again. It runs inside the migration's transaction,
+// so a crash leaves the old table as it was.
+func dropEventsAutoincrement(tx *gorm.DB) (bool, error) {
+	var ddl string
+	if err := tx.Raw("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'payment_events'").Scan(&ddl).Error; err != nil {
+		return false, fmt.Errorf("read payment_events: %w", err)
+	}
+	if !strings.Contains(strings.ToUpper(ddl), "AUTOINCREMENT") {
+		return false, nil
+	}
+	const columns = "id, order_id, seq, type, status, previous_status, source, dedup_key, payment_id, data, created_at"
+	for _, stmt := range []string{
+		"ALTER TABLE payment_events RENAME TO payment_events_autoincrement",
+		sqliteEventsTable,
+		"INSERT INTO payment_events (" + columns + ") SELECT " + columns + " FROM payment_events_autoincrement",
+		"DROP TABLE payment_events_autoincrement",
+		"DELETE FROM sqlite_sequence WHERE name IN ('payment_events', 'payment_events_autoincrement')",
+	} {
+		if err := tx.Exec(stmt).Error; err != nil {
+			return false, fmt.Errorf("rebuild payment_events without AUTOINCREMENT: %w", err)
+		}
+	}
+	return true, nil
 }
 
 // createDedupIndex makes delivery keys unique. It is partial: most events

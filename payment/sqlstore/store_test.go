@@ -669,3 +669,107 @@ func indexDefinition(t *testing.T, s *Store, name string) string {
 	}
 	return def
 }
+
+// tableDefinition returns the SQL that defines a SQLite table.
+func tableDefinition(t *testing.T, s *Store, name string) string {
+	t.Helper()
+	var def string
+	if err := s.sqlDB.QueryRow("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", name).Scan(&def); err != nil {
+		t.Fatalf("definition of %s: %v", name, err)
+	}
+	return def
+}
+
+// On SQLite, events are keyed by the rowid without AUTOINCREMENT, which
+// would write sqlite_sequence in every transition's commit; a database made
+// with it is rebuilt, keeping every event, its id and the constraints.
+func TestEventsTableHasNoAutoincrement(t *testing.T) {
+	if os.Getenv("TEST_DATABASE_URL") != "" {
+		t.Skip("SQLite's table definition: Postgres keeps its sequence")
+	}
+	ctx := context.Background()
+	t.Run("new database", func(t *testing.T) {
+		s := openTestStore(t, testStoreURL(t))
+		if def := tableDefinition(t, s, "payment_events"); strings.Contains(strings.ToUpper(def), "AUTOINCREMENT") {
+			t.Fatalf("payment_events is declared with AUTOINCREMENT: %s", def)
+		}
+		o := newTestOrder(t, s)
+		if _, err := s.ApplyTransition(ctx, payment.Transition{OrderID: o.ID, To: payment.StatusCompleted, Source: "upi", DeliveryID: "evt_new"}); err != nil {
+			t.Fatal(err)
+		}
+		var counters int
+		if err := s.sqlDB.QueryRow("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_sequence'").Scan(&counters); err != nil {
+			t.Fatal(err)
+		}
+		if counters != 0 {
+			t.Fatal("a transition wrote sqlite_sequence")
+		}
+	})
+	t.Run("database made with AUTOINCREMENT", func(t *testing.T) {
+		u := testStoreURL(t)
+		old := openTestStore(t, u)
+		o := newTestOrder(t, old)
+		delivery := payment.Transition{OrderID: o.ID, To: payment.StatusProcessing, Source: "upi", DeliveryID: "evt_auto", Lenient: true}
+		if _, err := old.ApplyTransition(ctx, delivery); err != nil {
+			t.Fatal(err)
+		}
+		const columns = "id, order_id, seq, type, status, previous_status, source, dedup_key, payment_id, data, created_at"
+		for _, ddl := range []string{
+			"ALTER TABLE payment_events RENAME TO events_now",
+			strings.Replace(sqliteEventsTable, "PRIMARY KEY", "PRIMARY KEY AUTOINCREMENT", 1),
+			"INSERT INTO payment_events (" + columns + ") SELECT " + columns + " FROM events_now",
+			"DROP TABLE events_now",
+			"CREATE UNIQUE INDEX idx_payment_events_order_seq ON payment_events (order_id, seq)",
+			"CREATE UNIQUE INDEX idx_payment_events_dedup_key ON payment_events (dedup_key)",
+			// An event with id 41 was deleted: AUTOINCREMENT remembers it.
+			"UPDATE sqlite_sequence SET seq = 41 WHERE name = 'payment_events'",
+		} {
+			if err := old.db.Exec(ddl).Error; err != nil {
+				t.Fatalf("%s: %v", ddl, err)
+			}
+		}
+		before, err := old.Events(ctx, o.ID)
+		if err != nil || len(before) == 0 {
+			t.Fatalf("events before migrating: %v, %v", before, err)
+		}
+		_ = old.Close()
+
+		s := openTestStore(t, u)
+		if def := tableDefinition(t, s, "payment_events"); strings.Contains(strings.ToUpper(def), "AUTOINCREMENT") {
+			t.Fatalf("payment_events still has AUTOINCREMENT after migrating: %s", def)
+		}
+		after, err := s.Events(ctx, o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(after) != len(before) {
+			t.Fatalf("%d events after migrating, %d before", len(after), len(before))
+		}
+		for i := range before {
+			if after[i].ID != before[i].ID || after[i].Seq != before[i].Seq || after[i].Status != before[i].Status {
+				t.Fatalf("event %d changed in the migration: %+v, was %+v", i, after[i], before[i])
+			}
+		}
+		for _, name := range []string{"idx_payment_events_order_seq", dedupKeyIndexName} {
+			if def := indexDefinition(t, s, name); !strings.Contains(strings.ToUpper(def), "UNIQUE") {
+				t.Fatalf("%s is not unique after migrating: %s", name, def)
+			}
+		}
+		if _, err := s.ApplyTransition(ctx, delivery); !errors.Is(err, payment.ErrDuplicateEvent) {
+			t.Fatalf("repeated delivery after migrating: %v, want ErrDuplicateEvent", err)
+		}
+		if err := s.db.Create(&eventRow{OrderID: o.ID, Seq: before[0].Seq, Type: "status", Source: "test", CreatedAt: time.Now()}).Error; err == nil {
+			t.Fatal("a second event with the same order and seq was stored")
+		}
+		if _, err := s.ApplyTransition(ctx, payment.Transition{OrderID: o.ID, To: payment.StatusCompleted, Source: "upi", DeliveryID: "evt_after"}); err != nil {
+			t.Fatal(err)
+		}
+		events, err := s.Events(ctx, o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last := events[len(events)-1]; last.ID <= before[len(before)-1].ID || last.Status != payment.StatusCompleted {
+			t.Fatalf("event after migrating: %+v, want a completion with an id above %d", last, before[len(before)-1].ID)
+		}
+	})
+}
