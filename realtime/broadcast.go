@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -29,7 +30,11 @@ func (s *Server) BroadcastPaymentUpdate(c payment.StatusChange) {
 		return
 	}
 	room := RoomName(c.OrderID)
-	s.log.Info("broadcasting payment update to room", "room", room, "status", c.Status, "seq", c.Seq)
+	// Fields are built only for a line the logger keeps: the sweep
+	// announces every expiry, and boxing them is garbage at warn.
+	if s.log.Enabled(s.ctx, slog.LevelInfo) {
+		s.log.Info("broadcasting payment update to room", "room", room, "status", c.Status, "seq", c.Seq)
+	}
 	s.obs.Broadcast(EventPaymentStatus)
 	if !c.Status.Terminal() {
 		s.impl.broadcast(room, nil, EventPaymentStatus, statusChangePayload(c))
@@ -53,7 +58,9 @@ func (s *Server) BroadcastOrderUpdate(c payment.OrderChange) {
 		return
 	}
 	room := RoomName(c.OrderID)
-	s.log.Info("broadcasting order update to room", "room", room, "seq", c.Seq)
+	if s.log.Enabled(s.ctx, slog.LevelInfo) {
+		s.log.Info("broadcasting order update to room", "room", room, "seq", c.Seq)
+	}
 	s.obs.Broadcast(EventOrderUpdate)
 	s.impl.broadcast(room, nil, EventOrderUpdate, orderChangePayload(c))
 }

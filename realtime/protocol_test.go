@@ -1,9 +1,12 @@
 package realtime
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -255,6 +258,24 @@ func BenchmarkStatusChangePayload(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = statusChangePayload(c)
+	}
+}
+
+// BenchmarkExpiryBroadcast is the sweep's announcement of an expiry on a
+// node alone, to a room nobody has joined (most expiries), with the log at
+// warn as in production: it should build neither a payload nor log fields.
+func BenchmarkExpiryBroadcast(b *testing.B) {
+	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s, err := New(Config{Logger: log}, nopAccess{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	c := testChange()
+	c.Status, c.PreviousStatus, c.Source = payment.StatusExpired, payment.StatusPending, payment.SourceExpiry
+	b.ReportAllocs()
+	for b.Loop() {
+		s.BroadcastPaymentUpdate(c)
 	}
 }
 
