@@ -34,13 +34,26 @@ func TestCommitWaitsOffTheP(t *testing.T) {
 				_, err := s.ApplyTransition(ctx, payment.Transition{OrderID: o.ID, To: payment.StatusProcessing, Source: "upi", DeliveryID: o.ID + "-p"})
 				done <- err
 			}()
-			var state string
+			// It may be seen runnable on its way in or out of the wait; it
+			// must park in IO wait, and never be seen in a syscall.
+			var seen []string
 			realtimetest.Eventually(t, 5*time.Second, "the commit to wait in its thread", func() bool {
-				state = committerState()
-				return state != ""
+				state := committerState()
+				if state != "" && (len(seen) == 0 || seen[len(seen)-1] != state) {
+					seen = append(seen, state)
+				}
+				return strings.HasPrefix(state, "IO wait")
 			})
-			if !strings.HasPrefix(state, "IO wait") {
-				t.Errorf("the committing goroutine is in state %q, want IO wait", state)
+			// Sample through the rest of the slow fsync.
+			for end := time.Now().Add(200 * time.Millisecond); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+				if state := committerState(); state != "" && seen[len(seen)-1] != state {
+					seen = append(seen, state)
+				}
+			}
+			for _, state := range seen {
+				if strings.HasPrefix(state, "syscall") {
+					t.Errorf("the committing goroutine was in state %q (states seen: %q), want IO wait", state, seen)
+				}
 			}
 			if err := <-done; err != nil {
 				t.Fatalf("transition: %v", err)
