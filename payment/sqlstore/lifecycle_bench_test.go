@@ -109,11 +109,13 @@ func BenchmarkCompleteOrder(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := processCPU(b)
 			for i := range b.N {
 				if _, err := s.ApplyTransition(ctx, payment.Transition{OrderID: orders[i].ID, To: payment.StatusCompleted, Source: "bench"}); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
