@@ -721,7 +721,8 @@ func TestEventsTableHasNoAutoincrement(t *testing.T) {
 			"DROP TABLE events_now",
 			"CREATE UNIQUE INDEX idx_payment_events_order_seq ON payment_events (order_id, seq)",
 			"CREATE UNIQUE INDEX idx_payment_events_dedup_key ON payment_events (dedup_key)",
-			// An event with id 41 was deleted: AUTOINCREMENT remembers it.
+			// An event with id 41 was deleted: AUTOINCREMENT remembers it,
+			// and the rebuild must drop that counter.
 			"UPDATE sqlite_sequence SET seq = 41 WHERE name = 'payment_events'",
 		} {
 			if err := old.db.Exec(ddl).Error; err != nil {
@@ -737,6 +738,13 @@ func TestEventsTableHasNoAutoincrement(t *testing.T) {
 		s := openTestStore(t, u)
 		if def := tableDefinition(t, s, "payment_events"); strings.Contains(strings.ToUpper(def), "AUTOINCREMENT") {
 			t.Fatalf("payment_events still has AUTOINCREMENT after migrating: %s", def)
+		}
+		var counters int
+		if err := s.sqlDB.QueryRow("SELECT count(*) FROM sqlite_sequence WHERE name LIKE 'payment_events%'").Scan(&counters); err != nil {
+			t.Fatal(err)
+		}
+		if counters != 0 {
+			t.Fatal("the rebuild left payment_events' counter in sqlite_sequence")
 		}
 		after, err := s.Events(ctx, o.ID)
 		if err != nil {
