@@ -33,7 +33,7 @@ const (
 		" WHERE status IN " + openStatuses + " AND expires_at <= ? ORDER BY expires_at LIMIT ?"
 	expireOrderStmt    = "UPDATE orders SET status = ?, seq = ?, updated_at = ? WHERE id = ? AND seq = ?"
 	expireEventStmt    = expireEventsInsert + "VALUES (?, ?, 'status', ?, ?, ?, NULL, ?, '', ?)"
-	expireEventsInsert = "INSERT INTO payment_events (order_id, seq, type, status, previous_status, source, dedup_key, payment_id, data, created_at) "
+	expireEventsInsert = "INSERT INTO payment_events (" + eventColumns + ") "
 
 	// purgeCandidatesQuery walks idx_orders_created_at from the oldest
 	// order. Retention is longer than the longest payment window, so the

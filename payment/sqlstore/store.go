@@ -403,7 +403,7 @@ func dropEventsAutoincrement(tx *gorm.DB) (bool, error) {
 	if !strings.Contains(strings.ToUpper(ddl), "AUTOINCREMENT") {
 		return false, nil
 	}
-	const columns = "id, order_id, seq, type, status, previous_status, source, dedup_key, payment_id, data, created_at"
+	const columns = "id, " + eventColumns
 	for _, stmt := range []string{
 		"ALTER TABLE payment_events RENAME TO payment_events_autoincrement",
 		sqliteEventsTable,

@@ -713,7 +713,7 @@ func TestEventsTableHasNoAutoincrement(t *testing.T) {
 		if _, err := old.ApplyTransition(ctx, delivery); err != nil {
 			t.Fatal(err)
 		}
-		const columns = "id, order_id, seq, type, status, previous_status, source, dedup_key, payment_id, data, created_at"
+		const columns = "id, " + eventColumns
 		for _, ddl := range []string{
 			"ALTER TABLE payment_events RENAME TO events_now",
 			strings.Replace(sqliteEventsTable, "PRIMARY KEY", "PRIMARY KEY AUTOINCREMENT", 1),

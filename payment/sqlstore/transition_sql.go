@@ -37,11 +37,15 @@ const loadOrderQuery = "SELECT id, amount, currency, status, seq, payment_id, up
 // delivery keys (createDedupIndex).
 const dedupKeyIndexName = "idx_payment_events_dedup"
 
+// eventColumns are payment_events' columns but its id, in the order that
+// every INSERT of an event lists them.
+const eventColumns = "order_id, seq, type, status, previous_status, source, dedup_key, payment_id, data, created_at"
+
 func prepareWrites(ctx context.Context, db *sql.DB, postgres bool) (*writeStatements, error) {
 	queries := []string{
 		loadOrderQuery,
 		"UPDATE orders SET status = ?, seq = ?, payment_id = ?, updated_at = ? WHERE id = ? AND seq = ?",
-		"INSERT INTO payment_events (order_id, seq, type, status, previous_status, source, dedup_key, payment_id, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"INSERT INTO payment_events (" + eventColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		"INSERT INTO orders (id, amount, currency, description, metadata, status, seq, payment_id, created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		"SELECT seq FROM orders WHERE id = ?",
 		// A nil field of the patch keeps the column as it is.
