@@ -374,16 +374,13 @@ func dropUnusedIndexes(db *gorm.DB) error {
 // sqlite_sequence in every transaction that inserts an event: one more page
 // in each commit's WAL write. Postgres keeps its sequence, whose writes are
 // not per transaction.
-const sqliteEventsTable = "CREATE TABLE payment_events (`id` integer PRIMARY KEY, `order_id` text NOT NULL, `seq` integer NOT NULL," +
+const sqliteEventsTable = "CREATE TABLE IF NOT EXISTS payment_events (`id` integer PRIMARY KEY, `order_id` text NOT NULL, `seq` integer NOT NULL," +
 	" `type` text NOT NULL, `status` text, `previous_status` text, `source` text NOT NULL, `dedup_key` text, `payment_id` text," +
 	" `data` text, `created_at` datetime)"
 
 // createEventsTable creates payment_events on SQLite, if it is missing,
 // before AutoMigrate would create it with AUTOINCREMENT.
 func createEventsTable(tx *gorm.DB) error {
-	if tx.Migrator().HasTable(&eventRow{}) {
-		return nil
-	}
 	if err := tx.Exec(sqliteEventsTable).Error; err != nil {
 		return fmt.Errorf("create payment_events: %w", err)
 	}
