@@ -12,6 +12,8 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,12 +21,55 @@ import (
 )
 
 func main() {
+	if err := reexecWithSysmonAwake(os.Getenv, syscall.Exec); err != nil {
+		fmt.Fprintln(os.Stderr, "paystatus: warning:", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Getenv); err != nil {
 		fmt.Fprintln(os.Stderr, "paystatus:", err)
 		os.Exit(1)
 	}
+}
+
+// sysmonSetting keeps the runtime's monitor thread (sysmon) out of its deep
+// sleep. With one P that idles between requests, sysmon otherwise parks
+// whenever the P idles and is woken by the next system call, over and over,
+// and competes for the CPU with the request being served. The runtime
+// offers no API for this: any schedtrace period keeps sysmon polling, and
+// at the largest period (in milliseconds) the scheduler line it prints
+// comes at most once per 24.8 days of the machine's uptime.
+const sysmonSetting = "schedtrace=2147483647"
+
+// reexecWithSysmonAwake runs the program again in place, with sysmonSetting
+// added to GODEBUG, which the runtime reads only at start-up. It does
+// nothing off Linux or when GODEBUG already sets schedtrace (schedtrace=0
+// opts out). On success it does not return. It must run before the
+// program opens anything, since the new image inherits open descriptors.
+func reexecWithSysmonAwake(getenv func(string) string, exec func(path string, argv, env []string) error) error {
+	if runtime.GOOS != "linux" {
+		return nil
+	}
+	current := getenv("GODEBUG")
+	for _, kv := range strings.Split(current, ",") {
+		if k, _, _ := strings.Cut(kv, "="); strings.TrimSpace(k) == "schedtrace" {
+			return nil
+		}
+	}
+	godebug := sysmonSetting
+	if current != "" {
+		godebug = current + "," + sysmonSetting
+	}
+	env := []string{"GODEBUG=" + godebug}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GODEBUG=") {
+			env = append(env, kv)
+		}
+	}
+	if err := exec("/proc/self/exe", os.Args, env); err != nil {
+		return fmt.Errorf("could not restart with GODEBUG=%s, running without it: %w", godebug, err)
+	}
+	return nil
 }
 
 // run reads the configuration, builds the server and serves until ctx ends.

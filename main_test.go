@@ -8,11 +8,75 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
+
+// reexecChild makes the test binary stand in for the program in
+// TestReexecWithSysmonAwake: it restarts as main does, then prints the
+// GODEBUG its process image was started with.
+const reexecChild = "PAYSTATUS_TEST_REEXEC_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(reexecChild) == "1" {
+		if err := reexecWithSysmonAwake(os.Getenv, syscall.Exec); err != nil {
+			fmt.Println("error:", err)
+			os.Exit(3)
+		}
+		// /proc/self/environ is the environment execve was given; os.Setenv
+		// alone would not change it.
+		raw, err := os.ReadFile("/proc/self/environ")
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(3)
+		}
+		for _, kv := range strings.Split(string(raw), "\x00") {
+			if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+				fmt.Print(v)
+			}
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestReexecWithSysmonAwake(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the restart is Linux-only; elsewhere it does nothing")
+	}
+	for _, tc := range []struct {
+		name, godebug, want string
+	}{
+		{"unset", "", sysmonSetting},
+		{"other settings kept", "gctrace=0", "gctrace=0," + sysmonSetting},
+		{"schedtrace set by the operator", "schedtrace=0", "schedtrace=0"},
+		{"schedtrace among others", "gctrace=0, schedtrace=5000", "gctrace=0, schedtrace=5000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), reexecChild+"=1", "GODEBUG="+tc.godebug)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("child: %v: %s", err, out)
+			}
+			if string(out) != tc.want {
+				t.Fatalf("GODEBUG at start-up = %q, want %q", out, tc.want)
+			}
+		})
+	}
+	t.Run("exec fails", func(t *testing.T) {
+		failed := errors.New("exec refused")
+		err := reexecWithSysmonAwake(func(string) string { return "" }, func(string, []string, []string) error { return failed })
+		if !errors.Is(err, failed) || !strings.Contains(err.Error(), sysmonSetting) {
+			t.Fatalf("err = %v, want it to wrap %v and name the setting", err, failed)
+		}
+	})
+}
 
 // errPanicked marks a panic inside run, which must never happen.
 var errPanicked = errors.New("run panicked")
