@@ -201,9 +201,11 @@ func openStore(ctx context.Context, cfg Config) (*Store, error) {
 		// WAL mode NORMAL syncs only at checkpoints, so an acknowledged
 		// change could be lost with the machine.
 		sqliteDSN = "file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_synchronous=" + cfg.synchronous
-		if cfg.SQLiteVFS != "" {
-			sqliteDSN += "&vfs=" + cfg.SQLiteVFS
+		vfs, err := walWrites(cfg.SQLiteVFS)
+		if err != nil {
+			return nil, err
 		}
+		sqliteDSN += "&vfs=" + vfs
 		// SQLite's automatic checkpoints (every 1,000 WAL pages, inside the
 		// commit that crosses them) keep the WAL bounded; with durable commits
 		// they held up writers less than a checkpoint thread beside them did
