@@ -5,55 +5,9 @@ package sqlstore
 #include <stdlib.h>
 #include <string.h>
 
-// SQLite's VFS ABI, as published in sqlite3.h (structure version 3 of
-// sqlite3_vfs and sqlite3_io_methods). The functions are resolved at link
-// time against the copy of SQLite that mattn/go-sqlite3 compiles in; weak,
-// so that cgo's trial link of this package alone succeeds.
-typedef long long ww_int64;
-typedef struct ww_file ww_file;
-typedef struct ww_io_methods {
-	int iVersion;
-	int (*xClose)(ww_file*);
-	int (*xRead)(ww_file*, void*, int, ww_int64);
-	int (*xWrite)(ww_file*, const void*, int, ww_int64);
-	int (*xTruncate)(ww_file*, ww_int64);
-	int (*xSync)(ww_file*, int);
-	int (*xFileSize)(ww_file*, ww_int64*);
-	int (*xLock)(ww_file*, int);
-	int (*xUnlock)(ww_file*, int);
-	int (*xCheckReservedLock)(ww_file*, int*);
-	int (*xFileControl)(ww_file*, int, void*);
-	int (*xSectorSize)(ww_file*);
-	int (*xDeviceCharacteristics)(ww_file*);
-	int (*xShmMap)(ww_file*, int, int, int, void volatile**);
-	int (*xShmLock)(ww_file*, int, int, int);
-	void (*xShmBarrier)(ww_file*);
-	int (*xShmUnmap)(ww_file*, int);
-	int (*xFetch)(ww_file*, ww_int64, int, void**);
-	int (*xUnfetch)(ww_file*, ww_int64, void*);
-} ww_io_methods;
-struct ww_file { const ww_io_methods *pMethods; };
-
-typedef struct ww_vfs ww_vfs;
-struct ww_vfs {
-	int iVersion;
-	int szOsFile;
-	int mxPathname;
-	ww_vfs *pNext;
-	const char *zName;
-	void *pAppData; // this VFS: the VFS it wraps
-	int (*xOpen)(ww_vfs*, const char*, ww_file*, int, int*);
-	void *rest[15]; // xDelete … xNextSystemCall, forwarded as they are
-};
-
-extern ww_vfs *sqlite3_vfs_find(const char *name) __attribute__((weak));
-extern int sqlite3_vfs_register(ww_vfs *vfs, int makeDefault) __attribute__((weak));
+#include "sqlitevfs.h"
 
 enum {
-	ww_ok = 0,
-	ww_nomem = 7,
-	ww_ioerr = 10,
-	ww_open_wal = 0x00080000,
 	// Pending bytes at most: a commit of up to about 30 pages is one write.
 	ww_cap = 128 * 1024,
 	ww_wal_header = 32,
@@ -68,11 +22,11 @@ enum {
 // this VFS. Guarded by the connection: SQLite calls a file from one
 // thread at a time.
 typedef struct {
-	ww_file base;     // pMethods: ww_methods, or NULL if the open failed
-	ww_file *real;    // the wrapped VFS's file, right after this struct
+	vfs_file base;     // pMethods: ww_methods, or NULL if the open failed
+	vfs_file *real;    // the wrapped VFS's file, right after this struct
 	char *buf;        // ww_cap bytes once a write was held, else NULL
 	int len;          // bytes held, from offset off
-	ww_int64 off;
+	vfs_int64 off;
 	int commit_frame; // the last write held was a commit frame's header
 } ww_wal;
 
@@ -81,37 +35,37 @@ typedef struct {
 // ww_flush writes the held bytes, if any. They are dropped either way: a
 // failed write fails the transaction, and SQLite rolls it back.
 static int ww_flush(ww_wal *w) {
-	if (w->len == 0) return ww_ok;
+	if (w->len == 0) return vfs_ok;
 	int n = w->len;
 	w->len = 0;
 	w->commit_frame = 0;
 	return w->real->pMethods->xWrite(w->real, w->buf, n, w->off);
 }
 
-#define FLUSHED(f, call) do { int rc_ = ww_flush((ww_wal*)(f)); if (rc_ != ww_ok) return rc_; return call; } while (0)
+#define FLUSHED(f, call) do { int rc_ = ww_flush((ww_wal*)(f)); if (rc_ != vfs_ok) return rc_; return call; } while (0)
 
-static int ww_close(ww_file *f) {
+static int ww_close(vfs_file *f) {
 	ww_wal *w = (ww_wal*)f;
 	int rc = ww_flush(w);
 	int rc2 = REAL(f)->pMethods->xClose(REAL(f));
 	free(w->buf);
 	w->buf = NULL;
-	return rc != ww_ok ? rc : rc2;
+	return rc != vfs_ok ? rc : rc2;
 }
-static int ww_read(ww_file *f, void *p, int n, ww_int64 off) { FLUSHED(f, REAL(f)->pMethods->xRead(REAL(f), p, n, off)); }
+static int ww_read(vfs_file *f, void *p, int n, vfs_int64 off) { FLUSHED(f, REAL(f)->pMethods->xRead(REAL(f), p, n, off)); }
 
 // ww_is_commit_header reports whether a write is a WAL frame header whose
 // database size is set, which marks the last frame of a transaction.
-static int ww_is_commit_header(const unsigned char *p, int n, ww_int64 off) {
+static int ww_is_commit_header(const unsigned char *p, int n, vfs_int64 off) {
 	return n == ww_frame_header && off >= ww_wal_header && (p[4] | p[5] | p[6] | p[7]) != 0;
 }
 
-static int ww_write(ww_file *f, const void *p, int n, ww_int64 off) {
+static int ww_write(vfs_file *f, const void *p, int n, vfs_int64 off) {
 	ww_wal *w = (ww_wal*)f;
 	int after_commit_header = w->commit_frame;
 	if (w->len > 0 && (off != w->off + w->len || w->len + n > ww_cap)) {
 		int rc = ww_flush(w);
-		if (rc != ww_ok) return rc;
+		if (rc != vfs_ok) return rc;
 	}
 	if (n > ww_cap) return REAL(f)->pMethods->xWrite(REAL(f), p, n, off);
 	if (!w->buf) {
@@ -123,42 +77,25 @@ static int ww_write(ww_file *f, const void *p, int n, ww_int64 off) {
 	w->len += n;
 	if (after_commit_header) return ww_flush(w); // the commit frame's page
 	w->commit_frame = ww_is_commit_header(p, n, off);
-	return ww_ok;
+	return vfs_ok;
 }
-static int ww_truncate(ww_file *f, ww_int64 n) { FLUSHED(f, REAL(f)->pMethods->xTruncate(REAL(f), n)); }
-static int ww_sync(ww_file *f, int flags) { FLUSHED(f, REAL(f)->pMethods->xSync(REAL(f), flags)); }
-static int ww_file_size(ww_file *f, ww_int64 *n) { FLUSHED(f, REAL(f)->pMethods->xFileSize(REAL(f), n)); }
-static int ww_lock(ww_file *f, int l) { FLUSHED(f, REAL(f)->pMethods->xLock(REAL(f), l)); }
-static int ww_unlock(ww_file *f, int l) { FLUSHED(f, REAL(f)->pMethods->xUnlock(REAL(f), l)); }
-static int ww_check_reserved(ww_file *f, int *out) { return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out); }
-static int ww_file_control(ww_file *f, int op, void *arg) { FLUSHED(f, REAL(f)->pMethods->xFileControl(REAL(f), op, arg)); }
-static int ww_sector_size(ww_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
-static int ww_device_chars(ww_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
-static int ww_shm_map(ww_file *f, int pg, int sz, int ext, void volatile **pp) {
-	if (REAL(f)->pMethods->iVersion < 2) return ww_ioerr;
-	return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, ext, pp);
-}
-static int ww_shm_lock(ww_file *f, int off, int n, int flags) {
-	if (REAL(f)->pMethods->iVersion < 2) return ww_ioerr;
-	return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
-}
-static void ww_shm_barrier(ww_file *f) {
-	if (REAL(f)->pMethods->iVersion >= 2) REAL(f)->pMethods->xShmBarrier(REAL(f));
-}
-static int ww_shm_unmap(ww_file *f, int del) {
-	if (REAL(f)->pMethods->iVersion < 2) return ww_ok;
-	return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
-}
-static int ww_fetch(ww_file *f, ww_int64 off, int n, void **pp) {
-	if (REAL(f)->pMethods->iVersion < 3) { *pp = 0; return ww_ok; }
-	FLUSHED(f, REAL(f)->pMethods->xFetch(REAL(f), off, n, pp));
-}
-static int ww_unfetch(ww_file *f, ww_int64 off, void *p) {
-	if (REAL(f)->pMethods->iVersion < 3) return ww_ok;
-	return REAL(f)->pMethods->xUnfetch(REAL(f), off, p);
-}
+static int ww_truncate(vfs_file *f, vfs_int64 n) { FLUSHED(f, REAL(f)->pMethods->xTruncate(REAL(f), n)); }
+static int ww_sync(vfs_file *f, int flags) { FLUSHED(f, REAL(f)->pMethods->xSync(REAL(f), flags)); }
+static int ww_file_size(vfs_file *f, vfs_int64 *n) { FLUSHED(f, REAL(f)->pMethods->xFileSize(REAL(f), n)); }
+static int ww_lock(vfs_file *f, int l) { FLUSHED(f, REAL(f)->pMethods->xLock(REAL(f), l)); }
+static int ww_unlock(vfs_file *f, int l) { FLUSHED(f, REAL(f)->pMethods->xUnlock(REAL(f), l)); }
+static int ww_check_reserved(vfs_file *f, int *out) { return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out); }
+static int ww_file_control(vfs_file *f, int op, void *arg) { FLUSHED(f, REAL(f)->pMethods->xFileControl(REAL(f), op, arg)); }
+static int ww_sector_size(vfs_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
+static int ww_device_chars(vfs_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
+static int ww_shm_map(vfs_file *f, int pg, int sz, int ext, void volatile **pp) { return vfs_shm_map(REAL(f), pg, sz, ext, pp); }
+static int ww_shm_lock(vfs_file *f, int off, int n, int flags) { return vfs_shm_lock(REAL(f), off, n, flags); }
+static void ww_shm_barrier(vfs_file *f) { vfs_shm_barrier(REAL(f)); }
+static int ww_shm_unmap(vfs_file *f, int del) { return vfs_shm_unmap(REAL(f), del); }
+static int ww_fetch(vfs_file *f, vfs_int64 off, int n, void **pp) { FLUSHED(f, vfs_fetch(REAL(f), off, n, pp)); }
+static int ww_unfetch(vfs_file *f, vfs_int64 off, void *p) { return vfs_unfetch(REAL(f), off, p); }
 
-static const ww_io_methods ww_methods = {
+static const vfs_io_methods ww_methods = {
 	3, ww_close, ww_read, ww_write, ww_truncate, ww_sync, ww_file_size, ww_lock, ww_unlock,
 	ww_check_reserved, ww_file_control, ww_sector_size, ww_device_chars,
 	ww_shm_map, ww_shm_lock, ww_shm_barrier, ww_shm_unmap, ww_fetch, ww_unfetch,
@@ -166,14 +103,14 @@ static const ww_io_methods ww_methods = {
 
 // ww_open opens WAL files wrapped; every other file is the wrapped VFS's
 // own, with its methods, in the same space.
-static int ww_open(ww_vfs *vfs, const char *name, ww_file *f, int flags, int *out_flags) {
-	ww_vfs *base = (ww_vfs*)vfs->pAppData;
-	if (!(flags & ww_open_wal)) return base->xOpen(base, name, f, flags, out_flags);
+static int ww_open(vfs_vfs *vfs, const char *name, vfs_file *f, int flags, int *out_flags) {
+	vfs_vfs *base = (vfs_vfs*)vfs->pAppData;
+	if (!(flags & vfs_open_wal)) return base->xOpen(base, name, f, flags, out_flags);
 	ww_wal *w = (ww_wal*)f;
 	memset(w, 0, sizeof *w);
-	w->real = (ww_file*)(w + 1);
+	w->real = (vfs_file*)(w + 1);
 	int rc = base->xOpen(base, name, w->real, flags, out_flags);
-	if (rc != ww_ok || w->real->pMethods == NULL) return rc;
+	if (rc != vfs_ok || w->real->pMethods == NULL) return rc;
 	w->base.pMethods = &ww_methods;
 	return rc;
 }
@@ -184,15 +121,15 @@ static int ww_open(ww_vfs *vfs, const char *name, ww_file *f, int flags, int *ou
 // the process.
 static int ww_register(const char *name, const char *base_name) {
 	if (!sqlite3_vfs_find || !sqlite3_vfs_register) return -1;
-	if (sqlite3_vfs_find(name)) return ww_ok;
-	ww_vfs *base = sqlite3_vfs_find(base_name);
-	if (!base) return ww_ioerr;
-	ww_vfs *self = malloc(sizeof *self);
+	if (sqlite3_vfs_find(name)) return vfs_ok;
+	vfs_vfs *base = sqlite3_vfs_find(base_name);
+	if (!base) return vfs_ioerr;
+	vfs_vfs *self = malloc(sizeof *self);
 	char *zname = strdup(name);
 	if (!self || !zname) {
 		free(self);
 		free(zname);
-		return ww_nomem;
+		return vfs_nomem;
 	}
 	memcpy(self, base, sizeof *self);
 	self->pNext = NULL;

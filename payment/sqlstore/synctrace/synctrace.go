@@ -10,56 +10,15 @@
 package synctrace
 
 /*
+#cgo CFLAGS: -I${SRCDIR}/..
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-// SQLite's VFS ABI, as published in sqlite3.h (structure version 3 of
-// sqlite3_vfs and sqlite3_io_methods). The functions are resolved at link
-// time against the copy mattn/go-sqlite3 compiles in; weak, so that cgo's
-// trial link of this package alone succeeds.
-typedef long long st_int64;
-typedef struct st_file st_file;
-typedef struct st_io_methods {
-	int iVersion;
-	int (*xClose)(st_file*);
-	int (*xRead)(st_file*, void*, int, st_int64);
-	int (*xWrite)(st_file*, const void*, int, st_int64);
-	int (*xTruncate)(st_file*, st_int64);
-	int (*xSync)(st_file*, int);
-	int (*xFileSize)(st_file*, st_int64*);
-	int (*xLock)(st_file*, int);
-	int (*xUnlock)(st_file*, int);
-	int (*xCheckReservedLock)(st_file*, int*);
-	int (*xFileControl)(st_file*, int, void*);
-	int (*xSectorSize)(st_file*);
-	int (*xDeviceCharacteristics)(st_file*);
-	int (*xShmMap)(st_file*, int, int, int, void volatile**);
-	int (*xShmLock)(st_file*, int, int, int);
-	void (*xShmBarrier)(st_file*);
-	int (*xShmUnmap)(st_file*, int);
-	int (*xFetch)(st_file*, st_int64, int, void**);
-	int (*xUnfetch)(st_file*, st_int64, void*);
-} st_io_methods;
-struct st_file { const st_io_methods *pMethods; };
+#include "sqlitevfs.h"
 
-typedef struct st_vfs st_vfs;
-struct st_vfs {
-	int iVersion;
-	int szOsFile;
-	int mxPathname;
-	st_vfs *pNext;
-	const char *zName;
-	void *pAppData;
-	int (*xOpen)(st_vfs*, const char*, st_file*, int, int*);
-	void *rest[15]; // xDelete … xNextSystemCall, forwarded as they are
-};
-
-extern st_vfs *sqlite3_vfs_find(const char *name) __attribute__((weak));
-extern int sqlite3_vfs_register(st_vfs *vfs, int makeDefault) __attribute__((weak));
-
-enum { st_ok = 0, st_ioerr = 10, st_open_wal = 0x00080000, st_max_files = 512 };
+enum { st_max_files = 512 };
 
 // One traced WAL file, by full path. Entries are never freed: a test
 // process opens few databases.
@@ -73,13 +32,13 @@ static pthread_mutex_t st_mu = PTHREAD_MUTEX_INITIALIZER;
 static volatile long st_sync_delay_us;
 static st_trace st_traces[st_max_files]; // guarded by st_mu
 static int st_ntraces;                   // guarded by st_mu
-static st_vfs *st_base;
-static st_vfs st_self;
+static vfs_vfs *st_base;
+static vfs_vfs st_self;
 
 typedef struct {
-	st_file base;   // pMethods: st_methods, or NULL if the open failed
+	vfs_file base;   // pMethods: st_methods, or NULL if the open failed
 	st_trace *trace; // NULL for files other than a WAL
-	st_file *real;   // the default VFS's file, right after this struct
+	vfs_file *real;   // the default VFS's file, right after this struct
 } st_tfile;
 
 static st_trace *st_lookup(const char *path, int create) {
@@ -97,12 +56,12 @@ static st_trace *st_lookup(const char *path, int create) {
 }
 
 #define REAL(f) (((st_tfile*)(f))->real)
-static int st_close(st_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
-static int st_read(st_file *f, void *p, int n, st_int64 off) { return REAL(f)->pMethods->xRead(REAL(f), p, n, off); }
-static int st_write(st_file *f, const void *p, int n, st_int64 off) {
+static int st_close(vfs_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
+static int st_read(vfs_file *f, void *p, int n, vfs_int64 off) { return REAL(f)->pMethods->xRead(REAL(f), p, n, off); }
+static int st_write(vfs_file *f, const void *p, int n, vfs_int64 off) {
 	int rc = REAL(f)->pMethods->xWrite(REAL(f), p, n, off);
 	st_trace *t = ((st_tfile*)f)->trace;
-	if (t && rc == st_ok) {
+	if (t && rc == vfs_ok) {
 		pthread_mutex_lock(&st_mu);
 		t->writes++;
 		t->unsynced++;
@@ -110,8 +69,8 @@ static int st_write(st_file *f, const void *p, int n, st_int64 off) {
 	}
 	return rc;
 }
-static int st_truncate(st_file *f, st_int64 n) { return REAL(f)->pMethods->xTruncate(REAL(f), n); }
-static int st_sync(st_file *f, int flags) {
+static int st_truncate(vfs_file *f, vfs_int64 n) { return REAL(f)->pMethods->xTruncate(REAL(f), n); }
+static int st_sync(vfs_file *f, int flags) {
 	st_trace *t = ((st_tfile*)f)->trace;
 	long long before = 0;
 	if (t) {
@@ -121,7 +80,7 @@ static int st_sync(st_file *f, int flags) {
 	}
 	if (t && st_sync_delay_us > 0) usleep((useconds_t)st_sync_delay_us);
 	int rc = REAL(f)->pMethods->xSync(REAL(f), flags);
-	if (t && rc == st_ok) {
+	if (t && rc == vfs_ok) {
 		// Only the writes made before the sync began are known to be synced.
 		pthread_mutex_lock(&st_mu);
 		t->syncs++;
@@ -130,53 +89,36 @@ static int st_sync(st_file *f, int flags) {
 	}
 	return rc;
 }
-static int st_file_size(st_file *f, st_int64 *n) { return REAL(f)->pMethods->xFileSize(REAL(f), n); }
-static int st_lock(st_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
-static int st_unlock(st_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
-static int st_check_reserved(st_file *f, int *out) { return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out); }
-static int st_file_control(st_file *f, int op, void *arg) { return REAL(f)->pMethods->xFileControl(REAL(f), op, arg); }
-static int st_sector_size(st_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
-static int st_device_chars(st_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
-static int st_shm_map(st_file *f, int pg, int sz, int ext, void volatile **pp) {
-	if (REAL(f)->pMethods->iVersion < 2) return st_ioerr;
-	return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, ext, pp);
-}
-static int st_shm_lock(st_file *f, int off, int n, int flags) {
-	if (REAL(f)->pMethods->iVersion < 2) return st_ioerr;
-	return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
-}
-static void st_shm_barrier(st_file *f) {
-	if (REAL(f)->pMethods->iVersion >= 2) REAL(f)->pMethods->xShmBarrier(REAL(f));
-}
-static int st_shm_unmap(st_file *f, int del) {
-	if (REAL(f)->pMethods->iVersion < 2) return st_ok;
-	return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
-}
-static int st_fetch(st_file *f, st_int64 off, int n, void **pp) {
-	if (REAL(f)->pMethods->iVersion < 3) { *pp = 0; return st_ok; }
-	return REAL(f)->pMethods->xFetch(REAL(f), off, n, pp);
-}
-static int st_unfetch(st_file *f, st_int64 off, void *p) {
-	if (REAL(f)->pMethods->iVersion < 3) return st_ok;
-	return REAL(f)->pMethods->xUnfetch(REAL(f), off, p);
-}
+static int st_file_size(vfs_file *f, vfs_int64 *n) { return REAL(f)->pMethods->xFileSize(REAL(f), n); }
+static int st_lock(vfs_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
+static int st_unlock(vfs_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
+static int st_check_reserved(vfs_file *f, int *out) { return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out); }
+static int st_file_control(vfs_file *f, int op, void *arg) { return REAL(f)->pMethods->xFileControl(REAL(f), op, arg); }
+static int st_sector_size(vfs_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
+static int st_device_chars(vfs_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
+static int st_shm_map(vfs_file *f, int pg, int sz, int ext, void volatile **pp) { return vfs_shm_map(REAL(f), pg, sz, ext, pp); }
+static int st_shm_lock(vfs_file *f, int off, int n, int flags) { return vfs_shm_lock(REAL(f), off, n, flags); }
+static void st_shm_barrier(vfs_file *f) { vfs_shm_barrier(REAL(f)); }
+static int st_shm_unmap(vfs_file *f, int del) { return vfs_shm_unmap(REAL(f), del); }
+static int st_fetch(vfs_file *f, vfs_int64 off, int n, void **pp) { return vfs_fetch(REAL(f), off, n, pp); }
+static int st_unfetch(vfs_file *f, vfs_int64 off, void *p) { return vfs_unfetch(REAL(f), off, p); }
 
-static const st_io_methods st_methods = {
+static const vfs_io_methods st_methods = {
 	3, st_close, st_read, st_write, st_truncate, st_sync, st_file_size, st_lock, st_unlock,
 	st_check_reserved, st_file_control, st_sector_size, st_device_chars,
 	st_shm_map, st_shm_lock, st_shm_barrier, st_shm_unmap, st_fetch, st_unfetch,
 };
 
-static int st_open(st_vfs *vfs, const char *name, st_file *f, int flags, int *out_flags) {
+static int st_open(vfs_vfs *vfs, const char *name, vfs_file *f, int flags, int *out_flags) {
 	st_tfile *tf = (st_tfile*)f;
-	tf->real = (st_file*)(tf + 1);
+	tf->real = (vfs_file*)(tf + 1);
 	tf->trace = NULL;
 	tf->base.pMethods = NULL;
 	int rc = st_base->xOpen(st_base, name, tf->real, flags, out_flags);
-	if (rc != st_ok || tf->real->pMethods == NULL) {
+	if (rc != vfs_ok || tf->real->pMethods == NULL) {
 		return rc;
 	}
-	if ((flags & st_open_wal) && name) {
+	if ((flags & vfs_open_wal) && name) {
 		tf->trace = st_lookup(name, 1);
 	}
 	tf->base.pMethods = &st_methods;
@@ -189,7 +131,7 @@ static int st_register(const char *name) {
 	if (!sqlite3_vfs_find || !sqlite3_vfs_register) return -1;
 	if (sqlite3_vfs_find(name)) return 0;
 	st_base = sqlite3_vfs_find(NULL);
-	if (!st_base) return st_ioerr;
+	if (!st_base) return vfs_ioerr;
 	memcpy(&st_self, st_base, sizeof st_self);
 	st_self.pNext = NULL;
 	st_self.zName = strdup(name);
