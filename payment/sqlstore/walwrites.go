@@ -1,7 +1,6 @@
 package sqlstore
 
 /*
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,7 +117,9 @@ static int ww_open(vfs_vfs *vfs, const char *name, vfs_file *f, int flags, int *
 // ww_register registers, under name, a VFS that wraps the one named base
 // (NULL: SQLite's default). It returns 0, -1 when SQLite's API is missing
 // from the program, or a SQLite error code. Registrations live as long as
-// the process.
+// the process. The wrapped VFS's methods other than xOpen are called with
+// this VFS, whose pAppData is the wrapped VFS: that holds for SQLite's unix
+// VFS (and the tracing one over it), which reads pAppData only in xOpen.
 static int ww_register(const char *name, const char *base_name) {
 	if (!sqlite3_vfs_find || !sqlite3_vfs_register) return -1;
 	if (sqlite3_vfs_find(name)) return vfs_ok;
