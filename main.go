@@ -66,7 +66,13 @@ func reexecWithSysmonAwake(getenv func(string) string, exec func(path string, ar
 			env = append(env, kv)
 		}
 	}
-	if err := exec("/proc/self/exe", os.Args, env); err != nil {
+	// The program's own path, not /proc/self/exe: the kernel names the
+	// process after the file it executes, and ps, top and pkill show that.
+	path, err := os.Executable()
+	if err == nil {
+		err = exec(path, os.Args, env)
+	}
+	if err != nil {
 		return fmt.Errorf("could not restart with GODEBUG=%s, running without it: %w", godebug, err)
 	}
 	return nil
