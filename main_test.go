@@ -19,7 +19,8 @@ import (
 
 // reexecChild makes the test binary stand in for the program in
 // TestReexecWithSysmonAwake: it restarts as main does, then prints the
-// GODEBUG its process image was started with.
+// GODEBUG its process image was started with and, on the next line, the
+// process's name.
 const reexecChild = "PAYSTATUS_TEST_REEXEC_CHILD"
 
 func TestMain(m *testing.M) {
