@@ -31,9 +31,8 @@ const (
 	// table holds, the sweep reads only open orders past their deadline.
 	dueOrdersQuery = "SELECT id, amount, currency, status, seq, payment_id, expires_at FROM orders" +
 		" WHERE status IN " + openStatuses + " AND expires_at <= ? ORDER BY expires_at LIMIT ?"
-	expireOrderStmt    = "UPDATE orders SET status = ?, seq = ?, updated_at = ? WHERE id = ? AND seq = ?"
-	expireEventStmt    = expireEventsInsert + "VALUES (?, ?, 'status', ?, ?, ?, NULL, ?, '', ?)"
-	expireEventsInsert = "INSERT INTO payment_events (" + eventColumns + ") "
+	expireOrderStmt = "UPDATE orders SET status = ?, seq = ?, updated_at = ? WHERE id = ? AND seq = ?"
+	expireEventStmt = insertEvents + "VALUES (?, ?, 'status', ?, ?, ?, NULL, ?, '', ?)"
 
 	// purgeCandidatesQuery walks idx_orders_created_at from the oldest
 	// order. Retention is longer than the longest payment window, so the
@@ -305,7 +304,7 @@ func (s *Store) expireBatch(ctx context.Context, tx *sql.Tx, orders []payment.Or
 // whatever its size: the source or the new status, the time, the ids.
 const (
 	expireBatchUpdate = "UPDATE orders SET status = ?, seq = seq + 1, updated_at = ? WHERE status IN " + openStatuses + " AND %s"
-	expireBatchInsert = expireEventsInsert + "SELECT id, seq + 1, 'status', '" + string(payment.StatusExpired) + "', status, %s, NULL, payment_id, '', %s" +
+	expireBatchInsert = insertEvents + "SELECT id, seq + 1, 'status', '" + string(payment.StatusExpired) + "', status, %s, NULL, payment_id, '', %s" +
 		" FROM orders WHERE status IN " + openStatuses + " AND %s"
 )
 

@@ -41,11 +41,15 @@ const dedupKeyIndexName = "idx_payment_events_dedup"
 // every INSERT of an event lists them.
 const eventColumns = "order_id, seq, type, status, previous_status, source, dedup_key, payment_id, data, created_at"
 
+// insertEvents begins every INSERT of events, the transitions' and the
+// expiry's alike; their VALUES or SELECT follows.
+const insertEvents = "INSERT INTO payment_events (" + eventColumns + ") "
+
 func prepareWrites(ctx context.Context, db *sql.DB, postgres bool) (*writeStatements, error) {
 	queries := []string{
 		loadOrderQuery,
 		"UPDATE orders SET status = ?, seq = ?, payment_id = ?, updated_at = ? WHERE id = ? AND seq = ?",
-		"INSERT INTO payment_events (" + eventColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		insertEvents + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		"INSERT INTO orders (id, amount, currency, description, metadata, status, seq, payment_id, created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		"SELECT seq FROM orders WHERE id = ?",
 		// A nil field of the patch keeps the column as it is.
