@@ -448,6 +448,12 @@ func e2e(ctx context.Context, cfg config, f *fleet, res *Result, set *clientSet,
 	if len(lats) > 0 {
 		res.add("e2e", "receipt latency max", "ms", ms(lats[len(lats)-1]), valid)
 	}
+	// For reading the goals, not judged: the same receipts counted from
+	// when the generator had written each callback, so without its own
+	// lateness (which a stalled generator adds to both servers alike).
+	fromWrite := sinceWritten(set.lat, targets, sendLate)
+	res.add("e2e", "receipt latency p50 from the write", "ms", ms(percentile(fromWrite, 50)), valid)
+	res.add("e2e", "receipt latency p99 from the write", "ms", ms(percentile(fromWrite, 99)), valid)
 	res.add("e2e", "lost updates", "", float64(lost), valid)
 	res.add("e2e", "duplicate updates", "", float64(dups), valid)
 	res.add("e2e", "re-sends received (seq seen twice)", "", float64(raw), valid)
@@ -497,6 +503,22 @@ func e2e(ctx context.Context, cfg config, f *fleet, res *Result, set *clientSet,
 
 // recordedSorted returns the durations recorded in vals (zero: none
 // recorded), in ascending order.
+// sinceWritten returns, sorted, each receipt's latency less the time its
+// callback took to be written: lat is indexed by client, written by
+// callback (targets maps one to the other). Callbacks without both
+// readings are left out.
+func sinceWritten(lat []atomic.Int64, targets []int, written []atomic.Int64) []int64 {
+	out := make([]int64, 0, len(targets))
+	for k, i := range targets {
+		r, w := lat[i].Load(), written[k].Load()
+		if r > 0 && w > 0 {
+			out = append(out, max(r-w, 0))
+		}
+	}
+	sortInt64(out)
+	return out
+}
+
 func recordedSorted(vals []atomic.Int64) []int64 {
 	out := make([]int64, 0, len(vals))
 	for i := range vals {

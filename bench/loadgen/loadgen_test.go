@@ -212,3 +212,38 @@ func TestWriteCallbackLog(t *testing.T) {
 		t.Fatal("no error for a file that cannot be created")
 	}
 }
+
+func TestSinceWritten(t *testing.T) {
+	load := func(vals ...int64) []atomic.Int64 {
+		out := make([]atomic.Int64, len(vals))
+		for i, v := range vals {
+			out[i].Store(v)
+		}
+		return out
+	}
+	cases := []struct {
+		name    string
+		lat     []int64 // by client
+		targets []int   // callback k went to client targets[k]
+		written []int64 // by callback
+		want    []int64
+	}{
+		{"each receipt less its own write", []int64{900, 500}, []int{1, 0}, []int64{100, 300}, []int64{400, 600}},
+		{"lost receipt or unwritten callback left out", []int64{0, 500, 700}, []int{0, 1, 2}, []int64{100, 0, 200}, []int64{500}},
+		{"a receipt read before the write returned counts as zero", []int64{100}, []int{0}, []int64{150}, []int64{0}},
+		{"clients without a callback ignored", []int64{800, 600}, []int{1}, []int64{100}, []int64{500}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := sinceWritten(load(c.lat...), c.targets, load(c.written...))
+			if len(got) != len(c.want) {
+				t.Fatalf("got %v, want %v", got, c.want)
+			}
+			for i := range got {
+				if got[i] != c.want[i] {
+					t.Fatalf("got %v, want %v", got, c.want)
+				}
+			}
+		})
+	}
+}
