@@ -501,8 +501,6 @@ func e2e(ctx context.Context, cfg config, f *fleet, res *Result, set *clientSet,
 	}
 }
 
-// recordedSorted returns the durations recorded in vals (zero: none
-// recorded), in ascending order.
 // sinceWritten returns, sorted, each receipt's latency less the time its
 // callback took to be written: lat is indexed by client, written by
 // callback (targets maps one to the other). Callbacks without both
@@ -519,6 +517,8 @@ func sinceWritten(lat []atomic.Int64, targets []int, written []atomic.Int64) []i
 	return out
 }
 
+// recordedSorted returns the durations recorded in vals (zero: none
+// recorded), in ascending order.
 func recordedSorted(vals []atomic.Int64) []int64 {
 	out := make([]int64, 0, len(vals))
 	for i := range vals {
