@@ -194,6 +194,7 @@ type offPConn struct {
 	*sqlite3.SQLiteConn
 	handle uintptr
 	thread *commitThread
+	stmts  map[string]*connStmt // by query, for writeTx; guarded by the connection
 }
 
 func (c *offPConn) Begin() (driver.Tx, error) {
@@ -208,6 +209,7 @@ func (c *offPConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.T
 }
 
 func (c *offPConn) Close() error {
+	c.closeStmts()
 	c.thread.close()
 	return c.SQLiteConn.Close()
 }

@@ -12,4 +12,7 @@ var (
 	// errRetryLater marks a change that lost a race and is worth applying
 	// again in a later group.
 	errRetryLater = errors.New("retry in a later group")
+	// errUnsupportedScan marks a column value that a scan destination of
+	// the driver-level statements cannot hold.
+	errUnsupportedScan = errors.New("unsupported scan")
 )

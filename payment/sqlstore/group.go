@@ -16,7 +16,7 @@ import (
 // apply runs it on the group's transaction; if it fails, everything it
 // wrote is rolled back and the other changes of the group still commit.
 type groupOp struct {
-	apply func(ctx context.Context, tx *sql.Tx) error
+	apply func(ctx context.Context, tx writeTx) error
 	// attempts counts the groups the op was applied in; a retryable
 	// failure (a lost race on Postgres) puts it back in the queue.
 	attempts int
@@ -97,7 +97,7 @@ func newGroupCommitter(db *sql.DB, postgres bool, cfg Config) *groupCommitter {
 // the change is still queued, it is dropped and ctx's error returned; once
 // its group has started, the caller waits for the outcome, so that a
 // change that commits is never reported as failed.
-func (g *groupCommitter) submit(ctx context.Context, apply func(context.Context, *sql.Tx) error) error {
+func (g *groupCommitter) submit(ctx context.Context, apply func(context.Context, writeTx) error) error {
 	select {
 	case <-g.stop:
 		return errStoreClosed
@@ -122,7 +122,7 @@ func (g *groupCommitter) submit(ctx context.Context, apply func(context.Context,
 // after the interactive changes queued before that group starts, one
 // background op per group. It takes no queue slot: its callers (one sweep
 // per store) wait for each op before queueing the next.
-func (g *groupCommitter) submitBackground(ctx context.Context, apply func(context.Context, *sql.Tx) error) error {
+func (g *groupCommitter) submitBackground(ctx context.Context, apply func(context.Context, writeTx) error) error {
 	select {
 	case <-g.stop:
 		return errStoreClosed
@@ -355,9 +355,13 @@ func (g *groupCommitter) conn(ctx context.Context) (*sql.Conn, error) {
 // the transaction, which then holds nothing else.
 func (g *groupCommitter) applyGroup(ctx context.Context, conn *sql.Conn, batch []*groupOp) (group []*groupOp, errs []error, commitErr error) {
 	errs = make([]error, len(batch))
-	tx, err := conn.BeginTx(ctx, nil)
+	sqlTx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return batch, errs, fmt.Errorf("begin: %w", err)
+	}
+	tx := writeTx{Tx: sqlTx}
+	if !g.postgres {
+		tx.conn = conn
 	}
 	committed := false
 	defer func() {
@@ -403,7 +407,7 @@ func (g *groupCommitter) applyGroup(ctx context.Context, conn *sql.Conn, batch [
 // applySaved applies ops on tx, each under a savepoint of its own, writing
 // op i's failure to errs[i], and returns how many succeeded. err is a
 // failure of the savepoints themselves, which leaves tx unusable.
-func applySaved(ctx context.Context, tx *sql.Tx, ops []*groupOp, errs []error) (applied int, err error) {
+func applySaved(ctx context.Context, tx writeTx, ops []*groupOp, errs []error) (applied int, err error) {
 	for i, op := range ops {
 		op.attempts++
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT grouped_change"); err != nil {

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"sync"
 	"testing"
@@ -272,7 +271,7 @@ func TestChangesQueuedDuringAGroupJoinIt(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
 	firstDone := make(chan error, 1)
 	go func() {
-		firstDone <- s.group.submit(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		firstDone <- s.group.submit(ctx, func(ctx context.Context, tx writeTx) error {
 			close(started)
 			<-release
 			_, err := s.applyTransition(ctx, tx, payment.Transition{OrderID: first.ID, To: payment.StatusProcessing, Source: "test"}, nil)

@@ -100,10 +100,10 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time, limit int, dst []p
 		var got []payment.StatusChange
 		var bad []error
 		var yielded bool
-		err := s.group.submitBackground(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		err := s.group.submitBackground(ctx, func(ctx context.Context, tx writeTx) error {
 			// apply may run again after a lost race: only its last run counts.
 			var err error
-			got, bad, yielded, err = s.expireChunk(ctx, tx, now, chunk, s.giveWay, changes)
+			got, bad, yielded, err = s.expireChunk(ctx, tx.Tx, now, chunk, s.giveWay, changes)
 			return retryable(err)
 		})
 		if errors.Is(err, errRetryLater) {

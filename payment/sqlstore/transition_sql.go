@@ -19,12 +19,12 @@ import (
 // store. Changes run on database/sql directly, because inside a transaction
 // GORM prepares them again on every call.
 type writeStatements struct {
-	loadOrder   *sql.Stmt // the order, and how many events carry the delivery's key
-	updateOrder *sql.Stmt
-	appendEvent *sql.Stmt
-	insertOrder *sql.Stmt
-	loadSeq     *sql.Stmt
-	patchOrder  *sql.Stmt
+	loadOrder   preparedStmt // the order, and how many events carry the delivery's key
+	updateOrder preparedStmt
+	appendEvent preparedStmt
+	insertOrder preparedStmt
+	loadSeq     preparedStmt
+	patchOrder  preparedStmt
 }
 
 // loadOrderQuery reads the order and whether its delivery was seen, from
@@ -55,7 +55,7 @@ func prepareWrites(ctx context.Context, db *sql.DB, postgres bool) (*writeStatem
 		// A nil field of the patch keeps the column as it is.
 		"UPDATE orders SET seq = ?, updated_at = ?, description = COALESCE(?, description), metadata = COALESCE(?, metadata) WHERE id = ? AND seq = ?",
 	}
-	stmts := make([]*sql.Stmt, len(queries))
+	stmts := make([]preparedStmt, len(queries))
 	for i, q := range queries {
 		if postgres {
 			q = numberedPlaceholders(q)
@@ -63,19 +63,19 @@ func prepareWrites(ctx context.Context, db *sql.DB, postgres bool) (*writeStatem
 		stmt, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			for _, prepared := range stmts[:i] {
-				_ = prepared.Close()
+				_ = prepared.stmt.Close()
 			}
 			return nil, fmt.Errorf("prepare statements: %w", err)
 		}
-		stmts[i] = stmt
+		stmts[i] = preparedStmt{stmt: stmt, query: q}
 	}
 	return &writeStatements{loadOrder: stmts[0], updateOrder: stmts[1], appendEvent: stmts[2],
 		insertOrder: stmts[3], loadSeq: stmts[4], patchOrder: stmts[5]}, nil
 }
 
 func (w *writeStatements) close() {
-	for _, stmt := range []*sql.Stmt{w.loadOrder, w.updateOrder, w.appendEvent, w.insertOrder, w.loadSeq, w.patchOrder} {
-		_ = stmt.Close()
+	for _, p := range []preparedStmt{w.loadOrder, w.updateOrder, w.appendEvent, w.insertOrder, w.loadSeq, w.patchOrder} {
+		_ = p.stmt.Close()
 	}
 }
 
@@ -111,7 +111,7 @@ const maxConflictRetries = 20
 // write applies a change durably: in the next group when group commit is
 // on, otherwise in a transaction of its own. apply may run more than once
 // (after a lost race); only its last run counts.
-func (s *Store) write(ctx context.Context, apply func(context.Context, *sql.Tx) error) error {
+func (s *Store) write(ctx context.Context, apply func(context.Context, writeTx) error) error {
 	if s.group != nil {
 		return s.group.submit(ctx, apply)
 	}
@@ -135,18 +135,17 @@ func (s *Store) write(ctx context.Context, apply func(context.Context, *sql.Tx) 
 // per transaction; and a local commit once started is better finished,
 // since the client's retry then finds it done. On Postgres they keep ctx,
 // so that a network round trip that hangs still ends with the request.
-func (s *Store) writeAlone(ctx context.Context, apply func(context.Context, *sql.Tx) error) (err error) {
-	var tx *sql.Tx
+func (s *Store) writeAlone(ctx context.Context, apply func(context.Context, writeTx) error) (err error) {
+	var tx writeTx
 	if s.postgres {
-		tx, err = s.sqlDB.BeginTx(ctx, nil)
+		tx.Tx, err = s.sqlDB.BeginTx(ctx, nil)
 	} else {
-		var conn *sql.Conn
-		if conn, err = s.sqlDB.Conn(ctx); err != nil {
+		if tx.conn, err = s.sqlDB.Conn(ctx); err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
-		defer conn.Close()
+		defer tx.conn.Close()
 		ctx = context.WithoutCancel(ctx)
-		tx, err = conn.BeginTx(ctx, nil)
+		tx.Tx, err = tx.conn.BeginTx(ctx, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("begin: %w", s.translate(err))
@@ -177,8 +176,8 @@ func retryable(err error) error {
 
 // InsertOrder stores a new order.
 func (s *Store) InsertOrder(ctx context.Context, o payment.Order) error {
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.StmtContext(ctx, s.stmts.insertOrder).ExecContext(ctx,
+	err := s.write(ctx, func(ctx context.Context, tx writeTx) error {
+		_, err := tx.exec(ctx, s.stmts.insertOrder,
 			o.ID, o.Amount, o.Currency, o.Description, o.Metadata, string(o.Status), o.Seq, o.PaymentID, o.CreatedAt.UTC(), o.UpdatedAt.UTC(), nullableTime(o.ExpiresAt))
 		return err
 	})
@@ -197,7 +196,7 @@ func (s *Store) ApplyTransition(ctx context.Context, tr payment.Transition) (pay
 	}
 	dedup := tr.DedupKey()
 	var change payment.StatusChange
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx writeTx) error {
 		c, err := s.applyTransition(ctx, tx, tr, dedup)
 		change = c
 		return retryable(err)
@@ -213,11 +212,11 @@ func (s *Store) ApplyTransition(ctx context.Context, tr payment.Transition) (pay
 }
 
 // applyTransition runs one attempt of a transition on tx.
-func (s *Store) applyTransition(ctx context.Context, tx *sql.Tx, tr payment.Transition, dedup *string) (payment.StatusChange, error) {
+func (s *Store) applyTransition(ctx context.Context, tx writeTx, tr payment.Transition, dedup *string) (payment.StatusChange, error) {
 	var o payment.Order
 	var seen int64
-	err := tx.StmtContext(ctx, s.stmts.loadOrder).QueryRowContext(ctx, dedup, tr.OrderID).
-		Scan(&o.ID, &o.Amount, &o.Currency, &o.Status, &o.Seq, &o.PaymentID, &o.UpdatedAt, &seen)
+	err := tx.queryRow(ctx, s.stmts.loadOrder,
+		[]any{&o.ID, &o.Amount, &o.Currency, &o.Status, &o.Seq, &o.PaymentID, &o.UpdatedAt, &seen}, dedup, tr.OrderID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return payment.StatusChange{}, payment.ErrOrderNotFound
 	}
@@ -235,16 +234,16 @@ func (s *Store) applyTransition(ctx context.Context, tx *sql.Tx, tr payment.Tran
 	if tr.PaymentID != "" {
 		paymentID = tr.PaymentID
 	}
-	res, err := tx.StmtContext(ctx, s.stmts.updateOrder).ExecContext(ctx, string(tr.To), o.Seq+1, paymentID, now, o.ID, o.Seq)
+	n, err := tx.exec(ctx, s.stmts.updateOrder, string(tr.To), o.Seq+1, paymentID, now, o.ID, o.Seq)
 	if err != nil {
 		return payment.StatusChange{}, fmt.Errorf("update order: %w", s.translate(err))
 	}
-	if n, rerr := res.RowsAffected(); rerr != nil || n == 0 {
+	if n == 0 {
 		return payment.StatusChange{}, payment.ErrConflict
 	}
 	previous := o.Status
 	o.Status, o.Seq, o.PaymentID, o.UpdatedAt = tr.To, o.Seq+1, paymentID, now
-	_, err = tx.StmtContext(ctx, s.stmts.appendEvent).ExecContext(ctx,
+	_, err = tx.exec(ctx, s.stmts.appendEvent,
 		o.ID, o.Seq, "status", string(tr.To), string(previous), tr.Source, dedup, paymentID, payment.EventData(previous, tr), now)
 	if err != nil {
 		if translated := s.translate(err); errors.Is(translated, gorm.ErrDuplicatedKey) {
@@ -270,9 +269,9 @@ func (s *Store) UpdateOrder(ctx context.Context, orderID string, patch payment.O
 		metadata = &m
 	}
 	var change payment.OrderChange
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx writeTx) error {
 		var seq int64
-		err := tx.StmtContext(ctx, s.stmts.loadSeq).QueryRowContext(ctx, orderID).Scan(&seq)
+		err := tx.queryRow(ctx, s.stmts.loadSeq, []any{&seq}, orderID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return payment.ErrOrderNotFound
 		}
@@ -280,14 +279,14 @@ func (s *Store) UpdateOrder(ctx context.Context, orderID string, patch payment.O
 			return fmt.Errorf("load order: %w", err)
 		}
 		now := time.Now().UTC()
-		res, err := tx.StmtContext(ctx, s.stmts.patchOrder).ExecContext(ctx, seq+1, now, patch.Description, metadata, orderID, seq)
+		n, err := tx.exec(ctx, s.stmts.patchOrder, seq+1, now, patch.Description, metadata, orderID, seq)
 		if err != nil {
 			return retryable(fmt.Errorf("update order: %w", err))
 		}
-		if n, rerr := res.RowsAffected(); rerr != nil || n == 0 {
+		if n == 0 {
 			return errRetryLater
 		}
-		_, err = tx.StmtContext(ctx, s.stmts.appendEvent).ExecContext(ctx,
+		_, err = tx.exec(ctx, s.stmts.appendEvent,
 			orderID, seq+1, "order-update", "", "", "api", nil, "", string(data), now)
 		if err != nil {
 			return retryable(fmt.Errorf("append event: %w", err))
