@@ -195,6 +195,7 @@ type offPConn struct {
 	handle uintptr
 	thread *commitThread
 	stmts  map[string]*connStmt // by query, for writeTx; guarded by the connection
+	args   []driver.NamedValue  // the arguments of writeTx's statement; guarded by the connection
 }
 
 func (c *offPConn) Begin() (driver.Tx, error) {

@@ -135,10 +135,11 @@ func (c *offPConn) exec(ctx context.Context, query string, args []any) (int64, e
 	if !kept {
 		defer st.stmt.Close()
 	}
-	values, err := namedValues(args)
+	values, err := c.namedValues(args)
 	if err != nil {
 		return 0, err
 	}
+	defer clear(values)
 	res, err := st.exec.ExecContext(ctx, values)
 	if err != nil {
 		return 0, err
@@ -154,10 +155,11 @@ func (c *offPConn) queryRow(ctx context.Context, query string, args, dest []any)
 	if !kept {
 		defer st.stmt.Close()
 	}
-	values, err := namedValues(args)
+	values, err := c.namedValues(args)
 	if err != nil {
 		return err
 	}
+	defer clear(values)
 	rows, err := st.query.QueryContext(ctx, values)
 	if err != nil {
 		return err
@@ -183,16 +185,19 @@ func (c *offPConn) queryRow(ctx context.Context, query string, args, dest []any)
 
 // namedValues converts args as database/sql does before it calls a driver:
 // pointers are followed (nil is NULL) and named basic types become their
-// base type.
-func namedValues(args []any) ([]driver.NamedValue, error) {
-	values := make([]driver.NamedValue, len(args))
+// base type. The result is the connection's buffer, valid until its next
+// statement; the driver binds it and keeps no reference.
+func (c *offPConn) namedValues(args []any) ([]driver.NamedValue, error) {
+	values := c.args[:0]
 	for i, a := range args {
 		v, err := driver.DefaultParameterConverter.ConvertValue(a)
 		if err != nil {
+			clear(values)
 			return nil, fmt.Errorf("argument %d: %w", i+1, err)
 		}
-		values[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+		values = append(values, driver.NamedValue{Ordinal: i + 1, Value: v})
 	}
+	c.args = values
 	return values, nil
 }
 

@@ -71,7 +71,8 @@ func TestAssignColumn(t *testing.T) {
 func TestNamedValues(t *testing.T) {
 	key := "upi:d1"
 	var noKey *string
-	got, err := namedValues([]any{&key, noKey, payment.StatusCompleted, int64(7), "x"})
+	var c offPConn
+	got, err := c.namedValues([]any{&key, noKey, payment.StatusCompleted, int64(7), "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,8 +83,16 @@ func TestNamedValues(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
-	if _, err := namedValues([]any{struct{}{}}); err == nil {
+	if _, err := c.namedValues([]any{int64(1), struct{}{}}); err == nil {
 		t.Fatal("a struct argument was converted")
+	}
+	// The connection reuses its buffer from one statement to the next.
+	again, err := c.namedValues([]any{"y"})
+	if err != nil || len(again) != 1 || again[0] != (driver.NamedValue{Ordinal: 1, Value: "y"}) {
+		t.Fatalf("second conversion: %v, %v", again, err)
+	}
+	if &again[0] != &got[0] {
+		t.Error("the connection's argument buffer was not reused")
 	}
 }
 
