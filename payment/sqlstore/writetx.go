@@ -24,8 +24,7 @@ type preparedStmt struct {
 // (BEGIN, savepoints, COMMIT) is database/sql's. On SQLite, conn is the
 // connection it runs on, and the change's prepared statements go straight
 // to the driver's connection, in the same SQLite transaction: that skips
-// database/sql's statement wrappers, argument conversions and scanning,
-// about half of a transition's allocations.
+// database/sql's statement wrappers, argument conversions and scanning.
 type writeTx struct {
 	*sql.Tx
 	conn *sql.Conn // nil on Postgres: every statement goes through Tx
@@ -96,12 +95,12 @@ func (c *offPConn) prepared(ctx context.Context, query string) (*connStmt, bool,
 		return nil, false, err
 	}
 	exec, okExec := ds.(driver.StmtExecContext)
-	query2, okQuery := ds.(driver.StmtQueryContext)
+	queryer, okQuery := ds.(driver.StmtQueryContext)
 	if !okExec || !okQuery {
 		_ = ds.Close()
 		return nil, false, fmt.Errorf("prepare %q: the driver's statement lacks context methods", query)
 	}
-	st := &connStmt{stmt: ds, exec: exec, query: query2}
+	st := &connStmt{stmt: ds, exec: exec, query: queryer}
 	if len(c.stmts) >= maxConnStmts {
 		return st, false, nil
 	}
